@@ -1,0 +1,15 @@
+//! Pure rules of the domain, with no I/O: money, months, the allocation rule, ledger postings
+//! and the continuity projection. Every endpoint that needs one of these numbers calls here.
+
+pub mod allocation;
+pub mod continuity;
+pub mod decimal_units;
+pub mod money;
+pub mod month;
+
+#[cfg(test)]
+mod allocation_tests;
+
+pub use decimal_units::{Fte, Percent, Siren};
+pub use money::Money;
+pub use month::{Date, Month};

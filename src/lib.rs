@@ -1,0 +1,3 @@
+//! portage-ledger: the system of record for co-funded social-mediation posts.
+
+pub mod domain;
