@@ -1,1 +1,177 @@
-fn main() {}
+//! The `portage-ledger` binary: reads the configuration and starts the service. Everything
+//! else lives in the library, so that the tests run the same server.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use portage_ledger::auth::{now_seconds, Claims, TokenKeys};
+use portage_ledger::config::{self, Config};
+use portage_ledger::db::{self, DatabaseUrl};
+use portage_ledger::error::CauseChain;
+use portage_ledger::{build_server, demo, AppState, ServerSettings};
+use std::net::TcpListener;
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "portage-ledger", version, about = "System of record for co-funded mediation posts")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the HTTP service (migrations are applied first).
+    Serve {
+        /// Loads the demonstration data set into a fresh database and prints a token per role.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Applies the pending migrations and exits.
+    Migrate,
+    /// Prints a signed token (needs PORTAGE_JWT_SECRET).
+    Token {
+        /// employer, funder, mission or admin.
+        #[arg(long)]
+        role: String,
+        /// The employer an employer token is scoped to.
+        #[arg(long)]
+        employer_id: Option<String>,
+        /// The funder a funder token is scoped to.
+        #[arg(long)]
+        funder_id: Option<String>,
+        /// Who the token is for.
+        #[arg(long, default_value = "cli")]
+        sub: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("PORTAGE_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { demo } => serve(demo),
+        Command::Migrate => migrate(),
+        Command::Token {
+            role,
+            employer_id,
+            funder_id,
+            sub,
+            ttl,
+        } => token(role, employer_id, funder_id, sub, ttl),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("portage-ledger: {}", CauseChain(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn config(default_database: &str) -> anyhow::Result<Config> {
+    Config::from_env(default_database).map_err(|e| anyhow::anyhow!("configuration: {e}"))
+}
+
+fn open_pool(config: &Config) -> anyhow::Result<db::Pool> {
+    let pool = db::build_pool(&config.database_url, config.pool).with_context(|| {
+        format!("cannot reach the database at {}", config.database_url.redacted())
+    })?;
+    let mut conn = pool.get().context("cannot get a database connection")?;
+    let applied = db::run_migrations(&mut conn)?;
+    if !applied.is_empty() {
+        tracing::info!(?applied, "migrations applied");
+    }
+    Ok(pool)
+}
+
+fn migrate() -> anyhow::Result<()> {
+    let config = config(config::DEFAULT_DATABASE_URL)?;
+    open_pool(&config)?;
+    println!("migrations are up to date on {}", config.database_url.redacted());
+    Ok(())
+}
+
+fn token(
+    role: String,
+    employer_id: Option<String>,
+    funder_id: Option<String>,
+    sub: String,
+    ttl: u64,
+) -> anyhow::Result<()> {
+    let secret = std::env::var("PORTAGE_JWT_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .context("PORTAGE_JWT_SECRET must be set to sign a token")?;
+    let now = now_seconds();
+    let claims = Claims {
+        sub,
+        role,
+        employer_id,
+        funder_id,
+        exp: now + ttl,
+        iat: Some(now),
+    };
+    // Refuse to print a token the service would refuse.
+    portage_ledger::auth::caller_from_claims(claims.clone())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("{}", TokenKeys::from_secret(secret.as_bytes())?.sign(&claims)?);
+    Ok(())
+}
+
+fn serve(demo_mode: bool) -> anyhow::Result<()> {
+    let default_database = if demo_mode {
+        config::DEMO_DATABASE_URL
+    } else {
+        config::DEFAULT_DATABASE_URL
+    };
+    let config = config(default_database)?;
+    let secret = match (&config.jwt_secret, demo_mode) {
+        (Some(secret), _) => secret.clone(),
+        (None, true) => format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()),
+        (None, false) => anyhow::bail!(
+            "PORTAGE_JWT_SECRET is not set: set it to a long random secret, or use `serve --demo`"
+        ),
+    };
+    if demo_mode && !Config::database_url_is_set() {
+        // The demo database is recreated at each start.
+        if let DatabaseUrl::Sqlite(path) = &config.database_url {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{path}{suffix}"));
+            }
+        }
+    }
+    let pool = open_pool(&config)?;
+    let keys = TokenKeys::from_secret(secret.as_bytes())?;
+    if demo_mode {
+        let mut conn = pool.get().context("cannot get a database connection")?;
+        let loaded = demo::load(&mut conn).map_err(|e| anyhow::anyhow!("loading the demo: {e}"))?;
+        for line in demo::token_lines(&loaded, &keys)? {
+            println!("{line}");
+        }
+    }
+    let listener = TcpListener::bind(&config.bind)
+        .with_context(|| format!("cannot listen on {}", config.bind))?;
+    tracing::info!(
+        bind = %config.bind,
+        database = %config.database_url.redacted(),
+        "portage-ledger listening"
+    );
+    let state = AppState::new(pool)?;
+    let settings = ServerSettings {
+        workers: config.workers,
+        max_body_bytes: config.max_body_bytes,
+    };
+    actix_web::rt::System::new()
+        .block_on(async move { build_server(state, keys, listener, settings)?.await })?;
+    Ok(())
+}

@@ -2,8 +2,10 @@
 //! and the continuity projection. Every endpoint that needs one of these numbers calls here.
 
 pub mod allocation;
+pub mod clock;
 pub mod continuity;
 pub mod decimal_units;
+pub mod kinds;
 pub mod money;
 pub mod month;
 

@@ -33,6 +33,9 @@ fn parse_digits(text: &str) -> Option<i32> {
 }
 
 impl Month {
+    /// The first accepted month.
+    pub const FIRST: Month = Month(FIRST_YEAR * 12);
+
     /// Builds a month from a year and a month number (1–12) within the accepted years.
     pub fn new(year: i32, month: u32) -> Option<Month> {
         if !(FIRST_YEAR..=LAST_YEAR).contains(&year) || !(1..=12).contains(&month) {
@@ -140,6 +143,12 @@ pub struct Date {
 }
 
 impl Date {
+    /// The first accepted day.
+    pub const FIRST: Date = Date {
+        month: Month::FIRST,
+        day: 1,
+    };
+
     /// Parses `YYYY-MM-DD`, refusing days that do not exist.
     pub fn parse(text: &str) -> Result<Date, CalendarError> {
         let bytes = text.as_bytes();

@@ -1,0 +1,75 @@
+//! Every setting, each from one documented environment variable.
+
+use crate::db::{DatabaseUrl, PoolSettings};
+use std::time::Duration;
+
+/// The settings of a server process.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `PORTAGE_DATABASE_URL`: `sqlite://PATH` (default `sqlite://portage.db`) or `postgres://…`.
+    pub database_url: DatabaseUrl,
+    /// `PORTAGE_BIND`: the listen address (default `127.0.0.1:8080`).
+    pub bind: String,
+    /// `PORTAGE_JWT_SECRET`: the HS256 secret; `serve` refuses to start without it unless
+    /// `--demo` is given.
+    pub jwt_secret: Option<String>,
+    /// `PORTAGE_DB_POOL_SIZE` (default 8) and `PORTAGE_DB_TIMEOUT_MS` (default 5000).
+    pub pool: PoolSettings,
+    /// `PORTAGE_MAX_BODY_BYTES`: the largest request body accepted (default 65536).
+    pub max_body_bytes: usize,
+    /// `PORTAGE_WORKERS`: HTTP worker threads (default: one per core).
+    pub workers: usize,
+}
+
+/// The default database when `PORTAGE_DATABASE_URL` is unset.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://portage.db";
+/// The default database of `serve --demo`.
+pub const DEMO_DATABASE_URL: &str = "sqlite://portage-demo.db";
+/// The default listen address.
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn number<T: std::str::FromStr>(name: &str, default: T, valid: impl Fn(&T) -> bool) -> Result<T, String> {
+    match var(name) {
+        None => Ok(default),
+        Some(text) => text
+            .trim()
+            .parse()
+            .ok()
+            .filter(|v| valid(v))
+            .ok_or_else(|| format!("{name}={text:?} is not a valid value")),
+    }
+}
+
+impl Config {
+    /// Reads the environment. `default_database` is used when `PORTAGE_DATABASE_URL` is unset.
+    pub fn from_env(default_database: &str) -> Result<Config, String> {
+        let url = var("PORTAGE_DATABASE_URL").unwrap_or_else(|| default_database.to_owned());
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Config {
+            database_url: DatabaseUrl::parse(&url)?,
+            bind: var("PORTAGE_BIND").unwrap_or_else(|| DEFAULT_BIND.to_owned()),
+            jwt_secret: var("PORTAGE_JWT_SECRET"),
+            pool: PoolSettings {
+                max_size: number("PORTAGE_DB_POOL_SIZE", 8, |n: &u32| (1..=256).contains(n))?,
+                connection_timeout: Duration::from_millis(number(
+                    "PORTAGE_DB_TIMEOUT_MS",
+                    5_000,
+                    |n: &u64| (100..=120_000).contains(n),
+                )?),
+            },
+            max_body_bytes: number("PORTAGE_MAX_BODY_BYTES", 65_536, |n: &usize| {
+                (1_024..=16 * 1_048_576).contains(n)
+            })?,
+            workers: number("PORTAGE_WORKERS", cores, |n: &usize| (1..=256).contains(n))?,
+        })
+    }
+
+    /// Whether the database URL was set explicitly.
+    pub fn database_url_is_set() -> bool {
+        var("PORTAGE_DATABASE_URL").is_some()
+    }
+}

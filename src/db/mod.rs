@@ -1,0 +1,288 @@
+//! The database: one connection type over SQLite and PostgreSQL, the pool, migrations, and
+//! the transaction helpers every write goes through.
+
+pub mod schema;
+pub mod scope;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use std::time::Duration;
+
+/// The SQLite migrations; `migrations/postgres` holds the same ones, name for name.
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+/// The PostgreSQL migrations.
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Any advisory-lock key would do as long as it is the same for every server: it keeps
+/// servers that start together from running the migrations twice.
+const MIGRATION_LOCK_KEY: i64 = 0x706f_7274_6167_65; // "portage"
+
+/// How long a SQLite connection waits for the write lock before giving up, in milliseconds.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
+
+/// A connection to either backend. Queries written once against it run on both.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    /// PostgreSQL, the production backend.
+    Postgresql(PgConnection),
+    /// SQLite, the embedded default.
+    Sqlite(SqliteConnection),
+}
+
+/// Which database a URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// `sqlite://PATH`: a file path (relative or absolute).
+    Sqlite(String),
+    /// `postgres://…` or `postgresql://…`, passed to libpq as it is.
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    /// Chooses the backend from the URL's scheme. Diesel's own `establish` would try each
+    /// backend in turn, and SQLite accepts any string as a path, so the choice is made here.
+    pub fn parse(url: &str) -> Result<DatabaseUrl, String> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err("sqlite:// needs a file path, such as sqlite://portage.db".into());
+            }
+            Ok(DatabaseUrl::Sqlite(path.to_owned()))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DatabaseUrl::Postgres(url.to_owned()))
+        } else {
+            Err(format!(
+                "unsupported database URL {:?}: use sqlite://PATH or postgres://…",
+                redact(url)
+            ))
+        }
+    }
+
+    /// The URL with any password hidden, for logs.
+    pub fn redacted(&self) -> String {
+        match self {
+            DatabaseUrl::Sqlite(path) => format!("sqlite://{path}"),
+            DatabaseUrl::Postgres(url) => redact(url),
+        }
+    }
+
+    /// Opens one connection, configured for the service.
+    pub fn connect(&self) -> Result<DbConnection, diesel::ConnectionError> {
+        match self {
+            DatabaseUrl::Postgres(url) => PgConnection::establish(url).map(DbConnection::Postgresql),
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(path)?;
+                // busy_timeout first: switching to WAL itself needs the lock.
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};
+                     PRAGMA journal_mode = WAL;
+                     PRAGMA synchronous = NORMAL;
+                     PRAGMA foreign_keys = ON;"
+                ))
+                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+}
+
+/// Hides the password of a `scheme://user:password@host` URL.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// An r2d2 manager that opens the backend the URL names.
+#[derive(Debug, Clone)]
+pub struct ConnectionManager {
+    url: DatabaseUrl,
+}
+
+impl ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        self.url.connect().map_err(r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+/// The shared pool of connections.
+pub type Pool = r2d2::Pool<ConnectionManager>;
+
+/// Sizes and time-outs of the pool, set explicitly rather than trusted to defaults.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    /// Most connections open at once.
+    pub max_size: u32,
+    /// How long a request waits for a connection before answering 503.
+    pub connection_timeout: Duration,
+}
+
+/// Builds the pool and checks that the database answers.
+pub fn build_pool(url: &DatabaseUrl, settings: PoolSettings) -> Result<Pool, r2d2::PoolError> {
+    r2d2::Pool::builder()
+        .max_size(settings.max_size)
+        .min_idle(Some(1))
+        .connection_timeout(settings.connection_timeout)
+        .test_on_check_out(false)
+        .build(ConnectionManager { url: url.clone() })
+}
+
+/// Applies the pending migrations of the connection's backend. On PostgreSQL it holds an
+/// advisory lock meanwhile, so that several servers starting together do not race.
+pub fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<Vec<String>> {
+    let applied = match conn {
+        DbConnection::Sqlite(c) => c
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map_err(|e| anyhow::anyhow!("applying the SQLite migrations: {e}"))?
+            .iter()
+            .map(|m| m.to_string())
+            .collect(),
+        DbConnection::Postgresql(c) => {
+            c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
+            let result = c
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|versions| versions.iter().map(|m| m.to_string()).collect())
+                .map_err(|e| anyhow::anyhow!("applying the PostgreSQL migrations: {e}"));
+            c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
+            result?
+        }
+    };
+    Ok(applied)
+}
+
+/// Runs `work` in a write transaction. On SQLite every writer first takes the database's
+/// write lock (the `write_gate` update), so that two writers never read the same snapshot and
+/// then both write: the second waits for the first, as `BEGIN IMMEDIATE` would. On PostgreSQL
+/// writers lock only the rows they touch (see [`lock_rows`]).
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    conn.transaction(|conn| {
+        if let DbConnection::Sqlite(c) = conn {
+            c.batch_execute("UPDATE write_gate SET turns = turns + 1 WHERE id = 1")?;
+        }
+        work(conn)
+    })
+}
+
+/// On PostgreSQL, locks the given rows of `table` until the transaction ends, in a fixed
+/// order so that two transactions locking the same rows cannot deadlock. On SQLite the write
+/// transaction already holds the whole database.
+pub fn lock_rows(
+    conn: &mut DbConnection,
+    table: LockedTable,
+    ids: &[String],
+) -> QueryResult<()> {
+    if let DbConnection::Postgresql(c) = conn {
+        let mut sorted: Vec<&String> = ids.iter().collect();
+        sorted.sort();
+        sorted.dedup();
+        for id in sorted {
+            diesel::sql_query(format!("SELECT 1 FROM {} WHERE id = $1 FOR UPDATE", table.name()))
+                .bind::<diesel::sql_types::Text, _>(id)
+                .execute(c)?;
+        }
+    }
+    Ok(())
+}
+
+/// The tables whose rows serve as locks for the work done on what hangs from them.
+#[derive(Debug, Clone, Copy)]
+pub enum LockedTable {
+    /// A post: its costs, commitments and allocations.
+    Posts,
+    /// An employer: its sequences, periods and calls.
+    Employers,
+}
+
+impl LockedTable {
+    fn name(self) -> &'static str {
+        match self {
+            LockedTable::Posts => "posts",
+            LockedTable::Employers => "employers",
+        }
+    }
+}
+
+/// Whether the database answers, for `/healthz`.
+pub fn ping(conn: &mut DbConnection) -> QueryResult<()> {
+    conn.batch_execute("SELECT 1")
+}
+
+/// The layout of every stored timestamp: UTC, fixed width, so that text order is time order.
+const TIMESTAMP_FORMAT: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
+    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+);
+
+/// A time as stored in `created_at` columns.
+pub fn format_timestamp(at: time::OffsetDateTime) -> String {
+    at.to_offset(time::UtcOffset::UTC)
+        .format(TIMESTAMP_FORMAT)
+        .unwrap_or_else(|_| at.unix_timestamp().to_string())
+}
+
+/// Reads a stored timestamp back.
+pub fn parse_timestamp(text: &str) -> Option<time::OffsetDateTime> {
+    time::PrimitiveDateTime::parse(text, TIMESTAMP_FORMAT)
+        .ok()
+        .map(|t| t.assume_utc())
+}
+
+/// The current time as stored in `created_at` columns.
+pub fn now_timestamp() -> String {
+    format_timestamp(time::OffsetDateTime::now_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_choose_their_backend() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://portage.db"),
+            Ok(DatabaseUrl::Sqlite("portage.db".into()))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/lib/portage.db"),
+            Ok(DatabaseUrl::Sqlite("/var/lib/portage.db".into()))
+        );
+        assert!(matches!(
+            DatabaseUrl::parse("postgres://u:p@h/db"),
+            Ok(DatabaseUrl::Postgres(_))
+        ));
+        assert!(DatabaseUrl::parse("mysql://h/db").is_err());
+        assert!(DatabaseUrl::parse("portage.db").is_err());
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn passwords_do_not_reach_the_logs() {
+        let url = DatabaseUrl::parse("postgres://app:s3cret@db:5432/portage").unwrap();
+        assert_eq!(url.redacted(), "postgres://app:***@db:5432/portage");
+        assert!(!url.redacted().contains("s3cret"));
+    }
+}

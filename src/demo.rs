@@ -1,0 +1,165 @@
+//! The demonstration data set of `serve --demo`: a small Nord-Pas-de-Calais-like setting, so
+//! that a new user sees real records at once and the README's `curl` examples work.
+
+use crate::auth::{now_seconds, Claims, TokenKeys};
+use crate::db::schema::{commitments, employers, funders, post_budgets, posts};
+use crate::db::{self, DbConnection};
+use crate::error::ApiError;
+use diesel::prelude::*;
+use uuid::Uuid;
+
+/// The ids the demo tokens are scoped to.
+#[derive(Debug, Clone)]
+pub struct DemoIds {
+    /// The employer of the employer token.
+    pub employer_id: Uuid,
+    /// The funder of the funder token.
+    pub funder_id: Uuid,
+    /// A post of that employer, funded by that funder.
+    pub post_id: Uuid,
+}
+
+struct DemoPost {
+    title: &'static str,
+    territory: &'static str,
+    activity: &'static str,
+    fte_hundredths: i64,
+    start_month: &'static str,
+    end_month: Option<&'static str>,
+    budget_cents: i64,
+}
+
+/// Loads the demonstration data set. Refuses a database that already holds data.
+pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
+    db::write_transaction(conn, |conn| {
+        let existing: i64 = employers::table.count().get_result(conn)?;
+        if existing > 0 {
+            return Err(ApiError::conflict(
+                "database_not_empty",
+                "the demo loads only into an empty database; unset PORTAGE_DATABASE_URL to use a fresh demo file",
+            ));
+        }
+        let now = db::now_timestamp();
+        let employer = |conn: &mut DbConnection, name: &str, kind: &str, siren: Option<&str>, territory: &str| {
+            let id = Uuid::now_v7();
+            diesel::insert_into(employers::table)
+                .values((
+                    employers::id.eq(id.to_string()),
+                    employers::name.eq(name),
+                    employers::kind.eq(kind),
+                    employers::siren.eq(siren),
+                    employers::territory.eq(territory),
+                    employers::created_at.eq(&now),
+                ))
+                .execute(conn)
+                .map(|_| id)
+        };
+        let grouping = employer(conn, "GEIQ Médiation Métropole Lilloise", "employer_grouping", Some("732829320"), "Métropole européenne de Lille")?;
+        let _association = employer(conn, "Association Citéo Médiation Artois", "association", None, "Artois")?;
+        let _gip = employer(conn, "GIP Médiation Sociale du Littoral", "public_interest_group", None, "Dunkerque – Calais")?;
+
+        let funder = |conn: &mut DbConnection, name: &str, kind: &str| {
+            let id = Uuid::now_v7();
+            diesel::insert_into(funders::table)
+                .values((
+                    funders::id.eq(id.to_string()),
+                    funders::name.eq(name),
+                    funders::kind.eq(kind),
+                    funders::created_at.eq(&now),
+                ))
+                .execute(conn)
+                .map(|_| id)
+        };
+        let state = funder(conn, "Préfecture du Nord – adultes-relais", "state")?;
+        let landlord_a = funder(conn, "Lille Métropole Habitat", "social_landlord")?;
+        let landlord_b = funder(conn, "Vilogia", "social_landlord")?;
+        let city = funder(conn, "Ville de Roubaix", "municipality")?;
+        let _transport = funder(conn, "Ilévia", "transport_operator")?;
+        let _region = funder(conn, "Région Hauts-de-France", "region")?;
+        let _bank = funder(conn, "Banque des Territoires", "public_bank")?;
+
+        let demo_posts = [
+            DemoPost { title: "Médiateur social – Alma-Gare", territory: "QP059034", activity: "housing", fte_hundredths: 100, start_month: "2026-01", end_month: None, budget_cents: 312_745 },
+            DemoPost { title: "Médiatrice – Trois-Ponts", territory: "QP059041", activity: "housing", fte_hundredths: 100, start_month: "2026-01", end_month: Some("2027-12"), budget_cents: 298_000 },
+            DemoPost { title: "Médiateur scolaire – Épeule", territory: "QP059036", activity: "education", fte_hundredths: 50, start_month: "2026-09", end_month: None, budget_cents: 156_000 },
+        ];
+        let mut post_ids = Vec::new();
+        for p in &demo_posts {
+            let id = Uuid::now_v7();
+            diesel::insert_into(posts::table)
+                .values((
+                    posts::id.eq(id.to_string()),
+                    posts::employer_id.eq(grouping.to_string()),
+                    posts::title.eq(p.title),
+                    posts::territory.eq(p.territory),
+                    posts::activity.eq(p.activity),
+                    posts::fte_hundredths.eq(p.fte_hundredths),
+                    posts::start_month.eq(p.start_month),
+                    posts::end_month.eq(p.end_month),
+                    posts::version.eq(1),
+                    posts::created_at.eq(&now),
+                ))
+                .execute(conn)?;
+            diesel::insert_into(post_budgets::table)
+                .values((
+                    post_budgets::post_id.eq(id.to_string()),
+                    post_budgets::from_month.eq(p.start_month),
+                    post_budgets::monthly_amount_cents.eq(p.budget_cents),
+                ))
+                .execute(conn)?;
+            post_ids.push(id);
+        }
+        let first_post = post_ids[0];
+        // The worked example of DOMAIN.md: the State's fixed aid and three shares.
+        let commitment = |conn: &mut DbConnection, funder: Uuid, fixed: Option<i64>, percent: Option<i64>, cap: Option<i64>, reference: &str| {
+            diesel::insert_into(commitments::table)
+                .values((
+                    commitments::id.eq(Uuid::now_v7().to_string()),
+                    commitments::employer_id.eq(grouping.to_string()),
+                    commitments::post_id.eq(first_post.to_string()),
+                    commitments::funder_id.eq(funder.to_string()),
+                    commitments::basis.eq(if fixed.is_some() { "fixed" } else { "share" }),
+                    commitments::monthly_amount_cents.eq(fixed),
+                    commitments::percent_ten_thousandths.eq(percent),
+                    commitments::start_month.eq("2026-01"),
+                    commitments::end_month.eq("2026-12"),
+                    commitments::cap_cents.eq(cap),
+                    commitments::reference.eq(reference),
+                    commitments::created_at.eq(&now),
+                ))
+                .execute(conn)
+        };
+        commitment(conn, state, Some(177_833), None, None, "AR-59-2026-014")?;
+        commitment(conn, landlord_a, None, Some(500_000), None, "LMH-CONV-2026-03")?;
+        commitment(conn, landlord_b, None, Some(300_000), Some(400_000), "VIL-2026-117")?;
+        commitment(conn, city, None, Some(200_000), None, "ROUBAIX-DEL-2026-88")?;
+        Ok(DemoIds {
+            employer_id: grouping,
+            funder_id: landlord_a,
+            post_id: first_post,
+        })
+    })
+}
+
+/// The `export PORTAGE_TOKEN_<ROLE>=…` lines printed by `serve --demo`, valid for a day.
+pub fn token_lines(ids: &DemoIds, keys: &TokenKeys) -> anyhow::Result<Vec<String>> {
+    let now = now_seconds();
+    let claims = |role: &str, employer: Option<Uuid>, funder: Option<Uuid>| Claims {
+        sub: format!("demo-{role}"),
+        role: role.to_owned(),
+        employer_id: employer.map(|id| id.to_string()),
+        funder_id: funder.map(|id| id.to_string()),
+        exp: now + 86_400,
+        iat: Some(now),
+    };
+    Ok(vec![
+        format!("# portage-ledger demo: employer {} , funder {} , post {}", ids.employer_id, ids.funder_id, ids.post_id),
+        format!("export PORTAGE_EMPLOYER_ID={}", ids.employer_id),
+        format!("export PORTAGE_FUNDER_ID={}", ids.funder_id),
+        format!("export PORTAGE_POST_ID={}", ids.post_id),
+        format!("export PORTAGE_TOKEN_ADMIN={}", keys.sign(&claims("admin", None, None))?),
+        format!("export PORTAGE_TOKEN_MISSION={}", keys.sign(&claims("mission", None, None))?),
+        format!("export PORTAGE_TOKEN_EMPLOYER={}", keys.sign(&claims("employer", Some(ids.employer_id), None))?),
+        format!("export PORTAGE_TOKEN_FUNDER={}", keys.sign(&claims("funder", None, Some(ids.funder_id)))?),
+    ])
+}

@@ -1,0 +1,152 @@
+//! `/v1/employers`: the bodies that carry posts.
+
+use crate::auth::{Caller, Scope};
+use crate::db::schema::employers;
+use crate::db::{self, DbConnection};
+use crate::domain::kinds::EmployerKind;
+use crate::domain::Siren;
+use crate::error::ApiError;
+use crate::http::extract::{path_id, Body, Page, Query};
+use crate::http::idempotency::{self, Outcome};
+use crate::http::text::{optional_label, required_label};
+use crate::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The body of `POST /v1/employers`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewEmployer {
+    name: String,
+    kind: EmployerKind,
+    #[serde(default)]
+    siren: Option<Siren>,
+    #[serde(default)]
+    territory: Option<String>,
+}
+
+/// An employer as stored and as answered.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = employers)]
+pub struct Employer {
+    id: String,
+    name: String,
+    kind: String,
+    siren: Option<String>,
+    territory: Option<String>,
+    created_at: String,
+}
+
+/// `POST /v1/employers` (mission, admin).
+pub async fn create(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    caller: Caller,
+    body: Body<NewEmployer>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_registrar()?;
+    let input = body.value;
+    let name = required_label("/name", &input.name)?;
+    let territory = optional_label("/territory", input.territory.as_deref())?;
+    let row = Employer {
+        id: Uuid::now_v7().to_string(),
+        name,
+        kind: input.kind.as_str().to_owned(),
+        siren: input.siren.map(|s| s.as_str().to_owned()),
+        territory,
+        created_at: db::now_timestamp(),
+    };
+    idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
+        diesel::insert_into(employers::table)
+            .values((
+                employers::id.eq(&row.id),
+                employers::name.eq(&row.name),
+                employers::kind.eq(&row.kind),
+                employers::siren.eq(&row.siren),
+                employers::territory.eq(&row.territory),
+                employers::created_at.eq(&row.created_at),
+            ))
+            .execute(conn)?;
+        tracing::info!(employer_id = %row.id, "employer registered");
+        Ok(Outcome::created(
+            format!("/v1/employers/{}", row.id),
+            serde_json::to_value(&row).map_err(anyhow::Error::from)?,
+        ))
+    })
+    .await
+}
+
+/// The query of `GET /v1/employers`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `GET /v1/employers`: all of them for the mission and the operator, its own for an employer.
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = Page::parse(query.0.limit.as_deref(), query.0.cursor.as_deref())?;
+    let only = match caller.scope {
+        Scope::Admin | Scope::Mission => None,
+        Scope::Employer(id) => Some(id.to_string()),
+        Scope::Funder(_) => {
+            return Err(ApiError::Forbidden(
+                "funders read the funder registry and their own statements, not employers".into(),
+            ))
+        }
+    };
+    let rows = state
+        .with_connection(move |conn| {
+            let mut query = employers::table
+                .select(Employer::as_select())
+                .order(employers::id)
+                .limit(page.limit + 1)
+                .into_boxed();
+            if let Some(id) = only {
+                query = query.filter(employers::id.eq(id));
+            }
+            if let Some(after) = &page.after {
+                query = query.filter(employers::id.gt(after.clone()));
+            }
+            let rows = query.load(conn)?;
+            Ok(page.finish(rows, |e: &Employer| e.id.clone()))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"items": rows.0, "next_cursor": rows.1})))
+}
+
+/// `GET /v1/employers/{id}`.
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&path, "employer")?;
+    if let Scope::Funder(_) = caller.scope {
+        return Err(ApiError::Forbidden(
+            "funders read the funder registry and their own statements, not employers".into(),
+        ));
+    }
+    if !caller.can_read_employer(id) {
+        return Err(ApiError::NotFound("employer"));
+    }
+    let row = state.with_connection(move |conn| find(conn, id)).await?;
+    Ok(HttpResponse::Ok().json(row))
+}
+
+/// Reads one employer, or 404.
+pub fn find(conn: &mut DbConnection, id: Uuid) -> Result<Employer, ApiError> {
+    employers::table
+        .find(id.to_string())
+        .select(Employer::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(ApiError::NotFound("employer"))
+}

@@ -1,0 +1,226 @@
+//! Reading requests strictly: JSON bodies with unknown fields refused and every error named
+//! by its JSON pointer, query strings and path ids parsed into domain types, page parameters
+//! bounded.
+
+use crate::error::{ApiError, FieldError};
+use actix_web::dev::Payload;
+use actix_web::http::header::HeaderMap;
+use actix_web::web::Bytes;
+use actix_web::{FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// The largest page a list answers.
+pub const MAX_PAGE_SIZE: i64 = 1_000;
+/// The page size when `limit` is not given.
+pub const DEFAULT_PAGE_SIZE: i64 = 100;
+
+/// A JSON body read strictly, with the fingerprint of the request it came in (method, path
+/// and canonical body) for idempotency.
+#[derive(Debug)]
+pub struct Body<T> {
+    /// The parsed body.
+    pub value: T,
+    /// SHA-256 over method, path and the canonical JSON of the body.
+    pub fingerprint: String,
+}
+
+/// The size limit of bodies, set from `PORTAGE_MAX_BODY_BYTES`.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+fn pointer_of(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut pointer = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => pointer.push_str(&format!("/{index}")),
+            Segment::Map { key } => pointer.push_str(&format!("/{}", key.replace('~', "~0").replace('/', "~1"))),
+            Segment::Enum { variant } => pointer.push_str(&format!("/{variant}")),
+            Segment::Unknown => pointer.push_str("/?"),
+        }
+    }
+    pointer
+}
+
+/// The name between the first pair of backticks of a serde message (`missing field `x``).
+fn quoted_name(message: &str) -> Option<&str> {
+    let start = message.find('`')? + 1;
+    let end = start + message[start..].find('`')?;
+    Some(&message[start..end])
+}
+
+/// Deserializes a JSON value into `T`, naming the offending field on failure.
+pub fn from_json_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|error| {
+        let mut pointer = pointer_of(error.path());
+        let message = error.inner().to_string();
+        // A missing field is reported at its parent; an unknown one already at itself.
+        if message.starts_with("missing field") {
+            if let Some(name) = quoted_name(&message) {
+                pointer = format!("{pointer}/{name}");
+            }
+        }
+        if pointer.is_empty() {
+            pointer = "/".to_owned();
+        }
+        ApiError::Validation(vec![FieldError::new(pointer, message)])
+    })
+}
+
+/// SHA-256 of a request's method, path and canonical body, in hex.
+pub fn fingerprint(method: &str, path: &str, canonical_body: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(method.as_bytes());
+    hasher.update([0]);
+    hasher.update(path.as_bytes());
+    hasher.update([0]);
+    hasher.update(canonical_body.as_bytes());
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Reads and parses a body. An empty body reads as `{}` so that actions without parameters
+/// accept both no body and an empty object.
+pub async fn read_body<T: DeserializeOwned>(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> Result<Body<T>, ApiError> {
+    let limit = req.app_data::<BodyLimit>().map_or(65_536, |l| l.0);
+    // The limit itself is enforced by the `web::PayloadConfig` registered with the app.
+    let bytes = Bytes::from_request(req, payload).await.map_err(|error| {
+        match error.as_error::<actix_web::error::PayloadError>() {
+            Some(actix_web::error::PayloadError::Overflow) => ApiError::PayloadTooLarge(limit),
+            _ => ApiError::field("/", format!("the body could not be read: {error}")),
+        }
+    })?;
+    if bytes.len() > limit {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    let value: serde_json::Value = if bytes.iter().all(u8::is_ascii_whitespace) {
+        serde_json::Value::Object(serde_json::Map::new())
+    } else {
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::field("/", format!("the body is not valid JSON: {e}")))?
+    };
+    let canonical = value.to_string();
+    let fingerprint = fingerprint(req.method().as_str(), req.path(), &canonical);
+    Ok(Body {
+        value: from_json_value(value)?,
+        fingerprint,
+    })
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Body<T>, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let mut payload = payload.take();
+        Box::pin(async move { read_body(&req, &mut payload).await })
+    }
+}
+
+/// A query string read strictly into `T` (unknown parameters refused).
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest for Query<T> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Query<T>, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let pairs: Result<Vec<(String, String)>, _> =
+            serde_urlencoded::from_str(req.query_string());
+        let result = pairs
+            .map_err(|e| ApiError::field("/", format!("unreadable query string: {e}")))
+            .and_then(|pairs| {
+                let mut map = serde_json::Map::new();
+                for (key, value) in pairs {
+                    if map.contains_key(&key) {
+                        return Err(ApiError::field(
+                            format!("/{key}"),
+                            "the parameter is given more than once",
+                        ));
+                    }
+                    map.insert(key, serde_json::Value::String(value));
+                }
+                from_json_value(serde_json::Value::Object(map)).map(Query)
+            });
+        std::future::ready(result)
+    }
+}
+
+/// Parses an id from a path segment. A malformed id cannot name anything: 404.
+pub fn path_id(text: &str, resource: &'static str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(text).map_err(|_| ApiError::NotFound(resource))
+}
+
+/// Parses an optional query parameter with `parse`, naming it on failure.
+pub fn parse_param<T, E: std::fmt::Display>(
+    name: &str,
+    value: Option<&str>,
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Result<Option<T>, ApiError> {
+    value
+        .map(|v| parse(v).map_err(|e| ApiError::field(format!("/{name}"), e.to_string())))
+        .transpose()
+}
+
+/// The page parameters every list takes.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// How many items at most.
+    pub limit: i64,
+    /// The id after which the page starts (exclusive), from the previous page's `next_cursor`.
+    pub after: Option<String>,
+}
+
+impl Page {
+    /// Reads `limit` (1 to 1000, default 100) and `cursor` (an id from a previous page).
+    pub fn parse(limit: Option<&str>, cursor: Option<&str>) -> Result<Page, ApiError> {
+        let limit = match limit {
+            None => DEFAULT_PAGE_SIZE,
+            Some(text) => text
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+                .ok_or_else(|| {
+                    ApiError::field("/limit", format!("must be an integer from 1 to {MAX_PAGE_SIZE}"))
+                })?,
+        };
+        let after = cursor
+            .map(|c| {
+                Uuid::parse_str(c)
+                    .map(|id| id.to_string())
+                    .map_err(|_| ApiError::field("/cursor", "not a cursor returned by this list"))
+            })
+            .transpose()?;
+        Ok(Page { limit, after })
+    }
+
+    /// Cuts a page fetched with `limit + 1` rows into the items and the next cursor.
+    pub fn finish<T>(&self, mut rows: Vec<T>, id_of: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
+        let more = rows.len() as i64 > self.limit;
+        rows.truncate(self.limit as usize);
+        let next = if more { rows.last().map(id_of) } else { None };
+        (rows, next)
+    }
+}
+
+/// Reads an optional request header as text.
+pub fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
+    headers
+        .get(name)
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| ApiError::field(format!("/headers/{name}"), "not readable text"))
+        })
+        .transpose()
+}

@@ -1,0 +1,222 @@
+//! `Idempotency-Key`: the one mechanism every creating `POST` goes through.
+//!
+//! A key is scoped to the caller. The first request with a key records it as in flight (in a
+//! transaction of its own, so that a second request with the same key sees it at once and
+//! answers 409), then does its work and stores its response in the same transaction as the
+//! work, so that a response is stored exactly when its effects are. A replay of the same key
+//! and body returns the stored response and creates nothing; the same key with another body
+//! answers 422. A request that fails releases its key, so a corrected retry may use it again.
+
+use crate::db::{self, schema::idempotency_keys, DbConnection};
+use crate::error::ApiError;
+use crate::AppState;
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpRequest, HttpResponse};
+use diesel::prelude::*;
+
+/// The header that carries the key.
+pub const HEADER: &str = "Idempotency-Key";
+/// The longest key accepted.
+const MAX_KEY_LENGTH: usize = 255;
+/// How long an in-flight key blocks its replays before it is taken to be abandoned (its
+/// server stopped mid-request), in seconds.
+const ABANDONED_AFTER_SECONDS: i64 = 120;
+/// How long keys are kept, in hours (`DOMAIN.md`: at least 24).
+pub const RETENTION_HOURS: i64 = 48;
+
+/// What a creating request produces: its status, `Location` and JSON body.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// 201 for a creation, 200 for an action.
+    pub status: StatusCode,
+    /// The created resource's path, for 201.
+    pub location: Option<String>,
+    /// The response body.
+    pub body: serde_json::Value,
+}
+
+impl Outcome {
+    /// A resource was created at `location`.
+    pub fn created(location: String, body: serde_json::Value) -> Outcome {
+        Outcome {
+            status: StatusCode::CREATED,
+            location: Some(location),
+            body,
+        }
+    }
+
+    /// An action changed a resource.
+    pub fn ok(body: serde_json::Value) -> Outcome {
+        Outcome {
+            status: StatusCode::OK,
+            location: None,
+            body,
+        }
+    }
+
+    fn into_response(self, replayed: bool) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        if let Some(location) = &self.location {
+            response.insert_header((header::LOCATION, location.clone()));
+        }
+        if replayed {
+            response.insert_header(("Idempotent-Replayed", "true"));
+        }
+        response.json(self.body)
+    }
+}
+
+/// Reads and checks the key header of a request.
+pub fn key_of(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get(HEADER) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .ok()
+        .filter(|t| !t.is_empty() && t.len() <= MAX_KEY_LENGTH && t.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| {
+            ApiError::field(
+                "/headers/Idempotency-Key",
+                format!("must be 1 to {MAX_KEY_LENGTH} visible ASCII characters"),
+            )
+        })?;
+    Ok(Some(text.to_owned()))
+}
+
+enum Claim {
+    /// The key is ours: do the work.
+    Fresh,
+    /// The key was used before with the same request: answer what it answered.
+    Replay(Outcome),
+}
+
+fn seconds_since(timestamp: &str) -> i64 {
+    db::parse_timestamp(timestamp)
+        .map(|t| (time::OffsetDateTime::now_utc() - t).whole_seconds())
+        .unwrap_or(i64::MAX)
+}
+
+fn claim_key(
+    conn: &mut DbConnection,
+    caller: &str,
+    key: &str,
+    fingerprint: &str,
+) -> Result<Claim, ApiError> {
+    db::write_transaction(conn, |conn| {
+        let existing = idempotency_keys::table
+            .find((caller, key))
+            .select((
+                idempotency_keys::request_hash,
+                idempotency_keys::state,
+                idempotency_keys::response_status,
+                idempotency_keys::response_location,
+                idempotency_keys::response_body,
+                idempotency_keys::created_at,
+            ))
+            .first::<(String, String, Option<i32>, Option<String>, Option<String>, String)>(conn)
+            .optional()?;
+        match existing {
+            Some((hash, _, _, _, _, _)) if hash != fingerprint => Err(ApiError::unprocessable(
+                "idempotency_key_reused",
+                "this Idempotency-Key was already used with another request",
+            )),
+            Some((_, state, Some(status), location, Some(body), _)) if state == "done" => {
+                Ok(Claim::Replay(Outcome {
+                    status: StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK),
+                    location,
+                    body: serde_json::from_str(&body).unwrap_or_default(),
+                }))
+            }
+            Some((_, _, _, _, _, created_at)) if seconds_since(&created_at) < ABANDONED_AFTER_SECONDS => {
+                Err(ApiError::conflict(
+                    "idempotency_key_in_flight",
+                    "a request with this Idempotency-Key is still being processed; retry shortly",
+                ))
+            }
+            Some(_) => {
+                // Abandoned by a server that stopped mid-request: take it over.
+                diesel::update(idempotency_keys::table.find((caller, key)))
+                    .set(idempotency_keys::created_at.eq(db::now_timestamp()))
+                    .execute(conn)?;
+                Ok(Claim::Fresh)
+            }
+            None => {
+                diesel::insert_into(idempotency_keys::table)
+                    .values((
+                        idempotency_keys::caller.eq(caller),
+                        idempotency_keys::idempotency_key.eq(key),
+                        idempotency_keys::request_hash.eq(fingerprint),
+                        idempotency_keys::state.eq("in_flight"),
+                        idempotency_keys::created_at.eq(db::now_timestamp()),
+                    ))
+                    .execute(conn)?;
+                Ok(Claim::Fresh)
+            }
+        }
+    })
+}
+
+fn release_key(conn: &mut DbConnection, caller: &str, key: &str) -> QueryResult<usize> {
+    diesel::delete(
+        idempotency_keys::table
+            .find((caller, key))
+            .filter(idempotency_keys::state.eq("in_flight")),
+    )
+    .execute(conn)
+}
+
+/// Runs a creating request's `work` inside one write transaction, honouring the request's
+/// `Idempotency-Key` when it has one.
+pub async fn run<F>(
+    state: &AppState,
+    req: &HttpRequest,
+    caller_key: String,
+    fingerprint: String,
+    work: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<Outcome, ApiError> + Send + 'static,
+{
+    let key = key_of(req)?;
+    let outcome = state
+        .with_connection(move |conn| {
+            let Some(key) = key else {
+                return db::write_transaction(conn, work).map(|o| (o, false));
+            };
+            if let Claim::Replay(outcome) = claim_key(conn, &caller_key, &key, &fingerprint)? {
+                return Ok((outcome, true));
+            }
+            let result = db::write_transaction(conn, |conn| {
+                let outcome = work(conn)?;
+                diesel::update(idempotency_keys::table.find((&caller_key, &key)))
+                    .set((
+                        idempotency_keys::state.eq("done"),
+                        idempotency_keys::response_status.eq(i32::from(outcome.status.as_u16())),
+                        idempotency_keys::response_location.eq(outcome.location.clone()),
+                        idempotency_keys::response_body.eq(outcome.body.to_string()),
+                    ))
+                    .execute(conn)?;
+                Ok::<_, ApiError>(outcome)
+            });
+            match result {
+                Ok(outcome) => Ok((outcome, false)),
+                Err(error) => {
+                    if let Err(release_error) = release_key(conn, &caller_key, &key) {
+                        tracing::warn!(%release_error, "could not release an idempotency key");
+                    }
+                    Err(error)
+                }
+            }
+        })
+        .await?;
+    Ok(outcome.0.into_response(outcome.1))
+}
+
+/// Forgets keys older than the retention period.
+pub fn purge_expired(conn: &mut DbConnection) -> QueryResult<usize> {
+    let cutoff = time::OffsetDateTime::now_utc() - time::Duration::hours(RETENTION_HOURS);
+    let cutoff = db::format_timestamp(cutoff);
+    diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(cutoff)))
+        .execute(conn)
+}

@@ -1,0 +1,46 @@
+//! The HTTP layer: one module per resource, each parsing the request, calling the domain and
+//! the database, and shaping the response.
+
+pub mod employers;
+pub mod extract;
+pub mod funders;
+pub mod idempotency;
+pub mod ops;
+pub mod posts;
+pub mod text;
+
+use actix_web::http::Method;
+use actix_web::web;
+
+/// Declares the routes once: the same table registers them with actix and lists them in
+/// [`ROUTES`], which the test suite holds against `openapi/openapi.yaml`.
+macro_rules! routes {
+    ($($path:literal => { $($method:ident : $handler:path),+ $(,)? }),+ $(,)?) => {
+        /// Every route the server serves, as (method, path) in OpenAPI's path syntax.
+        pub const ROUTES: &[(&str, &str)] = &[$($((stringify!($method), $path)),+),+];
+
+        /// Registers every route.
+        pub fn routes(cfg: &mut web::ServiceConfig) {
+            $(
+                cfg.service(
+                    web::resource($path)
+                        $(.route(web::method(Method::$method).to($handler)))+
+                        .default_service(web::to(ops::method_not_allowed)),
+                );
+            )+
+        }
+    };
+}
+
+routes! {
+    "/healthz" => { GET: ops::healthz },
+    "/metrics" => { GET: ops::metrics },
+    "/openapi.json" => { GET: ops::openapi },
+    "/v1/employers" => { GET: employers::list, POST: employers::create },
+    "/v1/employers/{id}" => { GET: employers::get },
+    "/v1/funders" => { GET: funders::list, POST: funders::create },
+    "/v1/funders/{id}" => { GET: funders::get },
+    "/v1/posts" => { GET: posts::list, POST: posts::create },
+    "/v1/posts/{id}" => { GET: posts::get, PATCH: posts::update },
+    "/v1/posts/{id}/budget" => { PUT: posts::set_budget },
+}

@@ -1,0 +1,150 @@
+//! Operations: liveness, Prometheus metrics, the OpenAPI document, and the middleware that
+//! logs and counts every request.
+
+use crate::error::ApiError;
+use crate::AppState;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpResponse};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Upper bounds of the latency histogram's buckets, in seconds.
+const LATENCY_BUCKETS_SECONDS: [f64; 11] =
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+
+#[derive(Default)]
+struct Histogram {
+    bucket_counts: [u64; LATENCY_BUCKETS_SECONDS.len()],
+    count: u64,
+    sum_seconds: f64,
+}
+
+/// Request counters and latency histograms, by route.
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    latency: Mutex<BTreeMap<String, Histogram>>,
+}
+
+impl Metrics {
+    fn record(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        if let Ok(mut requests) = self.requests.lock() {
+            *requests
+                .entry((method.to_owned(), route.to_owned(), status))
+                .or_default() += 1;
+        }
+        if let Ok(mut latency) = self.latency.lock() {
+            let histogram = latency.entry(route.to_owned()).or_default();
+            histogram.count += 1;
+            histogram.sum_seconds += seconds;
+            for (bound, count) in LATENCY_BUCKETS_SECONDS.iter().zip(&mut histogram.bucket_counts) {
+                if seconds <= *bound {
+                    *count += 1;
+                }
+            }
+        }
+    }
+
+    /// The Prometheus text exposition of everything counted so far.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP portage_http_requests_total HTTP requests by method, route and status.\n");
+        out.push_str("# TYPE portage_http_requests_total counter\n");
+        if let Ok(requests) = self.requests.lock() {
+            for ((method, route, status), count) in requests.iter() {
+                let _ = writeln!(
+                    out,
+                    "portage_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {count}"
+                );
+            }
+        }
+        out.push_str("# HELP portage_http_request_duration_seconds Request latency by route.\n");
+        out.push_str("# TYPE portage_http_request_duration_seconds histogram\n");
+        if let Ok(latency) = self.latency.lock() {
+            for (route, h) in latency.iter() {
+                for (bound, count) in LATENCY_BUCKETS_SECONDS.iter().zip(&h.bucket_counts) {
+                    let _ = writeln!(
+                        out,
+                        "portage_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {count}"
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "portage_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
+                    h.count
+                );
+                let _ = writeln!(out, "portage_http_request_duration_seconds_sum{{route=\"{route}\"}} {}", h.sum_seconds);
+                let _ = writeln!(out, "portage_http_request_duration_seconds_count{{route=\"{route}\"}} {}", h.count);
+            }
+        }
+        out
+    }
+}
+
+/// Logs and counts each request under its route pattern (never the raw path, whose ids would
+/// make the metrics unbounded).
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    let span = tracing::info_span!("request", %method, %route, caller = tracing::field::Empty);
+    let response = {
+        let _entered = span.enter();
+        next.call(req).await
+    };
+    let elapsed = started.elapsed();
+    let status = match &response {
+        Ok(r) => r.status().as_u16(),
+        Err(e) => e.as_response_error().status_code().as_u16(),
+    };
+    if let Some(metrics) = metrics {
+        metrics.record(&method, &route, status, elapsed.as_secs_f64());
+    }
+    span.in_scope(|| {
+        tracing::info!(status, latency_ms = elapsed.as_secs_f64() * 1_000.0, "request");
+    });
+    response
+}
+
+/// `GET /healthz`: the process answers, and whether the database does.
+pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    let database = state.with_connection(|conn| Ok(crate::db::ping(conn)?)).await;
+    match database {
+        Ok(()) => HttpResponse::Ok().json(serde_json::json!({"status": "ok", "database": "ok"})),
+        Err(error) => {
+            tracing::warn!(%error, "health check: the database does not answer");
+            HttpResponse::ServiceUnavailable()
+                .json(serde_json::json!({"status": "degraded", "database": "unavailable"}))
+        }
+    }
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(metrics.render())
+}
+
+/// `GET /openapi.json`: the OpenAPI document of `openapi/openapi.yaml`.
+pub async fn openapi(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.openapi.as_ref())
+}
+
+/// Answers routes that do not exist.
+pub async fn no_route() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NoRoute)
+}
+
+/// Answers known routes called with a method they do not take.
+pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
+}

@@ -1,0 +1,485 @@
+//! `/v1/posts`: mediator posts, their versions and their budgets.
+
+use crate::auth::{Caller, Scope};
+use crate::db::schema::{commitments, post_budgets, posts};
+use crate::db::{self, DbConnection, LockedTable};
+use crate::domain::kinds::Activity;
+use crate::domain::{clock, Fte, Money, Month};
+use crate::error::ApiError;
+use crate::http::extract::{header_text, parse_param, path_id, Body, Page, Query};
+use crate::http::idempotency::{self, Outcome};
+use crate::http::text::required_label;
+use crate::AppState;
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use diesel::prelude::*;
+use serde::{Deserialize, Deserializer, Serialize};
+use uuid::Uuid;
+
+/// The body of `POST /v1/posts`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPost {
+    employer_id: Uuid,
+    title: String,
+    territory: String,
+    activity: Activity,
+    fte: Fte,
+    start_month: Month,
+    #[serde(default)]
+    end_month: Option<Month>,
+    monthly_budget: Money,
+}
+
+/// Reads a field that may be absent (leave it), `null` (clear it) or a value (set it).
+fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// The body of `PATCH /v1/posts/{id}`: only the fields given change.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostChanges {
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    territory: Option<String>,
+    #[serde(default)]
+    activity: Option<Activity>,
+    #[serde(default)]
+    fte: Option<Fte>,
+    #[serde(default, deserialize_with = "present")]
+    end_month: Option<Option<Month>>,
+}
+
+/// The body of `PUT /v1/posts/{id}/budget`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetChange {
+    from_month: Month,
+    monthly_amount: Money,
+}
+
+/// A post as stored.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = posts)]
+pub struct PostRow {
+    /// The id.
+    pub id: String,
+    /// The employer carrying it.
+    pub employer_id: String,
+    /// Its title.
+    pub title: String,
+    /// Its territory label.
+    pub territory: String,
+    /// Its activity field.
+    pub activity: String,
+    /// Its FTE, in hundredths.
+    pub fte_hundredths: i64,
+    /// Its first month.
+    pub start_month: String,
+    /// Its last month, if it has one.
+    pub end_month: Option<String>,
+    /// Its version, raised by each change.
+    pub version: i64,
+    /// When it was created.
+    pub created_at: String,
+}
+
+/// A post with its budget schedule: what the API answers.
+#[derive(Debug, Clone)]
+pub struct Post {
+    /// The stored row.
+    pub row: PostRow,
+    /// The budget changes, oldest first: (from month, monthly amount in cents).
+    pub budgets: Vec<(Month, i64)>,
+}
+
+#[derive(Serialize)]
+struct BudgetView {
+    from_month: Month,
+    monthly_amount: Money,
+}
+
+impl Post {
+    /// The post's months.
+    pub fn start(&self) -> Month {
+        Month::parse(&self.row.start_month).unwrap_or(Month::FIRST)
+    }
+
+    /// The post's last month, if any.
+    pub fn end(&self) -> Option<Month> {
+        self.row.end_month.as_deref().and_then(|m| Month::parse(m).ok())
+    }
+
+    /// The budget of a month, in cents: the latest change not after it.
+    pub fn budget_cents(&self, month: Month) -> i64 {
+        self.budgets
+            .iter()
+            .rev()
+            .find(|(from, _)| *from <= month)
+            .or(self.budgets.first())
+            .map_or(0, |(_, amount)| *amount)
+    }
+
+    /// The post's employer.
+    pub fn employer(&self) -> Uuid {
+        Uuid::parse_str(&self.row.employer_id).unwrap_or_default()
+    }
+
+    /// The full view, for the employer, the mission and the operator.
+    pub fn view(&self) -> serde_json::Value {
+        let today = clock::today().month();
+        let current = match self.end() {
+            Some(end) if today > end => end,
+            _ if today < self.start() => self.start(),
+            _ => today,
+        };
+        serde_json::json!({
+            "id": self.row.id,
+            "employer_id": self.row.employer_id,
+            "title": self.row.title,
+            "territory": self.row.territory,
+            "activity": self.row.activity,
+            "fte": Fte::from_hundredths(self.row.fte_hundredths).map(|f| f.to_string()),
+            "start_month": self.row.start_month,
+            "end_month": self.row.end_month,
+            "monthly_budget": Money::from_cents(self.budget_cents(current)),
+            "budget": self.budgets.iter().map(|(m, a)| BudgetView { from_month: *m, monthly_amount: Money::from_cents(*a) }).collect::<Vec<_>>(),
+            "version": self.row.version,
+            "created_at": self.row.created_at,
+        })
+    }
+
+    /// What a funder of the post sees: no cost, no budget, no other funder.
+    pub fn funder_view(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.row.id,
+            "employer_id": self.row.employer_id,
+            "title": self.row.title,
+            "territory": self.row.territory,
+            "activity": self.row.activity,
+            "fte": Fte::from_hundredths(self.row.fte_hundredths).map(|f| f.to_string()),
+            "start_month": self.row.start_month,
+            "end_month": self.row.end_month,
+        })
+    }
+
+    /// The view `caller` may see.
+    pub fn view_for(&self, caller: &Caller) -> serde_json::Value {
+        match caller.scope {
+            Scope::Funder(_) => self.funder_view(),
+            _ => self.view(),
+        }
+    }
+}
+
+/// Loads one post with its budgets, or 404.
+pub fn load(conn: &mut DbConnection, id: Uuid) -> Result<Post, ApiError> {
+    let row = posts::table
+        .find(id.to_string())
+        .select(PostRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(ApiError::NotFound("post"))?;
+    let budgets = load_budgets(conn, &row.id)?;
+    Ok(Post { row, budgets })
+}
+
+fn load_budgets(conn: &mut DbConnection, post_id: &str) -> Result<Vec<(Month, i64)>, ApiError> {
+    let rows: Vec<(String, i64)> = post_budgets::table
+        .filter(post_budgets::post_id.eq(post_id))
+        .order(post_budgets::from_month)
+        .select((post_budgets::from_month, post_budgets::monthly_amount_cents))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(m, a)| Month::parse(&m).ok().map(|m| (m, a)))
+        .collect())
+}
+
+/// Loads a post the caller may read, or 404: its employer, the mission, the operator, and a
+/// funder with a commitment on it.
+pub fn load_readable(conn: &mut DbConnection, caller: &Caller, id: Uuid) -> Result<Post, ApiError> {
+    let post = load(conn, id)?;
+    let visible = match caller.scope {
+        Scope::Funder(funder) => crate::db::scope::funds_post(conn, funder, &post.row.id)?,
+        _ => caller.can_read_employer(post.employer()),
+    };
+    if visible {
+        Ok(post)
+    } else {
+        Err(ApiError::NotFound("post"))
+    }
+}
+
+/// Loads a post the caller may change, or 404 / 403.
+pub fn load_writable(conn: &mut DbConnection, caller: &Caller, id: Uuid) -> Result<Post, ApiError> {
+    caller.require_writer_role()?;
+    let post = load(conn, id)?;
+    caller
+        .require_employer_writer(post.employer())
+        .map_err(|_| ApiError::NotFound("post"))?;
+    Ok(post)
+}
+
+fn check_months(start: Month, end: Option<Month>) -> Result<(), ApiError> {
+    match end {
+        Some(end) if end < start => Err(ApiError::field(
+            "/end_month",
+            "must not be before start_month",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `POST /v1/posts` (the employer itself, the operator).
+pub async fn create(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    caller: Caller,
+    body: Body<NewPost>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_writer_role()?;
+    let input = body.value;
+    caller.require_employer_writer(input.employer_id)?;
+    let title = required_label("/title", &input.title)?;
+    let territory = required_label("/territory", &input.territory)?;
+    check_months(input.start_month, input.end_month)?;
+    idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
+        crate::http::employers::find(conn, input.employer_id)?;
+        let id = Uuid::now_v7().to_string();
+        diesel::insert_into(posts::table)
+            .values((
+                posts::id.eq(&id),
+                posts::employer_id.eq(input.employer_id.to_string()),
+                posts::title.eq(&title),
+                posts::territory.eq(&territory),
+                posts::activity.eq(input.activity.as_str()),
+                posts::fte_hundredths.eq(input.fte.hundredths()),
+                posts::start_month.eq(input.start_month.to_string()),
+                posts::end_month.eq(input.end_month.map(|m| m.to_string())),
+                posts::version.eq(1),
+                posts::created_at.eq(db::now_timestamp()),
+            ))
+            .execute(conn)?;
+        diesel::insert_into(post_budgets::table)
+            .values((
+                post_budgets::post_id.eq(&id),
+                post_budgets::from_month.eq(input.start_month.to_string()),
+                post_budgets::monthly_amount_cents.eq(input.monthly_budget.cents()),
+            ))
+            .execute(conn)?;
+        let post = load(conn, Uuid::parse_str(&id).map_err(anyhow::Error::from)?)?;
+        tracing::info!(post_id = %id, "post created");
+        Ok(Outcome::created(format!("/v1/posts/{id}"), post.view()))
+    })
+    .await
+}
+
+/// The query of `GET /v1/posts`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    employer_id: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `GET /v1/posts?employer_id=`: filtered to the caller's scope in the query itself.
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.0;
+    let page = Page::parse(query.limit.as_deref(), query.cursor.as_deref())?;
+    let employer = parse_param("employer_id", query.employer_id.as_deref(), Uuid::parse_str)?;
+    let caller_for_query = caller.clone();
+    let (posts, next) = state
+        .with_connection(move |conn| {
+            let mut q = posts::table
+                .select(PostRow::as_select())
+                .order(posts::id)
+                .limit(page.limit + 1)
+                .into_boxed();
+            if let Some(employer) = employer {
+                q = q.filter(posts::employer_id.eq(employer.to_string()));
+            }
+            match caller_for_query.scope {
+                Scope::Admin | Scope::Mission => {}
+                Scope::Employer(own) => q = q.filter(posts::employer_id.eq(own.to_string())),
+                Scope::Funder(funder) => {
+                    q = q.filter(
+                        posts::id.eq_any(
+                            commitments::table
+                                .filter(commitments::funder_id.eq(funder.to_string()))
+                                .select(commitments::post_id),
+                        ),
+                    )
+                }
+            }
+            if let Some(after) = &page.after {
+                q = q.filter(posts::id.gt(after.clone()));
+            }
+            let rows = q.load(conn)?;
+            let (rows, next) = page.finish(rows, |p: &PostRow| p.id.clone());
+            let mut posts = Vec::with_capacity(rows.len());
+            for row in rows {
+                let budgets = load_budgets(conn, &row.id)?;
+                posts.push(Post { row, budgets });
+            }
+            Ok((posts, next))
+        })
+        .await?;
+    let items: Vec<serde_json::Value> = posts.iter().map(|p| p.view_for(&caller)).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({"items": items, "next_cursor": next})))
+}
+
+/// `GET /v1/posts/{id}`.
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&path, "post")?;
+    let caller_for_query = caller.clone();
+    let post = state
+        .with_connection(move |conn| load_readable(conn, &caller_for_query, id))
+        .await?;
+    Ok(with_etag(HttpResponse::Ok(), &post).json(post.view_for(&caller)))
+}
+
+fn with_etag(mut builder: actix_web::HttpResponseBuilder, post: &Post) -> actix_web::HttpResponseBuilder {
+    builder.insert_header((header::ETAG, format!("\"{}\"", post.row.version)));
+    builder
+}
+
+/// Reads `If-Match`: `"3"`, `W/"3"` or `3` name version 3; `*` matches any.
+fn expected_version(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
+    let Some(text) = header_text(req.headers(), "If-Match")? else {
+        return Ok(None);
+    };
+    let text = text.trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    text.trim_start_matches("W/")
+        .trim_matches('"')
+        .parse::<i64>()
+        .map(Some)
+        .map_err(|_| ApiError::field("/headers/If-Match", "must be the post's version, as in its ETag"))
+}
+
+/// Applies a change to a post under its lock, checking `If-Match` and raising the version.
+async fn change_post<F>(
+    state: &AppState,
+    caller: Caller,
+    id: Uuid,
+    expected: Option<i64>,
+    apply: F,
+) -> Result<Post, ApiError>
+where
+    F: FnOnce(&mut DbConnection, &Post) -> Result<(), ApiError> + Send + 'static,
+{
+    state
+        .with_connection(move |conn| {
+            db::write_transaction(conn, |conn| {
+                db::lock_rows(conn, LockedTable::Posts, &[id.to_string()])?;
+                let post = load_writable(conn, &caller, id)?;
+                if let Some(expected) = expected {
+                    if expected != post.row.version {
+                        return Err(ApiError::PreconditionFailed(format!(
+                            "the post is at version {}, not {expected}",
+                            post.row.version
+                        )));
+                    }
+                }
+                apply(conn, &post)?;
+                diesel::update(posts::table.find(&post.row.id))
+                    .set(posts::version.eq(post.row.version + 1))
+                    .execute(conn)?;
+                load(conn, id)
+            })
+        })
+        .await
+}
+
+/// `PATCH /v1/posts/{id}`: changes the fields given; `If-Match` guards against lost updates.
+pub async fn update(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    caller: Caller,
+    path: web::Path<String>,
+    body: Body<PostChanges>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&path, "post")?;
+    let expected = expected_version(&req)?;
+    let changes = body.value;
+    let title = changes.title.as_deref().map(|t| required_label("/title", t)).transpose()?;
+    let territory = changes
+        .territory
+        .as_deref()
+        .map(|t| required_label("/territory", t))
+        .transpose()?;
+    let post = change_post(&state, caller, id, expected, move |conn, post| {
+        let end = match changes.end_month {
+            Some(end) => end,
+            None => post.end(),
+        };
+        check_months(post.start(), end)?;
+        diesel::update(posts::table.find(&post.row.id))
+            .set((
+                posts::title.eq(title.unwrap_or_else(|| post.row.title.clone())),
+                posts::territory.eq(territory.unwrap_or_else(|| post.row.territory.clone())),
+                posts::activity.eq(changes.activity.map_or(post.row.activity.clone(), |a| a.as_str().to_owned())),
+                posts::fte_hundredths.eq(changes.fte.map_or(post.row.fte_hundredths, |f| f.hundredths())),
+                posts::end_month.eq(end.map(|m| m.to_string())),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
+    .await?;
+    tracing::info!(post_id = %id, version = post.row.version, "post changed");
+    Ok(with_etag(HttpResponse::Ok(), &post).json(post.view()))
+}
+
+/// `PUT /v1/posts/{id}/budget`: the monthly budget from a month on. Months before it keep the
+/// budget they had; later changes are replaced by this one.
+pub async fn set_budget(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    caller: Caller,
+    path: web::Path<String>,
+    body: Body<BudgetChange>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&path, "post")?;
+    let expected = expected_version(&req)?;
+    let change = body.value;
+    let post = change_post(&state, caller, id, expected, move |conn, post| {
+        if change.from_month < post.start() || post.end().is_some_and(|end| change.from_month > end) {
+            return Err(ApiError::field(
+                "/from_month",
+                "must fall within the post's months",
+            ));
+        }
+        let from = change.from_month.to_string();
+        diesel::delete(
+            post_budgets::table
+                .filter(post_budgets::post_id.eq(&post.row.id))
+                .filter(post_budgets::from_month.ge(&from)),
+        )
+        .execute(conn)?;
+        diesel::insert_into(post_budgets::table)
+            .values((
+                post_budgets::post_id.eq(&post.row.id),
+                post_budgets::from_month.eq(&from),
+                post_budgets::monthly_amount_cents.eq(change.monthly_amount.cents()),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
+    .await?;
+    tracing::info!(post_id = %id, from_month = %change.from_month, "budget changed");
+    Ok(with_etag(HttpResponse::Ok(), &post).json(post.view()))
+}
