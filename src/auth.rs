@@ -285,7 +285,9 @@ mod tests {
         };
         assert!(keys.verify(&keys.sign(&expired).unwrap()).is_err());
         assert!(keys.verify(&other.sign(&claims("admin")).unwrap()).is_err());
-        assert!(keys.verify(&keys.sign(&claims("employer")).unwrap()).is_err());
+        assert!(keys
+            .verify(&keys.sign(&claims("employer")).unwrap())
+            .is_err());
         assert!(keys.verify(&keys.sign(&claims("root")).unwrap()).is_err());
         // alg: none, with the same claims.
         let header = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0";

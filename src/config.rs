@@ -32,7 +32,11 @@ fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-fn number<T: std::str::FromStr>(name: &str, default: T, valid: impl Fn(&T) -> bool) -> Result<T, String> {
+fn number<T: std::str::FromStr>(
+    name: &str,
+    default: T,
+    valid: impl Fn(&T) -> bool,
+) -> Result<T, String> {
     match var(name) {
         None => Ok(default),
         Some(text) => text

@@ -40,7 +40,11 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
             ));
         }
         let now = db::now_timestamp();
-        let employer = |conn: &mut DbConnection, name: &str, kind: &str, siren: Option<&str>, territory: &str| {
+        let employer = |conn: &mut DbConnection,
+                        name: &str,
+                        kind: &str,
+                        siren: Option<&str>,
+                        territory: &str| {
             let id = Uuid::now_v7();
             diesel::insert_into(employers::table)
                 .values((
@@ -54,9 +58,27 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                 .execute(conn)
                 .map(|_| id)
         };
-        let grouping = employer(conn, "GEIQ Médiation Métropole Lilloise", "employer_grouping", Some("732829320"), "Métropole européenne de Lille")?;
-        let _association = employer(conn, "Association Citéo Médiation Artois", "association", None, "Artois")?;
-        let _gip = employer(conn, "GIP Médiation Sociale du Littoral", "public_interest_group", None, "Dunkerque – Calais")?;
+        let grouping = employer(
+            conn,
+            "GEIQ Médiation Métropole Lilloise",
+            "employer_grouping",
+            Some("732829320"),
+            "Métropole européenne de Lille",
+        )?;
+        let _association = employer(
+            conn,
+            "Association Citéo Médiation Artois",
+            "association",
+            None,
+            "Artois",
+        )?;
+        let _gip = employer(
+            conn,
+            "GIP Médiation Sociale du Littoral",
+            "public_interest_group",
+            None,
+            "Dunkerque – Calais",
+        )?;
 
         let funder = |conn: &mut DbConnection, name: &str, kind: &str| {
             let id = Uuid::now_v7();
@@ -79,9 +101,33 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
         let _bank = funder(conn, "Banque des Territoires", "public_bank")?;
 
         let demo_posts = [
-            DemoPost { title: "Médiateur social – Alma-Gare", territory: "QP059034", activity: "housing", fte_hundredths: 100, start_month: "2026-01", end_month: None, budget_cents: 312_745 },
-            DemoPost { title: "Médiatrice – Trois-Ponts", territory: "QP059041", activity: "housing", fte_hundredths: 100, start_month: "2026-01", end_month: Some("2027-12"), budget_cents: 298_000 },
-            DemoPost { title: "Médiateur scolaire – Épeule", territory: "QP059036", activity: "education", fte_hundredths: 50, start_month: "2026-09", end_month: None, budget_cents: 156_000 },
+            DemoPost {
+                title: "Médiateur social – Alma-Gare",
+                territory: "QP059034",
+                activity: "housing",
+                fte_hundredths: 100,
+                start_month: "2026-01",
+                end_month: None,
+                budget_cents: 312_745,
+            },
+            DemoPost {
+                title: "Médiatrice – Trois-Ponts",
+                territory: "QP059041",
+                activity: "housing",
+                fte_hundredths: 100,
+                start_month: "2026-01",
+                end_month: Some("2027-12"),
+                budget_cents: 298_000,
+            },
+            DemoPost {
+                title: "Médiateur scolaire – Épeule",
+                territory: "QP059036",
+                activity: "education",
+                fte_hundredths: 50,
+                start_month: "2026-09",
+                end_month: None,
+                budget_cents: 156_000,
+            },
         ];
         let mut post_ids = Vec::new();
         for p in &demo_posts {
@@ -111,7 +157,12 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
         }
         let first_post = post_ids[0];
         // The worked example of DOMAIN.md: the State's fixed aid and three shares.
-        let commitment = |conn: &mut DbConnection, funder: Uuid, fixed: Option<i64>, percent: Option<i64>, cap: Option<i64>, reference: &str| {
+        let commitment = |conn: &mut DbConnection,
+                          funder: Uuid,
+                          fixed: Option<i64>,
+                          percent: Option<i64>,
+                          cap: Option<i64>,
+                          reference: &str| {
             diesel::insert_into(commitments::table)
                 .values((
                     commitments::id.eq(Uuid::now_v7().to_string()),
@@ -130,8 +181,22 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                 .execute(conn)
         };
         commitment(conn, state, Some(177_833), None, None, "AR-59-2026-014")?;
-        commitment(conn, landlord_a, None, Some(500_000), None, "LMH-CONV-2026-03")?;
-        commitment(conn, landlord_b, None, Some(300_000), Some(400_000), "VIL-2026-117")?;
+        commitment(
+            conn,
+            landlord_a,
+            None,
+            Some(500_000),
+            None,
+            "LMH-CONV-2026-03",
+        )?;
+        commitment(
+            conn,
+            landlord_b,
+            None,
+            Some(300_000),
+            Some(400_000),
+            "VIL-2026-117",
+        )?;
         commitment(conn, city, None, Some(200_000), None, "ROUBAIX-DEL-2026-88")?;
         Ok(DemoIds {
             employer_id: grouping,
@@ -153,13 +218,28 @@ pub fn token_lines(ids: &DemoIds, keys: &TokenKeys) -> anyhow::Result<Vec<String
         iat: Some(now),
     };
     Ok(vec![
-        format!("# portage-ledger demo: employer {} , funder {} , post {}", ids.employer_id, ids.funder_id, ids.post_id),
+        format!(
+            "# portage-ledger demo: employer {} , funder {} , post {}",
+            ids.employer_id, ids.funder_id, ids.post_id
+        ),
         format!("export PORTAGE_EMPLOYER_ID={}", ids.employer_id),
         format!("export PORTAGE_FUNDER_ID={}", ids.funder_id),
         format!("export PORTAGE_POST_ID={}", ids.post_id),
-        format!("export PORTAGE_TOKEN_ADMIN={}", keys.sign(&claims("admin", None, None))?),
-        format!("export PORTAGE_TOKEN_MISSION={}", keys.sign(&claims("mission", None, None))?),
-        format!("export PORTAGE_TOKEN_EMPLOYER={}", keys.sign(&claims("employer", Some(ids.employer_id), None))?),
-        format!("export PORTAGE_TOKEN_FUNDER={}", keys.sign(&claims("funder", None, Some(ids.funder_id)))?),
+        format!(
+            "export PORTAGE_TOKEN_ADMIN={}",
+            keys.sign(&claims("admin", None, None))?
+        ),
+        format!(
+            "export PORTAGE_TOKEN_MISSION={}",
+            keys.sign(&claims("mission", None, None))?
+        ),
+        format!(
+            "export PORTAGE_TOKEN_EMPLOYER={}",
+            keys.sign(&claims("employer", Some(ids.employer_id), None))?
+        ),
+        format!(
+            "export PORTAGE_TOKEN_FUNDER={}",
+            keys.sign(&claims("funder", None, Some(ids.funder_id)))?
+        ),
     ])
 }

@@ -242,7 +242,10 @@ impl From<diesel::result::Error> for ApiError {
             }
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => ApiError::conflict(
                 "already_exists",
-                format!("this would duplicate an existing record ({})", info.message()),
+                format!(
+                    "this would duplicate an existing record ({})",
+                    info.message()
+                ),
             ),
             other => ApiError::Internal(anyhow::Error::new(other).context("database query")),
         }

@@ -13,7 +13,11 @@ use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "portage-ledger", version, about = "System of record for co-funded mediation posts")]
+#[command(
+    name = "portage-ledger",
+    version,
+    about = "System of record for co-funded mediation posts"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -84,7 +88,10 @@ fn config(default_database: &str) -> anyhow::Result<Config> {
 
 fn open_pool(config: &Config) -> anyhow::Result<db::Pool> {
     let pool = db::build_pool(&config.database_url, config.pool).with_context(|| {
-        format!("cannot reach the database at {}", config.database_url.redacted())
+        format!(
+            "cannot reach the database at {}",
+            config.database_url.redacted()
+        )
     })?;
     let mut conn = pool.get().context("cannot get a database connection")?;
     let applied = db::run_migrations(&mut conn)?;
@@ -97,7 +104,10 @@ fn open_pool(config: &Config) -> anyhow::Result<db::Pool> {
 fn migrate() -> anyhow::Result<()> {
     let config = config(config::DEFAULT_DATABASE_URL)?;
     open_pool(&config)?;
-    println!("migrations are up to date on {}", config.database_url.redacted());
+    println!(
+        "migrations are up to date on {}",
+        config.database_url.redacted()
+    );
     Ok(())
 }
 
@@ -122,9 +132,11 @@ fn token(
         iat: Some(now),
     };
     // Refuse to print a token the service would refuse.
-    portage_ledger::auth::caller_from_claims(claims.clone())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    println!("{}", TokenKeys::from_secret(secret.as_bytes())?.sign(&claims)?);
+    portage_ledger::auth::caller_from_claims(claims.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "{}",
+        TokenKeys::from_secret(secret.as_bytes())?.sign(&claims)?
+    );
     Ok(())
 }
 
@@ -137,7 +149,11 @@ fn serve(demo_mode: bool) -> anyhow::Result<()> {
     let config = config(default_database)?;
     let secret = match (&config.jwt_secret, demo_mode) {
         (Some(secret), _) => secret.clone(),
-        (None, true) => format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()),
+        (None, true) => format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        ),
         (None, false) => anyhow::bail!(
             "PORTAGE_JWT_SECRET is not set: set it to a long random secret, or use `serve --demo`"
         ),

@@ -19,7 +19,7 @@ pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migration
 
 /// Any advisory-lock key would do as long as it is the same for every server: it keeps
 /// servers that start together from running the migrations twice.
-const MIGRATION_LOCK_KEY: i64 = 0x706f_7274_6167_65; // "portage"
+const MIGRATION_LOCK_KEY: i64 = 0x0070_6f72_7461_6765; // "portage" in ASCII
 
 /// How long a SQLite connection waits for the write lock before giving up, in milliseconds.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
@@ -72,7 +72,9 @@ impl DatabaseUrl {
     /// Opens one connection, configured for the service.
     pub fn connect(&self) -> Result<DbConnection, diesel::ConnectionError> {
         match self {
-            DatabaseUrl::Postgres(url) => PgConnection::establish(url).map(DbConnection::Postgresql),
+            DatabaseUrl::Postgres(url) => {
+                PgConnection::establish(url).map(DbConnection::Postgresql)
+            }
             DatabaseUrl::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(path)?;
                 // busy_timeout first: switching to WAL itself needs the lock.
@@ -118,7 +120,8 @@ impl ManageConnection for ConnectionManager {
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, _conn: &mut DbConnection) -> bool {
@@ -191,19 +194,18 @@ where
 /// On PostgreSQL, locks the given rows of `table` until the transaction ends, in a fixed
 /// order so that two transactions locking the same rows cannot deadlock. On SQLite the write
 /// transaction already holds the whole database.
-pub fn lock_rows(
-    conn: &mut DbConnection,
-    table: LockedTable,
-    ids: &[String],
-) -> QueryResult<()> {
+pub fn lock_rows(conn: &mut DbConnection, table: LockedTable, ids: &[String]) -> QueryResult<()> {
     if let DbConnection::Postgresql(c) = conn {
         let mut sorted: Vec<&String> = ids.iter().collect();
         sorted.sort();
         sorted.dedup();
         for id in sorted {
-            diesel::sql_query(format!("SELECT 1 FROM {} WHERE id = $1 FOR UPDATE", table.name()))
-                .bind::<diesel::sql_types::Text, _>(id)
-                .execute(c)?;
+            diesel::sql_query(format!(
+                "SELECT 1 FROM {} WHERE id = $1 FOR UPDATE",
+                table.name()
+            ))
+            .bind::<diesel::sql_types::Text, _>(id)
+            .execute(c)?;
         }
     }
     Ok(())

@@ -61,7 +61,6 @@ diesel::table! {
 diesel::joinable!(posts -> employers (employer_id));
 diesel::joinable!(post_budgets -> posts (post_id));
 
-
 diesel::table! {
     commitments (id) {
         id -> Text,

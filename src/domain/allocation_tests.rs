@@ -15,7 +15,9 @@ fn month(text: &str) -> Month {
 }
 
 fn money(value: &Value) -> i64 {
-    let text = value.as_str().unwrap_or_else(|| panic!("amount {value} is not a string"));
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("amount {value} is not a string"));
     Money::parse(text)
         .unwrap_or_else(|e| panic!("bad amount {text}: {e}"))
         .cents()
@@ -52,7 +54,10 @@ fn commitments(case: &Value) -> (Vec<String>, Vec<Terms>) {
 #[test]
 fn every_allocation_vector_matches() {
     let vectors: Value = serde_json::from_str(VECTORS).unwrap_or_default();
-    let cases = vectors["allocation"].as_array().cloned().unwrap_or_default();
+    let cases = vectors["allocation"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert!(cases.len() >= 10, "the vectors were not read");
     for case in cases {
         let name = case["name"].as_str().unwrap_or_default();
@@ -93,7 +98,10 @@ fn every_allocation_vector_matches() {
 #[test]
 fn every_continuity_vector_matches() {
     let vectors: Value = serde_json::from_str(VECTORS).unwrap_or_default();
-    let cases = vectors["continuity"].as_array().cloned().unwrap_or_default();
+    let cases = vectors["continuity"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert!(cases.len() >= 7, "the vectors were not read");
     for case in cases {
         let name = case["name"].as_str().unwrap_or_default();
@@ -157,13 +165,21 @@ fn every_continuity_vector_matches() {
         let gaps: Vec<String> = verdict.gaps.iter().map(Month::to_string).collect();
         let want_gaps: Vec<String> = expected["gaps"]
             .as_array()
-            .map(|a| a.iter().filter_map(|g| g.as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|g| g.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default();
         assert_eq!(gaps, want_gaps, "{name}: gaps");
         let expiring: Vec<String> = verdict.expiring.iter().map(|&i| keys[i].clone()).collect();
         let want_expiring: Vec<String> = expected["expiring"]
             .as_array()
-            .map(|a| a.iter().filter_map(|g| g.as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|g| g.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default();
         assert_eq!(expiring, want_expiring, "{name}: expiring");
         let risk = match verdict.risk {
@@ -171,7 +187,11 @@ fn every_continuity_vector_matches() {
             Risk::Amber => "amber",
             Risk::Green => "green",
         };
-        assert_eq!(risk, expected["risk"].as_str().unwrap_or_default(), "{name}: risk");
+        assert_eq!(
+            risk,
+            expected["risk"].as_str().unwrap_or_default(),
+            "{name}: risk"
+        );
     }
 }
 
@@ -179,9 +199,15 @@ fn every_continuity_vector_matches() {
 fn the_vectors_in_the_repository_are_the_shared_ones() {
     // The shared test data sits beside the project on development machines and in CI; the copy
     // in tests/data keeps the crate self-contained. They must not drift apart.
-    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata/allocation-vectors.json");
+    let shared = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/testdata/allocation-vectors.json"
+    );
     if let Ok(text) = std::fs::read_to_string(shared) {
-        assert_eq!(text, VECTORS, "tests/data/allocation-vectors.json differs from shared/");
+        assert_eq!(
+            text, VECTORS,
+            "tests/data/allocation-vectors.json differs from shared/"
+        );
     }
 }
 
@@ -372,5 +398,9 @@ fn a_month_budgeted_at_zero_reaches_any_threshold() {
         allocated_before: &[],
     });
     assert_eq!(verdict.runway_months, 3);
-    assert_eq!(verdict.risk, Risk::Amber, "three months of runway are amber");
+    assert_eq!(
+        verdict.risk,
+        Risk::Amber,
+        "three months of runway are amber"
+    );
 }

@@ -20,7 +20,8 @@ pub fn paris_offset(at: OffsetDateTime) -> UtcOffset {
     let utc = at.to_offset(UtcOffset::UTC);
     let year = utc.year();
     let switch = |month| {
-        last_sunday(year, month).map(|d| PrimitiveDateTime::new(d, time::macros::time!(01:00)).assume_utc())
+        last_sunday(year, month)
+            .map(|d| PrimitiveDateTime::new(d, time::macros::time!(01:00)).assume_utc())
     };
     let summer = match (switch(TimeMonth::March), switch(TimeMonth::October)) {
         (Some(start), Some(end)) => utc >= start && utc < end,
@@ -49,10 +50,22 @@ mod tests {
     #[test]
     fn summer_time_switches_on_the_last_sundays() {
         // 2026: summer time from 29 March 01:00 UTC to 25 October 01:00 UTC.
-        assert_eq!(paris_offset(datetime!(2026-03-29 00:59 UTC)).whole_hours(), 1);
-        assert_eq!(paris_offset(datetime!(2026-03-29 01:00 UTC)).whole_hours(), 2);
-        assert_eq!(paris_offset(datetime!(2026-10-25 00:59 UTC)).whole_hours(), 2);
-        assert_eq!(paris_offset(datetime!(2026-10-25 01:00 UTC)).whole_hours(), 1);
+        assert_eq!(
+            paris_offset(datetime!(2026-03-29 00:59 UTC)).whole_hours(),
+            1
+        );
+        assert_eq!(
+            paris_offset(datetime!(2026-03-29 01:00 UTC)).whole_hours(),
+            2
+        );
+        assert_eq!(
+            paris_offset(datetime!(2026-10-25 00:59 UTC)).whole_hours(),
+            2
+        );
+        assert_eq!(
+            paris_offset(datetime!(2026-10-25 01:00 UTC)).whole_hours(),
+            1
+        );
     }
 
     #[test]

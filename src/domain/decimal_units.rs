@@ -171,9 +171,8 @@ impl Serialize for Siren {
 impl<'de> Deserialize<'de> for Siren {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Siren, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        Siren::parse(&text).ok_or_else(|| {
-            serde::de::Error::custom("must be nine digits that pass the Luhn check")
-        })
+        Siren::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom("must be nine digits that pass the Luhn check"))
     }
 }
 
@@ -199,7 +198,10 @@ mod tests {
     fn ftes() {
         assert_eq!(Fte::parse("0.5").map(Fte::hundredths), Some(50));
         assert_eq!(Fte::parse("1").map(Fte::hundredths), Some(100));
-        assert_eq!(Fte::parse("1.00").map(|f| f.to_string()).as_deref(), Some("1.00"));
+        assert_eq!(
+            Fte::parse("1.00").map(|f| f.to_string()).as_deref(),
+            Some("1.00")
+        );
         for bad in ["0", "0.00", "1.01", "2", "0.005", "-0.5", ""] {
             assert_eq!(Fte::parse(bad), None, "{bad}");
         }

@@ -64,7 +64,9 @@ impl Money {
         }
         let value = Decimal::from_str(text).map_err(|_| MoneyError::Format)?;
         // At most two decimals were checked above, so the scaled value is a whole number.
-        let cents = (value * Decimal::ONE_HUNDRED).to_i64().ok_or(MoneyError::Format)?;
+        let cents = (value * Decimal::ONE_HUNDRED)
+            .to_i64()
+            .ok_or(MoneyError::Format)?;
         Ok(Money(cents))
     }
 
@@ -128,8 +130,22 @@ mod tests {
     #[test]
     fn refuses_everything_else() {
         for bad in [
-            "", ".", "1.", ".5", "1.234", "-1", "+1", "1e3", "1_000", " 1", "1 ", "1,50",
-            "10000000000000", "NaN", "١٢", "0x10",
+            "",
+            ".",
+            "1.",
+            ".5",
+            "1.234",
+            "-1",
+            "+1",
+            "1e3",
+            "1_000",
+            " 1",
+            "1 ",
+            "1,50",
+            "10000000000000",
+            "NaN",
+            "١٢",
+            "0x10",
         ] {
             assert_eq!(Money::parse(bad), Err(MoneyError::Format), "{bad:?}");
         }
@@ -139,7 +155,10 @@ mod tests {
     fn json_numbers_are_refused() {
         assert!(serde_json::from_str::<Money>("12.5").is_err());
         assert!(serde_json::from_str::<Money>("12").is_err());
-        assert_eq!(serde_json::from_str::<Money>("\"12.5\"").ok(), Some(Money(1250)));
+        assert_eq!(
+            serde_json::from_str::<Money>("\"12.5\"").ok(),
+            Some(Money(1250))
+        );
     }
 
     #[test]

@@ -37,7 +37,9 @@ fn pointer_of(path: &serde_path_to_error::Path) -> String {
     for segment in path.iter() {
         match segment {
             Segment::Seq { index } => pointer.push_str(&format!("/{index}")),
-            Segment::Map { key } => pointer.push_str(&format!("/{}", key.replace('~', "~0").replace('/', "~1"))),
+            Segment::Map { key } => {
+                pointer.push_str(&format!("/{}", key.replace('~', "~0").replace('/', "~1")))
+            }
             Segment::Enum { variant } => pointer.push_str(&format!("/{variant}")),
             Segment::Unknown => pointer.push_str("/?"),
         }
@@ -192,7 +194,10 @@ impl Page {
                 .ok()
                 .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
                 .ok_or_else(|| {
-                    ApiError::field("/limit", format!("must be an integer from 1 to {MAX_PAGE_SIZE}"))
+                    ApiError::field(
+                        "/limit",
+                        format!("must be an integer from 1 to {MAX_PAGE_SIZE}"),
+                    )
                 })?,
         };
         let after = cursor
@@ -206,7 +211,11 @@ impl Page {
     }
 
     /// Cuts a page fetched with `limit + 1` rows into the items and the next cursor.
-    pub fn finish<T>(&self, mut rows: Vec<T>, id_of: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
+    pub fn finish<T>(
+        &self,
+        mut rows: Vec<T>,
+        id_of: impl Fn(&T) -> String,
+    ) -> (Vec<T>, Option<String>) {
         let more = rows.len() as i64 > self.limit;
         rows.truncate(self.limit as usize);
         let next = if more { rows.last().map(id_of) } else { None };

@@ -74,7 +74,9 @@ pub fn key_of(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let text = value
         .to_str()
         .ok()
-        .filter(|t| !t.is_empty() && t.len() <= MAX_KEY_LENGTH && t.bytes().all(|b| b.is_ascii_graphic()))
+        .filter(|t| {
+            !t.is_empty() && t.len() <= MAX_KEY_LENGTH && t.bytes().all(|b| b.is_ascii_graphic())
+        })
         .ok_or_else(|| {
             ApiError::field(
                 "/headers/Idempotency-Key",
@@ -114,7 +116,14 @@ fn claim_key(
                 idempotency_keys::response_body,
                 idempotency_keys::created_at,
             ))
-            .first::<(String, String, Option<i32>, Option<String>, Option<String>, String)>(conn)
+            .first::<(
+                String,
+                String,
+                Option<i32>,
+                Option<String>,
+                Option<String>,
+                String,
+            )>(conn)
             .optional()?;
         match existing {
             Some((hash, _, _, _, _, _)) if hash != fingerprint => Err(ApiError::unprocessable(
@@ -128,7 +137,9 @@ fn claim_key(
                     body: serde_json::from_str(&body).unwrap_or_default(),
                 }))
             }
-            Some((_, _, _, _, _, created_at)) if seconds_since(&created_at) < ABANDONED_AFTER_SECONDS => {
+            Some((_, _, _, _, _, created_at))
+                if seconds_since(&created_at) < ABANDONED_AFTER_SECONDS =>
+            {
                 Err(ApiError::conflict(
                     "idempotency_key_in_flight",
                     "a request with this Idempotency-Key is still being processed; retry shortly",

@@ -13,8 +13,9 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 /// Upper bounds of the latency histogram's buckets, in seconds.
-const LATENCY_BUCKETS_SECONDS: [f64; 11] =
-    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+const LATENCY_BUCKETS_SECONDS: [f64; 11] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
 
 #[derive(Default)]
 struct Histogram {
@@ -41,7 +42,10 @@ impl Metrics {
             let histogram = latency.entry(route.to_owned()).or_default();
             histogram.count += 1;
             histogram.sum_seconds += seconds;
-            for (bound, count) in LATENCY_BUCKETS_SECONDS.iter().zip(&mut histogram.bucket_counts) {
+            for (bound, count) in LATENCY_BUCKETS_SECONDS
+                .iter()
+                .zip(&mut histogram.bucket_counts)
+            {
                 if seconds <= *bound {
                     *count += 1;
                 }
@@ -52,7 +56,9 @@ impl Metrics {
     /// The Prometheus text exposition of everything counted so far.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        out.push_str("# HELP portage_http_requests_total HTTP requests by method, route and status.\n");
+        out.push_str(
+            "# HELP portage_http_requests_total HTTP requests by method, route and status.\n",
+        );
         out.push_str("# TYPE portage_http_requests_total counter\n");
         if let Ok(requests) = self.requests.lock() {
             for ((method, route, status), count) in requests.iter() {
@@ -77,8 +83,16 @@ impl Metrics {
                     "portage_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
                     h.count
                 );
-                let _ = writeln!(out, "portage_http_request_duration_seconds_sum{{route=\"{route}\"}} {}", h.sum_seconds);
-                let _ = writeln!(out, "portage_http_request_duration_seconds_count{{route=\"{route}\"}} {}", h.count);
+                let _ = writeln!(
+                    out,
+                    "portage_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
+                    h.sum_seconds
+                );
+                let _ = writeln!(
+                    out,
+                    "portage_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                    h.count
+                );
             }
         }
         out
@@ -93,7 +107,9 @@ pub async fn observe(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let method = req.method().to_string();
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let span = tracing::info_span!("request", %method, %route, caller = tracing::field::Empty);
     let response = {
@@ -109,14 +125,20 @@ pub async fn observe(
         metrics.record(&method, &route, status, elapsed.as_secs_f64());
     }
     span.in_scope(|| {
-        tracing::info!(status, latency_ms = elapsed.as_secs_f64() * 1_000.0, "request");
+        tracing::info!(
+            status,
+            latency_ms = elapsed.as_secs_f64() * 1_000.0,
+            "request"
+        );
     });
     response
 }
 
 /// `GET /healthz`: the process answers, and whether the database does.
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
-    let database = state.with_connection(|conn| Ok(crate::db::ping(conn)?)).await;
+    let database = state
+        .with_connection(|conn| Ok(crate::db::ping(conn)?))
+        .await;
     match database {
         Ok(()) => HttpResponse::Ok().json(serde_json::json!({"status": "ok", "database": "ok"})),
         Err(error) => {

@@ -32,7 +32,9 @@ pub struct NewPost {
 }
 
 /// Reads a field that may be absent (leave it), `null` (clear it) or a value (set it).
-fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -109,7 +111,10 @@ impl Post {
 
     /// The post's last month, if any.
     pub fn end(&self) -> Option<Month> {
-        self.row.end_month.as_deref().and_then(|m| Month::parse(m).ok())
+        self.row
+            .end_month
+            .as_deref()
+            .and_then(|m| Month::parse(m).ok())
     }
 
     /// The budget of a month, in cents: the latest change not after it.
@@ -350,7 +355,10 @@ pub async fn get(
     Ok(with_etag(HttpResponse::Ok(), &post).json(post.view_for(&caller)))
 }
 
-fn with_etag(mut builder: actix_web::HttpResponseBuilder, post: &Post) -> actix_web::HttpResponseBuilder {
+fn with_etag(
+    mut builder: actix_web::HttpResponseBuilder,
+    post: &Post,
+) -> actix_web::HttpResponseBuilder {
     builder.insert_header((header::ETAG, format!("\"{}\"", post.row.version)));
     builder
 }
@@ -368,7 +376,12 @@ fn expected_version(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
         .trim_matches('"')
         .parse::<i64>()
         .map(Some)
-        .map_err(|_| ApiError::field("/headers/If-Match", "must be the post's version, as in its ETag"))
+        .map_err(|_| {
+            ApiError::field(
+                "/headers/If-Match",
+                "must be the post's version, as in its ETag",
+            )
+        })
 }
 
 /// Applies a change to a post under its lock, checking `If-Match` and raising the version.
@@ -416,7 +429,11 @@ pub async fn update(
     let id = path_id(&path, "post")?;
     let expected = expected_version(&req)?;
     let changes = body.value;
-    let title = changes.title.as_deref().map(|t| required_label("/title", t)).transpose()?;
+    let title = changes
+        .title
+        .as_deref()
+        .map(|t| required_label("/title", t))
+        .transpose()?;
     let territory = changes
         .territory
         .as_deref()
@@ -432,8 +449,12 @@ pub async fn update(
             .set((
                 posts::title.eq(title.unwrap_or_else(|| post.row.title.clone())),
                 posts::territory.eq(territory.unwrap_or_else(|| post.row.territory.clone())),
-                posts::activity.eq(changes.activity.map_or(post.row.activity.clone(), |a| a.as_str().to_owned())),
-                posts::fte_hundredths.eq(changes.fte.map_or(post.row.fte_hundredths, |f| f.hundredths())),
+                posts::activity.eq(changes
+                    .activity
+                    .map_or(post.row.activity.clone(), |a| a.as_str().to_owned())),
+                posts::fte_hundredths.eq(changes
+                    .fte
+                    .map_or(post.row.fte_hundredths, |f| f.hundredths())),
                 posts::end_month.eq(end.map(|m| m.to_string())),
             ))
             .execute(conn)?;
@@ -457,7 +478,8 @@ pub async fn set_budget(
     let expected = expected_version(&req)?;
     let change = body.value;
     let post = change_post(&state, caller, id, expected, move |conn, post| {
-        if change.from_month < post.start() || post.end().is_some_and(|end| change.from_month > end) {
+        if change.from_month < post.start() || post.end().is_some_and(|end| change.from_month > end)
+        {
             return Err(ApiError::field(
                 "/from_month",
                 "must fall within the post's months",

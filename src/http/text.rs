@@ -19,7 +19,10 @@ pub fn required_label(pointer: &str, text: &str) -> Result<String, ApiError> {
         ));
     }
     if trimmed.chars().any(char::is_control) {
-        return Err(ApiError::field(pointer, "must not contain control characters"));
+        return Err(ApiError::field(
+            pointer,
+            "must not contain control characters",
+        ));
     }
     Ok(trimmed.to_owned())
 }

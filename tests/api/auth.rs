@@ -1,0 +1,125 @@
+//! Tokens and scopes: 401 for every bad token, 403 for a role that may never act, 404 for an
+//! id outside the token's scope.
+
+use crate::support::{TestApp, SECRET};
+use portage_ledger::auth::{now_seconds, Claims, TokenKeys};
+
+fn claims(role: &str) -> Claims {
+    Claims {
+        sub: "t".into(),
+        role: role.into(),
+        employer_id: None,
+        funder_id: None,
+        exp: now_seconds() + 600,
+        iat: Some(now_seconds()),
+    }
+}
+
+async fn bad_tokens_answer_401(app: &TestApp) {
+    let path = "/v1/funders";
+    app.send("GET", path, None, None, &[])
+        .await
+        .problem(401, "unauthorized");
+    app.send("GET", path, None, None, &[("Authorization", "Basic abc")])
+        .await
+        .problem(401, "unauthorized");
+    app.get(path, "not.a.jwt")
+        .await
+        .problem(401, "unauthorized");
+    let expired = Claims {
+        exp: now_seconds() - 10,
+        ..claims("admin")
+    };
+    app.get(path, &app.sign(&expired))
+        .await
+        .problem(401, "unauthorized");
+    let other = TokenKeys::from_secret(b"another secret").unwrap();
+    app.get(path, &other.sign(&claims("admin")).unwrap())
+        .await
+        .problem(401, "unauthorized");
+    app.get(path, &app.sign(&claims("superuser")))
+        .await
+        .problem(401, "unauthorized");
+    app.get(path, &app.sign(&claims("employer")))
+        .await
+        .problem(401, "unauthorized");
+    app.get(path, &app.sign(&claims("funder")))
+        .await
+        .problem(401, "unauthorized");
+    let not_uuid = Claims {
+        employer_id: Some("42".into()),
+        ..claims("employer")
+    };
+    app.get(path, &app.sign(&not_uuid))
+        .await
+        .problem(401, "unauthorized");
+    // alg: none carrying otherwise valid claims.
+    let valid = app.sign(&claims("admin"));
+    let payload = valid.split('.').nth(1).unwrap();
+    let unsigned = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
+    app.get(path, &unsigned).await.problem(401, "unauthorized");
+    // The right secret still works: the refusals above are about the tokens.
+    assert!(!SECRET.is_empty());
+    app.get(path, &valid).await.expect(200);
+}
+
+async fn roles_are_scoped(app: &TestApp) {
+    let mine = app.employer("Mine").await;
+    let theirs = app.employer("Theirs").await;
+    let funder = app.funder("Bailleur", "social_landlord").await;
+    let employer_token = app.token("employer", Some(&mine));
+    let funder_token = app.token("funder", Some(&funder));
+
+    // Registering: the mission and the operator only.
+    let body = serde_json::json!({"name": "X", "kind": "association"});
+    app.post("/v1/employers", &employer_token, &body)
+        .await
+        .problem(403, "forbidden");
+    app.post("/v1/employers", &funder_token, &body)
+        .await
+        .problem(403, "forbidden");
+    app.post("/v1/employers", &app.mission(), &body)
+        .await
+        .expect(201);
+
+    // An employer reads itself, not another (404: existence is not leaked).
+    app.get(&format!("/v1/employers/{mine}"), &employer_token)
+        .await
+        .expect(200);
+    app.get(&format!("/v1/employers/{theirs}"), &employer_token)
+        .await
+        .problem(404, "not_found");
+    let list = app.get("/v1/employers", &employer_token).await.expect(200);
+    let ids: Vec<&str> = list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![mine.as_str()]);
+    // The mission sees all three.
+    let all = app.get("/v1/employers", &app.mission()).await.expect(200);
+    assert_eq!(all.body["items"].as_array().unwrap().len(), 3);
+    // A funder does not read employers.
+    app.get("/v1/employers", &funder_token)
+        .await
+        .problem(403, "forbidden");
+
+    // A post for another employer: 404; the mission may not create posts: 403.
+    let post = serde_json::json!({
+        "employer_id": theirs, "title": "T", "territory": "QP", "activity": "housing",
+        "fte": "1.00", "start_month": "2026-01", "monthly_budget": "100.00"
+    });
+    app.post("/v1/posts", &employer_token, &post)
+        .await
+        .problem(404, "not_found");
+    app.post("/v1/posts", &app.mission(), &post)
+        .await
+        .problem(403, "forbidden");
+    app.post("/v1/posts", &funder_token, &post)
+        .await
+        .problem(403, "forbidden");
+    app.post("/v1/posts", &app.admin(), &post).await.expect(201);
+}
+
+crate::on_both_databases!(bad_tokens_answer_401, roles_are_scoped);

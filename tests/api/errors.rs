@@ -1,0 +1,171 @@
+//! Bad input of every kind answers a problem document, never a 500.
+
+use crate::support::{TestApp, BODY_LIMIT};
+use serde_json::json;
+
+async fn bad_bodies_are_named(app: &TestApp) {
+    let admin = app.admin();
+    let cases = [
+        (r#"{"name": "A", "kind": "charity"}"#, "/kind"),
+        (
+            r#"{"name": "A", "kind": "association", "siren": "123456789"}"#,
+            "/siren",
+        ),
+        (
+            r#"{"name": "A", "kind": "association", "colour": "red"}"#,
+            "/colour",
+        ),
+        (r#"{"kind": "association"}"#, "/name"),
+        (r#"{"name": "   ", "kind": "association"}"#, "/name"),
+        (r#"{"name": 12, "kind": "association"}"#, "/name"),
+    ];
+    for (body, pointer) in cases {
+        let answer = app
+            .send("POST", "/v1/employers", Some(&admin), Some(body), &[])
+            .await
+            .problem(422, "validation_failed");
+        assert_eq!(answer.pointers(), vec![pointer.to_owned()], "{body}");
+    }
+    for body in ["{", "[]", "null", "\"text\""] {
+        app.send("POST", "/v1/employers", Some(&admin), Some(body), &[])
+            .await
+            .problem(422, "validation_failed");
+    }
+    // Nothing was created by any of them.
+    let list = app.get("/v1/employers", &admin).await.expect(200);
+    assert_eq!(list.body["items"], json!([]));
+}
+
+async fn money_and_months_are_strict(app: &TestApp) {
+    let employer = app.employer("E").await;
+    let token = app.token("employer", Some(&employer));
+    let base = json!({
+        "employer_id": employer, "title": "T", "territory": "QP", "activity": "housing",
+        "fte": "0.50", "start_month": "2026-01", "monthly_budget": "1234.50"
+    });
+    let with = |field: &str, value: serde_json::Value| {
+        let mut body = base.clone();
+        body[field] = value;
+        body
+    };
+    let cases = [
+        (with("monthly_budget", json!(1234.5)), "/monthly_budget"),
+        (with("monthly_budget", json!("1234.505")), "/monthly_budget"),
+        (with("monthly_budget", json!("")), "/monthly_budget"),
+        (with("monthly_budget", json!("-5.00")), "/monthly_budget"),
+        (with("monthly_budget", json!("1e3")), "/monthly_budget"),
+        (
+            with("monthly_budget", json!("12345678901234")),
+            "/monthly_budget",
+        ),
+        (with("fte", json!("1.50")), "/fte"),
+        (with("fte", json!("0")), "/fte"),
+        (with("fte", json!(0.5)), "/fte"),
+        (with("start_month", json!("2026-13")), "/start_month"),
+        (with("start_month", json!("2026-1")), "/start_month"),
+        (with("end_month", json!("2025-12")), "/end_month"),
+        (with("activity", json!("sports")), "/activity"),
+        (with("employer_id", json!("not-a-uuid")), "/employer_id"),
+    ];
+    for (body, pointer) in cases {
+        let answer = app
+            .post("/v1/posts", &token, &body)
+            .await
+            .problem(422, "validation_failed");
+        assert_eq!(answer.pointers(), vec![pointer.to_owned()], "{body}");
+    }
+    let created = app.post("/v1/posts", &token, &base).await.expect(201);
+    assert_eq!(created.body["monthly_budget"], "1234.50");
+    assert_eq!(created.body["fte"], "0.50");
+}
+
+async fn transport_errors_are_problems(app: &TestApp) {
+    let admin = app.admin();
+    let big = format!(
+        r#"{{"name": "{}", "kind": "association"}}"#,
+        "x".repeat(BODY_LIMIT + 10)
+    );
+    app.send("POST", "/v1/employers", Some(&admin), Some(&big), &[])
+        .await
+        .problem(413, "payload_too_large");
+    app.get("/v1/nothing-here", &admin)
+        .await
+        .problem(404, "no_route");
+    app.send("DELETE", "/v1/employers", Some(&admin), None, &[])
+        .await
+        .problem(405, "method_not_allowed");
+    app.get("/v1/employers/not-a-uuid", &admin)
+        .await
+        .problem(404, "not_found");
+    app.get(&format!("/v1/employers/{}", uuid::Uuid::now_v7()), &admin)
+        .await
+        .problem(404, "not_found");
+}
+
+async fn pages_are_bounded(app: &TestApp) {
+    let admin = app.admin();
+    for name in ["A", "B", "C"] {
+        app.funder(name, "company").await;
+    }
+    for bad in [
+        "limit=0",
+        "limit=1001",
+        "limit=x",
+        "cursor=zzz",
+        "colour=red",
+        "limit=1&limit=2",
+    ] {
+        app.get(&format!("/v1/funders?{bad}"), &admin)
+            .await
+            .problem(422, "validation_failed");
+    }
+    let first = app.get("/v1/funders?limit=2", &admin).await.expect(200);
+    assert_eq!(first.body["items"].as_array().unwrap().len(), 2);
+    let cursor = first.body["next_cursor"].as_str().unwrap().to_owned();
+    let second = app
+        .get(&format!("/v1/funders?limit=2&cursor={cursor}"), &admin)
+        .await
+        .expect(200);
+    assert_eq!(second.body["items"].as_array().unwrap().len(), 1);
+    assert!(second.body["next_cursor"].is_null());
+    let names: Vec<&str> = first.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second.body["items"].as_array().unwrap())
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["A", "B", "C"]);
+}
+
+async fn operations_endpoints(app: &TestApp) {
+    let health = app
+        .send("GET", "/healthz", None, None, &[])
+        .await
+        .expect(200);
+    assert_eq!(health.body["database"], "ok");
+    let openapi = app
+        .send("GET", "/openapi.json", None, None, &[])
+        .await
+        .expect(200);
+    assert_eq!(openapi.body["openapi"], "3.1.0");
+    app.get("/v1/funders", &app.admin()).await.expect(200);
+    let metrics = app.client_text("/metrics").await;
+    assert!(
+        metrics.contains(
+            r#"portage_http_requests_total{method="GET",route="/v1/funders",status="200"} 1"#
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains(
+        "portage_http_request_duration_seconds_bucket{route=\"/healthz\",le=\"+Inf\"} 1"
+    ));
+}
+
+crate::on_both_databases!(
+    bad_bodies_are_named,
+    money_and_months_are_strict,
+    transport_errors_are_problems,
+    pages_are_bounded,
+    operations_endpoints,
+);

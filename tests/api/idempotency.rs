@@ -1,0 +1,128 @@
+//! `Idempotency-Key`: a replay answers the first response and creates nothing; another body
+//! with the same key is refused; a key still in flight answers 409.
+
+use crate::support::TestApp;
+use diesel::prelude::*;
+use portage_ledger::db::schema::idempotency_keys;
+use serde_json::json;
+
+async fn replays_create_nothing(app: &TestApp) {
+    let admin = app.admin();
+    let body = json!({"name": "Ville de Roubaix", "kind": "municipality"}).to_string();
+    let key = [("Idempotency-Key", "create-roubaix-1")];
+    let first = app
+        .send("POST", "/v1/funders", Some(&admin), Some(&body), &key)
+        .await
+        .expect(201);
+    let again = app
+        .send("POST", "/v1/funders", Some(&admin), Some(&body), &key)
+        .await
+        .expect(201);
+    assert_eq!(first.body, again.body);
+    assert_eq!(first.header("location"), again.header("location"));
+    assert_eq!(again.header("idempotent-replayed").as_deref(), Some("true"));
+    // Same body, other whitespace and key order: the same request.
+    let reordered = r#"{ "kind": "municipality",  "name": "Ville de Roubaix" }"#;
+    let third = app
+        .send("POST", "/v1/funders", Some(&admin), Some(reordered), &key)
+        .await
+        .expect(201);
+    assert_eq!(third.body["id"], first.body["id"]);
+    let list = app.get("/v1/funders", &admin).await.expect(200);
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
+
+    // Another body under the same key: 422, nothing created.
+    let other = json!({"name": "Ville de Tourcoing", "kind": "municipality"}).to_string();
+    app.send("POST", "/v1/funders", Some(&admin), Some(&other), &key)
+        .await
+        .problem(422, "idempotency_key_reused");
+    // Keys are scoped to the caller: the mission may use the same key for its own request.
+    let mission = app.mission();
+    app.send("POST", "/v1/funders", Some(&mission), Some(&other), &key)
+        .await
+        .expect(201);
+    let list = app.get("/v1/funders", &admin).await.expect(200);
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 2);
+
+    // A failed request releases its key: the corrected retry goes through.
+    let bad = json!({"name": "Région", "kind": "galaxy"}).to_string();
+    let retry_key = [("Idempotency-Key", "region-1")];
+    app.send("POST", "/v1/funders", Some(&admin), Some(&bad), &retry_key)
+        .await
+        .problem(422, "validation_failed");
+    let good = json!({"name": "Région", "kind": "region"}).to_string();
+    app.send("POST", "/v1/funders", Some(&admin), Some(&good), &retry_key)
+        .await
+        .expect(201);
+
+    // A malformed key is refused.
+    app.send(
+        "POST",
+        "/v1/funders",
+        Some(&admin),
+        Some(&good),
+        &[("Idempotency-Key", "")],
+    )
+    .await
+    .problem(422, "validation_failed");
+}
+
+async fn a_key_in_flight_answers_409(app: &TestApp) {
+    let admin = app.admin();
+    let body = json!({"name": "Ilévia", "kind": "transport_operator"}).to_string();
+    // A request with this key is running right now on another server: its row is in flight.
+    let fingerprint = portage_ledger::http::extract::fingerprint(
+        "POST",
+        "/v1/funders",
+        &serde_json::from_str::<serde_json::Value>(&body)
+            .unwrap()
+            .to_string(),
+    );
+    let mut conn = app.pool.get().unwrap();
+    diesel::insert_into(idempotency_keys::table)
+        .values((
+            idempotency_keys::caller.eq("admin:test-admin"),
+            idempotency_keys::idempotency_key.eq("busy"),
+            idempotency_keys::request_hash.eq(fingerprint),
+            idempotency_keys::state.eq("in_flight"),
+            idempotency_keys::created_at.eq(portage_ledger::db::now_timestamp()),
+        ))
+        .execute(&mut conn)
+        .unwrap();
+    app.send(
+        "POST",
+        "/v1/funders",
+        Some(&admin),
+        Some(&body),
+        &[("Idempotency-Key", "busy")],
+    )
+    .await
+    .problem(409, "idempotency_key_in_flight");
+    let list = app.get("/v1/funders", &admin).await.expect(200);
+    assert_eq!(list.body["items"], json!([]));
+}
+
+async fn concurrent_replays_create_one(app: &TestApp) {
+    let admin = app.admin();
+    let body = json!({"name": "Vilogia", "kind": "social_landlord"}).to_string();
+    let key = [("Idempotency-Key", "race-1")];
+    let sends = (0..6).map(|_| app.send("POST", "/v1/funders", Some(&admin), Some(&body), &key));
+    let answers = futures_util::future::join_all(sends).await;
+    for answer in &answers {
+        assert!(
+            answer.status == 201 || answer.status == 409,
+            "a racing replay answers the creation or 409: {} {}",
+            answer.status,
+            answer.body
+        );
+    }
+    assert!(answers.iter().any(|a| a.status == 201));
+    let list = app.get("/v1/funders", &admin).await.expect(200);
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
+}
+
+crate::on_both_databases!(
+    replays_create_nothing,
+    a_key_in_flight_answers_409,
+    concurrent_replays_create_one,
+);

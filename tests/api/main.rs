@@ -1,0 +1,14 @@
+//! The integration suite: the real server on port 0, each test on its own database, every
+//! case on SQLite and on PostgreSQL.
+
+// The harness's helpers fail the test on any surprise, which is what unwrap and panic do.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+mod auth;
+mod contract;
+mod errors;
+mod idempotency;
+mod posts;
+mod registry;

@@ -1,0 +1,434 @@
+//! The test harness: each test starts the real server on port 0 against a database of its
+//! own (a fresh SQLite file, or a PostgreSQL database cloned from a migrated template), and
+//! drops that database afterwards.
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::Connection;
+use portage_ledger::auth::{now_seconds, Claims, TokenKeys};
+use portage_ledger::db::{self, DatabaseUrl, Pool, PoolSettings};
+use portage_ledger::{build_server, AppState, ServerSettings};
+use serde_json::Value;
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// The secret every test server signs with.
+pub const SECRET: &[u8] = b"test-secret-not-for-production";
+/// The largest body the test servers accept.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn postgres_admin_url() -> String {
+    std::env::var("PORTAGE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn postgres_required() -> bool {
+    std::env::var("PORTAGE_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
+}
+
+fn with_database(url: &str, name: &str) -> String {
+    let base = url.rsplit_once('/').map_or(url, |(b, _)| b);
+    format!("{base}/{name}")
+}
+
+/// The migrated template every PostgreSQL test database is cloned from, created once per
+/// test process; `None` when PostgreSQL is not reachable and not required.
+fn postgres_template() -> Option<String> {
+    static TEMPLATE: OnceLock<Option<String>> = OnceLock::new();
+    static INIT: Mutex<()> = Mutex::new(());
+    let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
+    TEMPLATE
+        .get_or_init(|| {
+            let admin = postgres_admin_url();
+            let mut conn = match PgConnection::establish(&admin) {
+                Ok(conn) => conn,
+                Err(error) if !postgres_required() => {
+                    eprintln!(
+                        "NOTICE: PostgreSQL is not reachable at {admin} ({error}); the PostgreSQL \
+                         tests are skipped. Set PORTAGE_TEST_REQUIRE_POSTGRES=1 to make this an error."
+                    );
+                    return None;
+                }
+                Err(error) => panic!("PostgreSQL is required but not reachable at {admin}: {error}"),
+            };
+            let pid = std::process::id();
+            let template = format!("portage_tpl_{pid}");
+            // Databases left by test processes that were killed before they could clean up.
+            let stale: Vec<Datname> = diesel::RunQueryDsl::load(
+                diesel::sql_query("SELECT datname FROM pg_database WHERE datname LIKE 'portage\\_t%'"),
+                &mut conn,
+            )
+            .unwrap_or_default();
+            for name in stale.iter().map(|d| &d.datname).filter(|n| !n.contains(&format!("_{pid}"))) {
+                let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+            }
+            conn.batch_execute(&format!("DROP DATABASE IF EXISTS \"{template}\" WITH (FORCE)"))
+                .unwrap();
+            conn.batch_execute(&format!("CREATE DATABASE \"{template}\"")).unwrap();
+            let url = with_database(&admin, &template);
+            let mut migrated = DatabaseUrl::parse(&url).unwrap().connect().unwrap();
+            db::run_migrations(&mut migrated).unwrap();
+            drop(migrated);
+            Some(template)
+        })
+        .clone()
+}
+
+#[derive(diesel::QueryableByName)]
+struct Datname {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    datname: String,
+}
+
+/// Which backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An SQLite file.
+    Sqlite,
+    /// A PostgreSQL database.
+    Postgres,
+}
+
+/// A database owned by one test, removed when the test ends.
+pub enum TestDb {
+    /// The file's path.
+    Sqlite(String),
+    /// The database's name.
+    Postgres(String),
+}
+
+impl TestDb {
+    fn create(backend: Backend) -> Option<(TestDb, DatabaseUrl)> {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let pid = std::process::id();
+        match backend {
+            Backend::Sqlite => {
+                let path = std::env::temp_dir()
+                    .join(format!(
+                        "portage_t_{pid}_{n}_{}.db",
+                        Uuid::new_v4().simple()
+                    ))
+                    .to_string_lossy()
+                    .into_owned();
+                let url = DatabaseUrl::parse(&format!("sqlite://{path}")).unwrap();
+                Some((TestDb::Sqlite(path), url))
+            }
+            Backend::Postgres => {
+                let template = postgres_template()?;
+                let name = format!("portage_t_{pid}_{n}");
+                let admin = postgres_admin_url();
+                let mut conn = PgConnection::establish(&admin).unwrap();
+                conn.batch_execute(&format!(
+                    "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
+                ))
+                .unwrap();
+                let url = DatabaseUrl::parse(&with_database(&admin, &name)).unwrap();
+                Some((TestDb::Postgres(name), url))
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match self {
+            TestDb::Sqlite(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{path}{suffix}"));
+                }
+            }
+            TestDb::Postgres(name) => {
+                if let Ok(mut conn) = PgConnection::establish(&postgres_admin_url()) {
+                    let _ = conn
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+                }
+            }
+        }
+    }
+}
+
+/// A running server and its database.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The server's pool, for checks made under the API.
+    pub pool: Pool,
+    keys: TokenKeys,
+    client: awc::Client,
+    handle: actix_web::dev::ServerHandle,
+    _db: TestDb,
+}
+
+/// An answer: status, headers and the JSON body (or `Null`).
+#[derive(Debug)]
+pub struct Answer {
+    /// The status code.
+    pub status: u16,
+    /// The response headers.
+    pub headers: actix_web::http::header::HeaderMap,
+    /// The body as JSON, `Null` when empty or not JSON.
+    pub body: Value,
+}
+
+impl Answer {
+    /// A header's value as text.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    /// Asserts the status, showing the body when it differs.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Answer {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        self
+    }
+
+    /// Asserts a problem answer with this status and code.
+    #[track_caller]
+    pub fn problem(self, status: u16, code: &str) -> Answer {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        assert_eq!(
+            self.header("content-type").as_deref(),
+            Some("application/problem+json"),
+            "a problem answer"
+        );
+        assert_eq!(self.body["status"], status);
+        assert_eq!(self.body["code"], code, "problem body: {}", self.body);
+        assert!(
+            self.body["title"].is_string()
+                && self.body["type"].is_string()
+                && self.body["detail"].is_string()
+        );
+        self
+    }
+
+    /// The pointers of a validation problem's offending fields.
+    pub fn pointers(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e["pointer"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Starts a server on `backend`; `None` when that backend is unavailable and not required.
+pub async fn spawn(backend: Backend) -> Option<TestApp> {
+    let (test_db, url) = TestDb::create(backend)?;
+    let pool = db::build_pool(
+        &url,
+        PoolSettings {
+            max_size: 4,
+            connection_timeout: Duration::from_secs(10),
+        },
+    )
+    .unwrap();
+    db::run_migrations(&mut pool.get().unwrap()).unwrap();
+    let keys = TokenKeys::from_secret(SECRET).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = build_server(
+        AppState::new(pool.clone()).unwrap(),
+        keys.clone(),
+        listener,
+        ServerSettings {
+            workers: 2,
+            max_body_bytes: BODY_LIMIT,
+        },
+    )
+    .unwrap();
+    let handle = server.handle();
+    actix_rt::spawn(server);
+    Some(TestApp {
+        base: format!("http://127.0.0.1:{port}"),
+        pool,
+        keys,
+        client: awc::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .finish(),
+        handle,
+        _db: test_db,
+    })
+}
+
+impl TestApp {
+    /// Signs a token with the server's secret.
+    pub fn sign(&self, claims: &Claims) -> String {
+        self.keys.sign(claims).unwrap()
+    }
+
+    /// A valid token for a role, scoped to an employer or a funder where the role needs it.
+    pub fn token(&self, role: &str, scope_id: Option<&str>) -> String {
+        let now = now_seconds();
+        self.sign(&Claims {
+            sub: format!("test-{role}"),
+            role: role.to_owned(),
+            employer_id: (role == "employer").then(|| scope_id.unwrap_or_default().to_owned()),
+            funder_id: (role == "funder").then(|| scope_id.unwrap_or_default().to_owned()),
+            exp: now + 600,
+            iat: Some(now),
+        })
+    }
+
+    /// The operator's token.
+    pub fn admin(&self) -> String {
+        self.token("admin", None)
+    }
+
+    /// The mission's token.
+    pub fn mission(&self) -> String {
+        self.token("mission", None)
+    }
+
+    /// Sends a request with optional token, JSON body and extra headers.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let method = actix_web::http::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.insert_header(("Authorization", format!("Bearer {token}")));
+        }
+        for (name, value) in headers {
+            request = request.insert_header((*name, *value));
+        }
+        let mut response = match body {
+            Some(body) => request
+                .insert_header(("Content-Type", "application/json"))
+                .send_body(body.to_owned())
+                .await
+                .unwrap(),
+            None => request.send().await.unwrap(),
+        };
+        let bytes = response.body().limit(64 * 1024 * 1024).await.unwrap();
+        Answer {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
+    /// `GET` without a token, as plain text.
+    pub async fn client_text(&self, path: &str) -> String {
+        let mut response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        let bytes = response.body().await.unwrap();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// `GET` with a token.
+    pub async fn get(&self, path: &str, token: &str) -> Answer {
+        self.send("GET", path, Some(token), None, &[]).await
+    }
+
+    /// `POST` a JSON value with a token.
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> Answer {
+        self.send("POST", path, Some(token), Some(&body.to_string()), &[])
+            .await
+    }
+
+    /// Registers an employer as the operator and returns its id.
+    pub async fn employer(&self, name: &str) -> String {
+        let answer = self
+            .post(
+                "/v1/employers",
+                &self.admin(),
+                &serde_json::json!({"name": name, "kind": "association"}),
+            )
+            .await
+            .expect(201);
+        answer.body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Registers a funder as the operator and returns its id.
+    pub async fn funder(&self, name: &str, kind: &str) -> String {
+        let answer = self
+            .post(
+                "/v1/funders",
+                &self.admin(),
+                &serde_json::json!({"name": name, "kind": kind}),
+            )
+            .await
+            .expect(201);
+        answer.body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a post of an employer, as that employer, and returns its id.
+    pub async fn post_of(&self, employer_id: &str, start_month: &str, budget: &str) -> String {
+        let answer = self
+            .post(
+                "/v1/posts",
+                &self.token("employer", Some(employer_id)),
+                &serde_json::json!({
+                    "employer_id": employer_id, "title": "Médiateur", "territory": "QP059034",
+                    "activity": "housing", "fte": "1.00", "start_month": start_month,
+                    "monthly_budget": budget
+                }),
+            )
+            .await
+            .expect(201);
+        answer.body["id"].as_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stop the server before its database goes away.
+        drop(self.handle.stop(false));
+    }
+}
+
+/// Runs each named test case on SQLite and on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[actix_rt::test]
+                async fn $name() {
+                    let app = $crate::support::spawn($crate::support::Backend::Sqlite).await.unwrap();
+                    super::$name(&app).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[actix_rt::test]
+                async fn $name() {
+                    let Some(app) = $crate::support::spawn($crate::support::Backend::Postgres).await else {
+                        return;
+                    };
+                    super::$name(&app).await;
+                }
+            )+
+        }
+    };
+}
