@@ -99,6 +99,13 @@ fn seconds_since(timestamp: &str) -> i64 {
         .unwrap_or(i64::MAX)
 }
 
+fn in_flight() -> ApiError {
+    ApiError::conflict(
+        "idempotency_key_in_flight",
+        "a request with this Idempotency-Key is still being processed; retry shortly",
+    )
+}
+
 fn claim_key(
     conn: &mut DbConnection,
     caller: &str,
@@ -161,7 +168,16 @@ fn claim_key(
                         idempotency_keys::state.eq("in_flight"),
                         idempotency_keys::created_at.eq(db::now_timestamp()),
                     ))
-                    .execute(conn)?;
+                    .execute(conn)
+                    .map_err(|error| match error {
+                        // Another request inserted the same key between our read and our
+                        // insert (PostgreSQL): it is in flight.
+                        diesel::result::Error::DatabaseError(
+                            diesel::result::DatabaseErrorKind::UniqueViolation,
+                            _,
+                        ) => in_flight(),
+                        other => ApiError::from(other),
+                    })?;
                 Ok(Claim::Fresh)
             }
         }

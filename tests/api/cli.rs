@@ -1,0 +1,90 @@
+//! The binary itself: a bad configuration stops it with a message and a non-zero exit, and the
+//! `token` command signs tokens the server accepts.
+
+use crate::support::{TestApp, SECRET};
+use std::process::Command;
+
+fn binary() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_portage-ledger"));
+    for name in ["PORTAGE_DATABASE_URL", "PORTAGE_JWT_SECRET", "PORTAGE_BIND"] {
+        command.env_remove(name);
+    }
+    command
+}
+
+#[test]
+fn serve_refuses_a_bad_configuration() {
+    let run = |envs: &[(&str, &str)]| {
+        let output = binary()
+            .arg("serve")
+            .envs(envs.iter().copied())
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (ok, stderr) = run(&[
+        ("PORTAGE_DATABASE_URL", "mysql://db/portage"),
+        ("PORTAGE_JWT_SECRET", "s"),
+    ]);
+    assert!(
+        !ok && stderr.contains("unsupported database URL"),
+        "{stderr}"
+    );
+    let (ok, stderr) = run(&[("PORTAGE_DATABASE_URL", "sqlite:///nonexistent-dir/x.db")]);
+    assert!(!ok && stderr.contains("PORTAGE_JWT_SECRET"), "{stderr}");
+    let (ok, stderr) = run(&[
+        ("PORTAGE_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none"),
+        ("PORTAGE_JWT_SECRET", "s"),
+        ("PORTAGE_DB_TIMEOUT_MS", "500"),
+    ]);
+    assert!(
+        !ok && stderr.contains("cannot reach the database"),
+        "{stderr}"
+    );
+    let (ok, stderr) = run(&[("PORTAGE_DB_POOL_SIZE", "0"), ("PORTAGE_JWT_SECRET", "s")]);
+    assert!(!ok && stderr.contains("PORTAGE_DB_POOL_SIZE"), "{stderr}");
+}
+
+#[test]
+fn token_refuses_a_role_without_its_id() {
+    let output = binary()
+        .args(["token", "--role", "employer"])
+        .env("PORTAGE_JWT_SECRET", "s")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let output = binary()
+        .args(["token", "--role", "admin"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "no secret, no token");
+}
+
+async fn tokens_from_the_command_are_accepted(app: &TestApp) {
+    let employer = app.employer("E").await;
+    let output = binary()
+        .args([
+            "token",
+            "--role",
+            "employer",
+            "--employer-id",
+            &employer,
+            "--ttl",
+            "60",
+        ])
+        .env("PORTAGE_JWT_SECRET", std::str::from_utf8(SECRET).unwrap())
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let token = String::from_utf8(output.stdout).unwrap();
+    let read = app
+        .get(&format!("/v1/employers/{employer}"), token.trim())
+        .await
+        .expect(200);
+    assert_eq!(read.body["id"], employer.as_str());
+}
+
+crate::on_both_databases!(tokens_from_the_command_are_accepted);
