@@ -1,6 +1,9 @@
 //! The database: one connection type over SQLite and PostgreSQL, the pool, migrations, and
 //! the transaction helpers every write goes through.
 
+pub mod allocation_runs;
+pub mod commitments;
+pub mod ledger;
 pub mod schema;
 pub mod scope;
 
@@ -177,7 +180,7 @@ pub fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<Vec<String>> {
 /// Runs `work` in a write transaction. On SQLite every writer first takes the database's
 /// write lock (the `write_gate` update), so that two writers never read the same snapshot and
 /// then both write: the second waits for the first, as `BEGIN IMMEDIATE` would. On PostgreSQL
-/// writers lock only the rows they touch (see [`lock_rows`]).
+/// writers lock the rows they depend on (see [`lock_row`]).
 pub fn write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
@@ -191,22 +194,16 @@ where
     })
 }
 
-/// On PostgreSQL, locks the given rows of `table` until the transaction ends, in a fixed
-/// order so that two transactions locking the same rows cannot deadlock. On SQLite the write
+/// On PostgreSQL, locks a row of `table` until the transaction ends. On SQLite the write
 /// transaction already holds the whole database.
-pub fn lock_rows(conn: &mut DbConnection, table: LockedTable, ids: &[String]) -> QueryResult<()> {
+pub fn lock_row(conn: &mut DbConnection, table: LockedTable, id: &str) -> QueryResult<()> {
     if let DbConnection::Postgresql(c) = conn {
-        let mut sorted: Vec<&String> = ids.iter().collect();
-        sorted.sort();
-        sorted.dedup();
-        for id in sorted {
-            diesel::sql_query(format!(
-                "SELECT 1 FROM {} WHERE id = $1 FOR UPDATE",
-                table.name()
-            ))
-            .bind::<diesel::sql_types::Text, _>(id)
-            .execute(c)?;
-        }
+        diesel::sql_query(format!(
+            "SELECT 1 FROM {} WHERE id = $1 FOR UPDATE",
+            table.name()
+        ))
+        .bind::<diesel::sql_types::Text, _>(id)
+        .execute(c)?;
     }
     Ok(())
 }

@@ -80,6 +80,84 @@ diesel::table! {
 
 diesel::joinable!(commitments -> posts (post_id));
 diesel::joinable!(commitments -> funders (funder_id));
+
+diesel::table! {
+    costs (id) {
+        id -> Text,
+        employer_id -> Text,
+        post_id -> Text,
+        month -> Text,
+        category -> Text,
+        amount_cents -> BigInt,
+        reference -> Nullable<Text>,
+        reverses_cost_id -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        entry_id -> Text,
+        created_at -> Text,
+    }
+}
+
+diesel::table! {
+    allocated_months (post_id, month) {
+        post_id -> Text,
+        month -> Text,
+        employer_id -> Text,
+        cost_cents -> BigInt,
+        uncovered_cents -> BigInt,
+    }
+}
+
+diesel::table! {
+    allocation_lines (commitment_id, month) {
+        commitment_id -> Text,
+        month -> Text,
+        post_id -> Text,
+        funder_id -> Text,
+        employer_id -> Text,
+        amount_cents -> BigInt,
+    }
+}
+
+diesel::table! {
+    journal_entries (id) {
+        id -> Text,
+        employer_id -> Text,
+        entry_date -> Text,
+        kind -> Text,
+        reference -> Text,
+        reverses_entry_id -> Nullable<Text>,
+        created_at -> Text,
+    }
+}
+
+diesel::table! {
+    journal_lines (entry_id, line_no) {
+        entry_id -> Text,
+        line_no -> Integer,
+        employer_id -> Text,
+        entry_date -> Text,
+        account -> Text,
+        debit_cents -> BigInt,
+        credit_cents -> BigInt,
+        funder_id -> Nullable<Text>,
+        post_id -> Nullable<Text>,
+        month -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    account_balances (employer_id, account, funder_key, post_key) {
+        employer_id -> Text,
+        account -> Text,
+        funder_key -> Text,
+        post_key -> Text,
+        debit_cents -> BigInt,
+        credit_cents -> BigInt,
+    }
+}
+
+diesel::joinable!(journal_lines -> journal_entries (entry_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     employers,
     funders,
@@ -87,4 +165,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     post_budgets,
     idempotency_keys,
     commitments,
+    costs,
+    allocated_months,
+    allocation_lines,
+    journal_entries,
+    journal_lines,
+    account_balances,
 );

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod continuity;
 pub mod decimal_units;
 pub mod kinds;
+pub mod ledger;
 pub mod money;
 pub mod month;
 

@@ -187,6 +187,17 @@ pub struct Page {
 impl Page {
     /// Reads `limit` (1 to 1000, default 100) and `cursor` (an id from a previous page).
     pub fn parse(limit: Option<&str>, cursor: Option<&str>) -> Result<Page, ApiError> {
+        Page::parse_with(limit, cursor, |c| {
+            Uuid::parse_str(c).ok().map(|id| id.to_string())
+        })
+    }
+
+    /// Reads `limit` and a cursor that `read_cursor` checks (`None`: not a cursor of this list).
+    pub fn parse_with(
+        limit: Option<&str>,
+        cursor: Option<&str>,
+        read_cursor: impl Fn(&str) -> Option<String>,
+    ) -> Result<Page, ApiError> {
         let limit = match limit {
             None => DEFAULT_PAGE_SIZE,
             Some(text) => text
@@ -202,9 +213,8 @@ impl Page {
         };
         let after = cursor
             .map(|c| {
-                Uuid::parse_str(c)
-                    .map(|id| id.to_string())
-                    .map_err(|_| ApiError::field("/cursor", "not a cursor returned by this list"))
+                read_cursor(c)
+                    .ok_or_else(|| ApiError::field("/cursor", "not a cursor returned by this list"))
             })
             .transpose()?;
         Ok(Page { limit, after })

@@ -1,10 +1,14 @@
 //! The HTTP layer: one module per resource, each parsing the request, calling the domain and
 //! the database, and shaping the response.
 
+pub mod allocations;
+pub mod commitments;
+pub mod costs;
 pub mod employers;
 pub mod extract;
 pub mod funders;
 pub mod idempotency;
+pub mod ledger;
 pub mod ops;
 pub mod posts;
 pub mod text;
@@ -43,4 +47,14 @@ routes! {
     "/v1/posts" => { GET: posts::list, POST: posts::create },
     "/v1/posts/{id}" => { GET: posts::get, PATCH: posts::update },
     "/v1/posts/{id}/budget" => { PUT: posts::set_budget },
+    "/v1/posts/{id}/costs" => { GET: costs::list, POST: costs::create },
+    "/v1/costs/{id}" => { GET: costs::get },
+    "/v1/costs/{id}/reverse" => { POST: costs::reverse },
+    "/v1/commitments" => { GET: commitments::list, POST: commitments::create },
+    "/v1/commitments/{id}" => { GET: commitments::get },
+    "/v1/commitments/{id}/terminate" => { POST: commitments::terminate },
+    "/v1/allocations/run" => { POST: allocations::run },
+    "/v1/posts/{id}/allocations" => { GET: allocations::list },
+    "/v1/ledger/entries" => { GET: ledger::entries },
+    "/v1/ledger/balances" => { GET: ledger::balances },
 }

@@ -1,7 +1,7 @@
 //! `/v1/posts`: mediator posts, their versions and their budgets.
 
 use crate::auth::{Caller, Scope};
-use crate::db::schema::{commitments, post_budgets, posts};
+use crate::db::schema::{allocated_months, commitments, costs, post_budgets, posts};
 use crate::db::{self, DbConnection, LockedTable};
 use crate::domain::kinds::Activity;
 use crate::domain::{clock, Fte, Money, Month};
@@ -238,6 +238,34 @@ fn check_months(start: Month, end: Option<Month>) -> Result<(), ApiError> {
     }
 }
 
+/// Refuses to end a post before a month that already has costs, commitments or allocations.
+fn check_nothing_after(conn: &mut DbConnection, post_id: &str, end: Month) -> Result<(), ApiError> {
+    let end = end.to_string();
+    let last_cost: Option<String> = costs::table
+        .filter(costs::post_id.eq(post_id))
+        .select(diesel::dsl::max(costs::month))
+        .first(conn)?;
+    let last_commitment: Option<String> = commitments::table
+        .filter(commitments::post_id.eq(post_id))
+        .select(diesel::dsl::max(commitments::end_month))
+        .first(conn)?;
+    let last_allocated: Option<String> = allocated_months::table
+        .filter(allocated_months::post_id.eq(post_id))
+        .select(diesel::dsl::max(allocated_months::month))
+        .first(conn)?;
+    let latest = [last_cost, last_commitment, last_allocated]
+        .into_iter()
+        .flatten()
+        .max();
+    match latest {
+        Some(latest) if latest > end => Err(ApiError::conflict(
+            "post_in_use_after_end",
+            format!("the post has costs, commitments or allocations up to {latest}; it cannot end in {end}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// `POST /v1/posts` (the employer itself, the operator).
 pub async fn create(
     state: web::Data<AppState>,
@@ -398,8 +426,11 @@ where
     state
         .with_connection(move |conn| {
             db::write_transaction(conn, |conn| {
-                db::lock_rows(conn, LockedTable::Posts, &[id.to_string()])?;
-                let post = load_writable(conn, &caller, id)?;
+                // The employer's lock orders this change with the runs and costs that
+                // depend on the post's months.
+                let employer = load_writable(conn, &caller, id)?.row.employer_id;
+                db::lock_row(conn, LockedTable::Employers, &employer)?;
+                let post = load(conn, id)?;
                 if let Some(expected) = expected {
                     if expected != post.row.version {
                         return Err(ApiError::PreconditionFailed(format!(
@@ -445,6 +476,9 @@ pub async fn update(
             None => post.end(),
         };
         check_months(post.start(), end)?;
+        if let Some(end) = end {
+            check_nothing_after(conn, &post.row.id, end)?;
+        }
         diesel::update(posts::table.find(&post.row.id))
             .set((
                 posts::title.eq(title.unwrap_or_else(|| post.row.title.clone())),

@@ -7,6 +7,7 @@
 mod support;
 
 mod auth;
+mod books;
 mod cli;
 mod contract;
 mod errors;

@@ -74,6 +74,25 @@ async fn posts_are_scoped_to_their_employer(app: &TestApp) {
     assert!(seen.body.get("monthly_budget").is_none() && seen.body.get("budget").is_none());
     let list = app.get("/v1/posts", &funder_token).await.expect(200);
     assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
+    // The commitment runs to 2026-12: the post cannot end before it.
+    app.send(
+        "PATCH",
+        &format!("/v1/posts/{my_post}"),
+        Some(&me),
+        Some(r#"{"end_month": "2026-11"}"#),
+        &[],
+    )
+    .await
+    .problem(409, "post_in_use_after_end");
+    app.send(
+        "PATCH",
+        &format!("/v1/posts/{my_post}"),
+        Some(&me),
+        Some(r#"{"end_month": "2026-12"}"#),
+        &[],
+    )
+    .await
+    .expect(200);
     app.get(&format!("/v1/posts/{their_post}"), &funder_token)
         .await
         .problem(404, "not_found");

@@ -1,0 +1,123 @@
+//! Commitments as stored, and their terms for the allocation engine.
+
+use super::schema::{allocation_lines, commitments};
+use super::DbConnection;
+use crate::domain::allocation::{Basis, Terms};
+use crate::domain::{Month, Percent};
+use diesel::prelude::*;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// A commitment row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = commitments)]
+pub struct CommitmentRow {
+    /// Its id.
+    pub id: String,
+    /// The employer carrying the post.
+    pub employer_id: String,
+    /// The post funded.
+    pub post_id: String,
+    /// The funder.
+    pub funder_id: String,
+    /// `fixed` or `share`.
+    pub basis: String,
+    /// The monthly amount of a fixed commitment.
+    pub monthly_amount_cents: Option<i64>,
+    /// The share of a share commitment, in ten-thousandths of a percent.
+    pub percent_ten_thousandths: Option<i64>,
+    /// First month.
+    pub start_month: String,
+    /// Last month.
+    pub end_month: String,
+    /// Cap over the whole commitment.
+    pub cap_cents: Option<i64>,
+    /// The convention's reference.
+    pub reference: String,
+    /// Creation time.
+    pub created_at: String,
+}
+
+impl CommitmentRow {
+    /// The first month.
+    pub fn start(&self) -> Month {
+        Month::parse(&self.start_month).unwrap_or(Month::FIRST)
+    }
+
+    /// The last month.
+    pub fn end(&self) -> Month {
+        Month::parse(&self.end_month).unwrap_or(Month::FIRST)
+    }
+
+    /// The basis.
+    pub fn basis(&self) -> Basis {
+        match (self.monthly_amount_cents, self.percent_ten_thousandths) {
+            (Some(monthly_cents), _) => Basis::Fixed { monthly_cents },
+            (None, percent) => Basis::Share {
+                percent: Percent::from_ten_thousandths(percent.unwrap_or(0)),
+            },
+        }
+    }
+
+    /// The funder's id.
+    pub fn funder(&self) -> Uuid {
+        Uuid::parse_str(&self.funder_id).unwrap_or_default()
+    }
+
+    /// The terms the engine needs, with the creation rank given.
+    pub fn terms(&self, created_order: i64) -> Terms {
+        Terms {
+            basis: self.basis(),
+            start: self.start(),
+            end: self.end(),
+            cap_cents: self.cap_cents,
+            created_order,
+        }
+    }
+}
+
+/// The commitments of a post in creation order (the last tie-break of the rounding).
+pub fn of_post(conn: &mut DbConnection, post_id: &str) -> QueryResult<Vec<CommitmentRow>> {
+    commitments::table
+        .filter(commitments::post_id.eq(post_id))
+        .order((commitments::created_at, commitments::id))
+        .select(CommitmentRow::as_select())
+        .load(conn)
+}
+
+/// What each commitment of a post was allocated (as stored) in the months before `month`.
+pub fn allocated_before(
+    conn: &mut DbConnection,
+    post_id: &str,
+    month: Month,
+) -> QueryResult<HashMap<String, i64>> {
+    let rows: Vec<(String, i64)> = allocation_lines::table
+        .filter(allocation_lines::post_id.eq(post_id))
+        .filter(allocation_lines::month.lt(month.to_string()))
+        .group_by(allocation_lines::commitment_id)
+        .select((
+            allocation_lines::commitment_id,
+            diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT)",
+            ),
+        ))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
+}
+
+/// What a commitment was allocated in all, and its last allocated month.
+pub fn allocation_of(
+    conn: &mut DbConnection,
+    commitment_id: &str,
+) -> QueryResult<(i64, Option<String>)> {
+    let rows: Vec<(i64, Option<String>)> = allocation_lines::table
+        .filter(allocation_lines::commitment_id.eq(commitment_id))
+        .select((
+            diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT)",
+            ),
+            diesel::dsl::max(allocation_lines::month),
+        ))
+        .load(conn)?;
+    Ok(rows.into_iter().next().unwrap_or((0, None)))
+}

@@ -1,0 +1,368 @@
+//! `/v1/commitments`: what each funder signed for a post, and early terminations.
+
+use crate::auth::{Caller, Scope};
+use crate::db::commitments::{allocation_of, of_post, CommitmentRow};
+use crate::db::schema::commitments;
+use crate::db::{self, DbConnection, LockedTable};
+use crate::domain::allocation::Basis;
+use crate::domain::{Money, Month, Percent};
+use crate::error::ApiError;
+use crate::http::extract::{parse_param, path_id, Body, Page, Query};
+use crate::http::idempotency::{self, Outcome};
+use crate::http::posts;
+use crate::http::text::required_label;
+use crate::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+use diesel::prelude::*;
+use serde::Deserialize;
+use uuid::Uuid;
+
+/// `fixed` or `share`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BasisName {
+    /// A fixed monthly amount.
+    Fixed,
+    /// A share of the remainder.
+    Share,
+}
+
+/// The body of `POST /v1/commitments`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCommitment {
+    funder_id: Uuid,
+    post_id: Uuid,
+    basis: BasisName,
+    #[serde(default)]
+    monthly_amount: Option<Money>,
+    #[serde(default)]
+    percent: Option<Percent>,
+    start_month: Month,
+    end_month: Month,
+    #[serde(default)]
+    cap: Option<Money>,
+    reference: String,
+}
+
+/// The body of `POST /v1/commitments/{id}/terminate`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Termination {
+    end_month: Month,
+}
+
+impl NewCommitment {
+    /// Checks the fields together; answers the basis.
+    fn basis(&self) -> Result<Basis, ApiError> {
+        match (self.basis, self.monthly_amount, self.percent) {
+            (BasisName::Fixed, Some(amount), None) if amount.cents() > 0 => Ok(Basis::Fixed {
+                monthly_cents: amount.cents(),
+            }),
+            (BasisName::Fixed, Some(_), None) => {
+                Err(ApiError::field("/monthly_amount", "must be more than 0.00"))
+            }
+            (BasisName::Fixed, None, _) => Err(ApiError::field(
+                "/monthly_amount",
+                "a fixed commitment needs a monthly_amount",
+            )),
+            (BasisName::Fixed, Some(_), Some(_)) => Err(ApiError::field(
+                "/percent",
+                "a fixed commitment takes no percent",
+            )),
+            (BasisName::Share, None, Some(p)) if p > Percent::ZERO => {
+                Ok(Basis::Share { percent: p })
+            }
+            (BasisName::Share, None, Some(_)) => {
+                Err(ApiError::field("/percent", "must be more than 0"))
+            }
+            (BasisName::Share, _, None) => Err(ApiError::field(
+                "/percent",
+                "a share commitment needs a percent",
+            )),
+            (BasisName::Share, Some(_), Some(_)) => Err(ApiError::field(
+                "/monthly_amount",
+                "a share commitment takes no monthly_amount",
+            )),
+        }
+    }
+}
+
+/// The answer for a commitment, with its cap use.
+pub fn view(row: &CommitmentRow, allocated_cents: i64) -> serde_json::Value {
+    let basis = row.basis();
+    serde_json::json!({
+        "id": row.id,
+        "employer_id": row.employer_id,
+        "post_id": row.post_id,
+        "funder_id": row.funder_id,
+        "basis": row.basis,
+        "monthly_amount": match basis { Basis::Fixed { monthly_cents } => Some(Money::from_cents(monthly_cents)), Basis::Share { .. } => None },
+        "percent": match basis { Basis::Share { percent } => Some(percent), Basis::Fixed { .. } => None },
+        "start_month": row.start_month,
+        "end_month": row.end_month,
+        "cap": row.cap_cents.map(Money::from_cents),
+        "reference": row.reference,
+        "allocated_to_date": Money::from_cents(allocated_cents),
+        "cap_remaining": row.cap_cents.map(|cap| Money::from_cents(cap - allocated_cents)),
+        "created_at": row.created_at,
+    })
+}
+
+/// The months in which a new share would take the post's shares above 100 %.
+fn months_over_hundred(
+    existing: &[CommitmentRow],
+    start: Month,
+    end: Month,
+    percent: Percent,
+) -> Vec<Month> {
+    start
+        .through(end)
+        .filter(|m| {
+            let others: i64 = existing
+                .iter()
+                .filter(|c| c.start() <= *m && *m <= c.end())
+                .filter_map(|c| match c.basis() {
+                    Basis::Share { percent } => Some(percent.ten_thousandths()),
+                    Basis::Fixed { .. } => None,
+                })
+                .sum();
+            others + percent.ten_thousandths() > Percent::HUNDRED.ten_thousandths()
+        })
+        .collect()
+}
+
+/// Names a list of months briefly: every month when few, else the first and last ones.
+pub fn month_list(months: &[Month]) -> String {
+    let names: Vec<String> = months.iter().map(Month::to_string).collect();
+    if names.len() <= 12 {
+        names.join(", ")
+    } else {
+        format!(
+            "{} … {} ({} months)",
+            names[0],
+            names[names.len() - 1],
+            names.len()
+        )
+    }
+}
+
+/// `POST /v1/commitments` (the post's employer, the operator).
+pub async fn create(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    caller: Caller,
+    body: Body<NewCommitment>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_writer_role()?;
+    let input = body.value;
+    let basis = input.basis()?;
+    if input.end_month < input.start_month {
+        return Err(ApiError::field(
+            "/end_month",
+            "must not be before start_month",
+        ));
+    }
+    if input.cap.is_some_and(|c| c.cents() == 0) {
+        return Err(ApiError::field("/cap", "must be more than 0.00"));
+    }
+    let reference = required_label("/reference", &input.reference)?;
+    idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
+        let post_id = input.post_id.to_string();
+        let post = posts::load_writable(conn, &caller, input.post_id)?;
+        db::lock_row(conn, LockedTable::Employers, &post.row.employer_id)?;
+        crate::http::funders::find(conn, input.funder_id)?;
+        if input.start_month < post.start() || post.end().is_some_and(|end| input.end_month > end) {
+            return Err(ApiError::conflict(
+                "outside_post_months",
+                format!(
+                    "the commitment's months {}..{} fall outside the post's months {}..{}",
+                    input.start_month,
+                    input.end_month,
+                    post.start(),
+                    post.end().map_or("(open)".to_owned(), |m| m.to_string())
+                ),
+            ));
+        }
+        let existing = of_post(conn, &post_id)?;
+        if let Basis::Share { percent } = basis {
+            let over = months_over_hundred(&existing, input.start_month, input.end_month, percent);
+            if !over.is_empty() {
+                return Err(ApiError::conflict(
+                    "shares_over_100",
+                    format!(
+                        "the post's shares would exceed 100 % in {}",
+                        month_list(&over)
+                    ),
+                ));
+            }
+        }
+        let id = Uuid::now_v7().to_string();
+        let (monthly, percent) = match basis {
+            Basis::Fixed { monthly_cents } => (Some(monthly_cents), None),
+            Basis::Share { percent } => (None, Some(percent.ten_thousandths())),
+        };
+        diesel::insert_into(commitments::table)
+            .values((
+                commitments::id.eq(&id),
+                commitments::employer_id.eq(&post.row.employer_id),
+                commitments::post_id.eq(&post_id),
+                commitments::funder_id.eq(input.funder_id.to_string()),
+                commitments::basis.eq(if monthly.is_some() { "fixed" } else { "share" }),
+                commitments::monthly_amount_cents.eq(monthly),
+                commitments::percent_ten_thousandths.eq(percent),
+                commitments::start_month.eq(input.start_month.to_string()),
+                commitments::end_month.eq(input.end_month.to_string()),
+                commitments::cap_cents.eq(input.cap.map(Money::cents)),
+                commitments::reference.eq(&reference),
+                commitments::created_at.eq(db::now_timestamp()),
+            ))
+            .execute(conn)?;
+        let row = find(conn, &id)?;
+        tracing::info!(commitment_id = %id, post_id = %post_id, "commitment recorded");
+        Ok(Outcome::created(
+            format!("/v1/commitments/{id}"),
+            view(&row, 0),
+        ))
+    })
+    .await
+}
+
+fn find(conn: &mut DbConnection, id: &str) -> Result<CommitmentRow, ApiError> {
+    commitments::table
+        .find(id)
+        .select(CommitmentRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(ApiError::NotFound("commitment"))
+}
+
+/// Whether the caller may read a commitment.
+fn readable(caller: &Caller, row: &CommitmentRow) -> bool {
+    match caller.scope {
+        Scope::Funder(own) => row.funder_id == own.to_string(),
+        _ => Uuid::parse_str(&row.employer_id).is_ok_and(|e| caller.can_read_employer(e)),
+    }
+}
+
+/// The query of `GET /v1/commitments`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    post_id: Option<String>,
+    funder_id: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `GET /v1/commitments?post_id=&funder_id=`: filtered to the caller's scope in the query.
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.0;
+    let page = Page::parse(query.limit.as_deref(), query.cursor.as_deref())?;
+    let post = parse_param("post_id", query.post_id.as_deref(), Uuid::parse_str)?;
+    let funder = parse_param("funder_id", query.funder_id.as_deref(), Uuid::parse_str)?;
+    let (items, next) = state
+        .with_connection(move |conn| {
+            let mut q = commitments::table
+                .select(CommitmentRow::as_select())
+                .order(commitments::id)
+                .limit(page.limit + 1)
+                .into_boxed();
+            if let Some(post) = post {
+                q = q.filter(commitments::post_id.eq(post.to_string()));
+            }
+            if let Some(funder) = funder {
+                q = q.filter(commitments::funder_id.eq(funder.to_string()));
+            }
+            match caller.scope {
+                Scope::Admin | Scope::Mission => {}
+                Scope::Employer(own) => q = q.filter(commitments::employer_id.eq(own.to_string())),
+                Scope::Funder(own) => q = q.filter(commitments::funder_id.eq(own.to_string())),
+            }
+            if let Some(after) = &page.after {
+                q = q.filter(commitments::id.gt(after.clone()));
+            }
+            let rows = q.load(conn)?;
+            let (rows, next) = page.finish(rows, |c: &CommitmentRow| c.id.clone());
+            let mut items = Vec::with_capacity(rows.len());
+            for row in rows {
+                let (allocated, _) = allocation_of(conn, &row.id)?;
+                items.push(view(&row, allocated));
+            }
+            Ok((items, next))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"items": items, "next_cursor": next})))
+}
+
+/// `GET /v1/commitments/{id}`.
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&path, "commitment")?.to_string();
+    let body = state
+        .with_connection(move |conn| {
+            let row = find(conn, &id)?;
+            if !readable(&caller, &row) {
+                return Err(ApiError::NotFound("commitment"));
+            }
+            let (allocated, _) = allocation_of(conn, &row.id)?;
+            Ok(view(&row, allocated))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// `POST /v1/commitments/{id}/terminate`: brings the end forward, never before a month that
+/// is already allocated for the commitment.
+pub async fn terminate(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    caller: Caller,
+    path: web::Path<String>,
+    body: Body<Termination>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_writer_role()?;
+    let id = path_id(&path, "commitment")?.to_string();
+    let end = body.value.end_month;
+    idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
+        let row = find(conn, &id)?;
+        let employer = Uuid::parse_str(&row.employer_id).map_err(anyhow::Error::from)?;
+        caller
+            .require_employer_writer(employer)
+            .map_err(|_| ApiError::NotFound("commitment"))?;
+        db::lock_row(conn, LockedTable::Employers, &row.employer_id)?;
+        if end > row.end() {
+            return Err(ApiError::field(
+                "/end_month",
+                format!("a termination brings the end forward; it is {}", row.end()),
+            ));
+        }
+        if end < row.start() {
+            return Err(ApiError::field(
+                "/end_month",
+                format!("must not be before the commitment's start {}", row.start()),
+            ));
+        }
+        let (allocated, last_allocated) = allocation_of(conn, &id)?;
+        if let Some(last) = last_allocated.filter(|last| *last > end.to_string()) {
+            return Err(ApiError::conflict(
+                "already_allocated",
+                format!("the commitment is allocated up to {last}; it cannot end before that"),
+            ));
+        }
+        diesel::update(commitments::table.find(&id))
+            .set(commitments::end_month.eq(end.to_string()))
+            .execute(conn)?;
+        let row = find(conn, &id)?;
+        tracing::info!(commitment_id = %id, end_month = %end, "commitment terminated");
+        Ok(Outcome::ok(view(&row, allocated)))
+    })
+    .await
+}

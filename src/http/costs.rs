@@ -1,0 +1,304 @@
+//! Costs of posts: `POST /v1/posts/{id}/costs`, `GET /v1/posts/{id}/costs`,
+//! `GET /v1/costs/{id}` and `POST /v1/costs/{id}/reverse`. Each cost posts its journal entry
+//! (64 / 42) in the same transaction; a correction is a reversing record, never an edit.
+
+use crate::auth::{Caller, Scope};
+use crate::db::ledger::{post_entry, EntryKind, NewEntry};
+use crate::db::schema::costs;
+use crate::db::{self, DbConnection, LockedTable};
+use crate::domain::kinds::CostCategory;
+use crate::domain::{clock, ledger, Money, Month};
+use crate::error::ApiError;
+use crate::http::extract::{parse_param, path_id, Body, Page, Query};
+use crate::http::idempotency::{self, Outcome};
+use crate::http::posts;
+use crate::http::text::{optional_label, required_label};
+use crate::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+use diesel::prelude::*;
+use serde::Deserialize;
+use uuid::Uuid;
+
+/// The body of `POST /v1/posts/{id}/costs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCost {
+    month: Month,
+    category: CostCategory,
+    amount: Money,
+    #[serde(default)]
+    reference: Option<String>,
+}
+
+/// The body of `POST /v1/costs/{id}/reverse`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reversal {
+    reason: String,
+}
+
+/// A cost row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = costs)]
+pub struct CostRow {
+    id: String,
+    employer_id: String,
+    post_id: String,
+    month: String,
+    category: String,
+    amount_cents: i64,
+    reference: Option<String>,
+    reverses_cost_id: Option<String>,
+    reason: Option<String>,
+    entry_id: String,
+    created_at: String,
+}
+
+fn view(row: &CostRow, reversed_by: Option<String>) -> serde_json::Value {
+    serde_json::json!({
+        "id": row.id,
+        "employer_id": row.employer_id,
+        "post_id": row.post_id,
+        "month": row.month,
+        "category": row.category,
+        "amount": Money::from_cents(row.amount_cents),
+        "reference": row.reference,
+        "reverses": row.reverses_cost_id,
+        "reason": row.reason,
+        "reversed_by": reversed_by,
+        "entry_id": row.entry_id,
+        "created_at": row.created_at,
+    })
+}
+
+fn find(conn: &mut DbConnection, id: &str) -> Result<CostRow, ApiError> {
+    costs::table
+        .find(id)
+        .select(CostRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(ApiError::NotFound("cost"))
+}
+
+fn reversal_of(conn: &mut DbConnection, id: &str) -> QueryResult<Option<String>> {
+    costs::table
+        .filter(costs::reverses_cost_id.eq(id))
+        .select(costs::id)
+        .first(conn)
+        .optional()
+}
+
+/// Costs are the employer's own data: a funder never reads them (it could derive the other
+/// funders' amounts from them).
+fn refuse_funders(caller: &Caller) -> Result<(), ApiError> {
+    match caller.scope {
+        Scope::Funder(_) => Err(ApiError::Forbidden(
+            "funders do not read a post's costs".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `POST /v1/posts/{id}/costs` (the post's employer, the operator).
+pub async fn create(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    caller: Caller,
+    path: web::Path<String>,
+    body: Body<NewCost>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_writer_role()?;
+    let post_id = path_id(&path, "post")?;
+    let input = body.value;
+    if input.amount.cents() == 0 {
+        return Err(ApiError::field("/amount", "must be more than 0.00"));
+    }
+    let reference = optional_label("/reference", input.reference.as_deref())?;
+    idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
+        let post = posts::load_writable(conn, &caller, post_id)?;
+        db::lock_row(conn, LockedTable::Employers, &post.row.employer_id)?;
+        if input.month < post.start() || post.end().is_some_and(|end| input.month > end) {
+            return Err(ApiError::conflict(
+                "outside_post_months",
+                format!("{} is outside the post's months", input.month),
+            ));
+        }
+        let id = Uuid::now_v7().to_string();
+        let entry_id = post_entry(
+            conn,
+            NewEntry {
+                employer_id: &post.row.employer_id,
+                date: input.month.last_day(),
+                kind: EntryKind::Cost,
+                reference: format!("cost {id}"),
+                reverses: None,
+                lines: ledger::cost_lines(post_id, input.month, input.amount.cents()).to_vec(),
+            },
+        )?;
+        diesel::insert_into(costs::table)
+            .values((
+                costs::id.eq(&id),
+                costs::employer_id.eq(&post.row.employer_id),
+                costs::post_id.eq(post_id.to_string()),
+                costs::month.eq(input.month.to_string()),
+                costs::category.eq(input.category.as_str()),
+                costs::amount_cents.eq(input.amount.cents()),
+                costs::reference.eq(&reference),
+                costs::entry_id.eq(&entry_id),
+                costs::created_at.eq(db::now_timestamp()),
+            ))
+            .execute(conn)?;
+        let row = find(conn, &id)?;
+        tracing::info!(cost_id = %id, post_id = %post_id, month = %input.month, "cost recorded");
+        Ok(Outcome::created(
+            format!("/v1/costs/{id}"),
+            view(&row, None),
+        ))
+    })
+    .await
+}
+
+/// `POST /v1/costs/{id}/reverse`: records the reversing cost and its entry, dated today.
+pub async fn reverse(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    caller: Caller,
+    path: web::Path<String>,
+    body: Body<Reversal>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_writer_role()?;
+    let cost_id = path_id(&path, "cost")?.to_string();
+    let reason = required_label("/reason", &body.value.reason)?;
+    idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
+        let original = find(conn, &cost_id)?;
+        let employer = Uuid::parse_str(&original.employer_id).map_err(anyhow::Error::from)?;
+        caller
+            .require_employer_writer(employer)
+            .map_err(|_| ApiError::NotFound("cost"))?;
+        db::lock_row(conn, LockedTable::Employers, &original.employer_id)?;
+        if original.reverses_cost_id.is_some() {
+            return Err(ApiError::conflict(
+                "is_a_reversal",
+                "a reversal cannot itself be reversed",
+            ));
+        }
+        if let Some(existing) = reversal_of(conn, &cost_id)? {
+            return Err(ApiError::conflict(
+                "already_reversed",
+                format!("this cost was already reversed by {existing}"),
+            ));
+        }
+        let month = Month::parse(&original.month).map_err(anyhow::Error::from)?;
+        let post_id = Uuid::parse_str(&original.post_id).map_err(anyhow::Error::from)?;
+        let id = Uuid::now_v7().to_string();
+        let entry_id = post_entry(
+            conn,
+            NewEntry {
+                employer_id: &original.employer_id,
+                date: clock::today(),
+                kind: EntryKind::CostReversal,
+                reference: format!("reversal {id} of cost {cost_id}"),
+                reverses: Some(&original.entry_id),
+                lines: ledger::cost_lines(post_id, month, -original.amount_cents).to_vec(),
+            },
+        )?;
+        diesel::insert_into(costs::table)
+            .values((
+                costs::id.eq(&id),
+                costs::employer_id.eq(&original.employer_id),
+                costs::post_id.eq(&original.post_id),
+                costs::month.eq(&original.month),
+                costs::category.eq(&original.category),
+                costs::amount_cents.eq(-original.amount_cents),
+                costs::reference.eq(&original.reference),
+                costs::reverses_cost_id.eq(&cost_id),
+                costs::reason.eq(&reason),
+                costs::entry_id.eq(&entry_id),
+                costs::created_at.eq(db::now_timestamp()),
+            ))
+            .execute(conn)?;
+        let row = find(conn, &id)?;
+        tracing::info!(cost_id = %cost_id, reversal_id = %id, "cost reversed");
+        Ok(Outcome::created(
+            format!("/v1/costs/{id}"),
+            view(&row, None),
+        ))
+    })
+    .await
+}
+
+/// `GET /v1/costs/{id}`.
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    refuse_funders(&caller)?;
+    let id = path_id(&path, "cost")?.to_string();
+    let body = state
+        .with_connection(move |conn| {
+            let row = find(conn, &id)?;
+            let employer = Uuid::parse_str(&row.employer_id).map_err(anyhow::Error::from)?;
+            if !caller.can_read_employer(employer) {
+                return Err(ApiError::NotFound("cost"));
+            }
+            let reversed_by = reversal_of(conn, &row.id)?;
+            Ok(view(&row, reversed_by))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// The query of `GET /v1/posts/{id}/costs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `GET /v1/posts/{id}/costs?from=&to=`: the post's costs and reversals, by month.
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    query: Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    refuse_funders(&caller)?;
+    let post_id = path_id(&path, "post")?;
+    let query = query.0;
+    let page = Page::parse(query.limit.as_deref(), query.cursor.as_deref())?;
+    let from = parse_param("from", query.from.as_deref(), Month::parse)?;
+    let to = parse_param("to", query.to.as_deref(), Month::parse)?;
+    let (items, next) = state
+        .with_connection(move |conn| {
+            posts::load_readable(conn, &caller, post_id)?;
+            let mut q = costs::table
+                .filter(costs::post_id.eq(post_id.to_string()))
+                .select(CostRow::as_select())
+                .order(costs::id)
+                .limit(page.limit + 1)
+                .into_boxed();
+            if let Some(from) = from {
+                q = q.filter(costs::month.ge(from.to_string()));
+            }
+            if let Some(to) = to {
+                q = q.filter(costs::month.le(to.to_string()));
+            }
+            if let Some(after) = &page.after {
+                q = q.filter(costs::id.gt(after.clone()));
+            }
+            let rows = q.load(conn)?;
+            let (rows, next) = page.finish(rows, |c: &CostRow| c.id.clone());
+            let mut items = Vec::with_capacity(rows.len());
+            for row in rows {
+                let reversed_by = reversal_of(conn, &row.id)?;
+                items.push(view(&row, reversed_by));
+            }
+            Ok((items, next))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"items": items, "next_cursor": next})))
+}
