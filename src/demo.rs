@@ -2,8 +2,12 @@
 //! that a new user sees real records at once and the README's `curl` examples work.
 
 use crate::auth::{now_seconds, Claims, TokenKeys};
-use crate::db::schema::{commitments, employers, funders, post_budgets, posts};
+use crate::db::allocation_runs::run_post;
+use crate::db::schema::{employers, funders, post_budgets, posts};
 use crate::db::{self, DbConnection};
+use crate::domain::allocation::Basis;
+use crate::domain::kinds::CostCategory;
+use crate::domain::{Month, Percent};
 use crate::error::ApiError;
 use diesel::prelude::*;
 use uuid::Uuid;
@@ -27,6 +31,10 @@ struct DemoPost {
     start_month: &'static str,
     end_month: Option<&'static str>,
     budget_cents: i64,
+}
+
+fn month(text: &str) -> Month {
+    Month::parse(text).unwrap_or(Month::FIRST)
 }
 
 /// Loads the demonstration data set. Refuses a database that already holds data.
@@ -156,48 +164,110 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
             post_ids.push(id);
         }
         let first_post = post_ids[0];
-        // The worked example of DOMAIN.md: the State's fixed aid and three shares.
-        let commitment = |conn: &mut DbConnection,
-                          funder: Uuid,
-                          fixed: Option<i64>,
-                          percent: Option<i64>,
-                          cap: Option<i64>,
-                          reference: &str| {
-            diesel::insert_into(commitments::table)
-                .values((
-                    commitments::id.eq(Uuid::now_v7().to_string()),
-                    commitments::employer_id.eq(grouping.to_string()),
-                    commitments::post_id.eq(first_post.to_string()),
-                    commitments::funder_id.eq(funder.to_string()),
-                    commitments::basis.eq(if fixed.is_some() { "fixed" } else { "share" }),
-                    commitments::monthly_amount_cents.eq(fixed),
-                    commitments::percent_ten_thousandths.eq(percent),
-                    commitments::start_month.eq("2026-01"),
-                    commitments::end_month.eq("2026-12"),
-                    commitments::cap_cents.eq(cap),
-                    commitments::reference.eq(reference),
-                    commitments::created_at.eq(&now),
-                ))
-                .execute(conn)
+        let employer = grouping.to_string();
+        let commit = |conn: &mut DbConnection,
+                      post: Uuid,
+                      funder: Uuid,
+                      basis: Basis,
+                      end: &str,
+                      cap_cents: Option<i64>,
+                      reference: &str| {
+            db::commitments::insert(
+                conn,
+                &db::commitments::NewCommitment {
+                    employer_id: &employer,
+                    post_id: &post.to_string(),
+                    funder_id: &funder.to_string(),
+                    basis,
+                    start: month("2026-01"),
+                    end: month(end),
+                    cap_cents,
+                    reference,
+                },
+            )
         };
-        commitment(conn, state, Some(177_833), None, None, "AR-59-2026-014")?;
-        commitment(
+        let share = |p: i64| Basis::Share {
+            percent: Percent::from_ten_thousandths(p),
+        };
+        // The worked example of DOMAIN.md: the State's fixed aid and three shares, one capped.
+        commit(
             conn,
-            landlord_a,
+            first_post,
+            state,
+            Basis::Fixed {
+                monthly_cents: 177_833,
+            },
+            "2026-12",
             None,
-            Some(500_000),
+            "AR-59-2026-014",
+        )?;
+        commit(
+            conn,
+            first_post,
+            landlord_a,
+            share(500_000),
+            "2026-12",
             None,
             "LMH-CONV-2026-03",
         )?;
-        commitment(
+        commit(
             conn,
+            first_post,
             landlord_b,
-            None,
+            share(300_000),
+            "2026-12",
             Some(300_000),
-            Some(400_000),
             "VIL-2026-117",
         )?;
-        commitment(conn, city, None, Some(200_000), None, "ROUBAIX-DEL-2026-88")?;
+        commit(
+            conn,
+            first_post,
+            city,
+            share(200_000),
+            "2026-12",
+            None,
+            "ROUBAIX-DEL-2026-88",
+        )?;
+        // The second post: the State's aid for the budget year and one landlord for the rest.
+        let second_post = post_ids[1];
+        commit(
+            conn,
+            second_post,
+            state,
+            Basis::Fixed {
+                monthly_cents: 150_000,
+            },
+            "2026-12",
+            None,
+            "AR-59-2026-022",
+        )?;
+        commit(
+            conn,
+            second_post,
+            landlord_a,
+            share(1_000_000),
+            "2027-12",
+            Some(2_000_000),
+            "LMH-CONV-2026-07",
+        )?;
+
+        for (post, monthly_cents) in [(first_post, 312_745), (second_post, 298_000)] {
+            for number in 1..=10 {
+                let m = month(&format!("2026-{number:02}"));
+                db::costs::record(
+                    conn,
+                    &db::costs::NewCost {
+                        employer_id: &employer,
+                        post_id: post,
+                        month: m,
+                        category: CostCategory::Salary,
+                        amount_cents: monthly_cents,
+                        reference: Some("paie"),
+                    },
+                )?;
+                run_post(conn, &employer, &post.to_string(), m)?;
+            }
+        }
         Ok(DemoIds {
             employer_id: grouping,
             funder_id: landlord_a,

@@ -121,3 +121,50 @@ pub fn allocation_of(
         .load(conn)?;
     Ok(rows.into_iter().next().unwrap_or((0, None)))
 }
+
+/// A commitment to insert.
+#[derive(Debug, Clone)]
+pub struct NewCommitment<'a> {
+    /// The post's employer.
+    pub employer_id: &'a str,
+    /// The post.
+    pub post_id: &'a str,
+    /// The funder.
+    pub funder_id: &'a str,
+    /// Fixed amount or share.
+    pub basis: Basis,
+    /// First month.
+    pub start: Month,
+    /// Last month.
+    pub end: Month,
+    /// Cap over the whole commitment, in cents.
+    pub cap_cents: Option<i64>,
+    /// The convention's reference.
+    pub reference: &'a str,
+}
+
+/// Inserts a commitment whose checks the caller made; answers its id.
+pub fn insert(conn: &mut DbConnection, new: &NewCommitment<'_>) -> QueryResult<String> {
+    let id = Uuid::now_v7().to_string();
+    let (basis, monthly, percent) = match new.basis {
+        Basis::Fixed { monthly_cents } => ("fixed", Some(monthly_cents), None),
+        Basis::Share { percent } => ("share", None, Some(percent.ten_thousandths())),
+    };
+    diesel::insert_into(commitments::table)
+        .values((
+            commitments::id.eq(&id),
+            commitments::employer_id.eq(new.employer_id),
+            commitments::post_id.eq(new.post_id),
+            commitments::funder_id.eq(new.funder_id),
+            commitments::basis.eq(basis),
+            commitments::monthly_amount_cents.eq(monthly),
+            commitments::percent_ten_thousandths.eq(percent),
+            commitments::start_month.eq(new.start.to_string()),
+            commitments::end_month.eq(new.end.to_string()),
+            commitments::cap_cents.eq(new.cap_cents),
+            commitments::reference.eq(new.reference),
+            commitments::created_at.eq(super::now_timestamp()),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}

@@ -3,6 +3,7 @@
 
 pub mod allocation_runs;
 pub mod commitments;
+pub mod costs;
 pub mod ledger;
 pub mod schema;
 pub mod scope;

@@ -63,12 +63,7 @@ pub async fn run(
             Target::Post(post_id) => {
                 let post = posts::load_writable(conn, &caller, post_id)?;
                 db::lock_row(conn, LockedTable::Employers, &post.row.employer_id)?;
-                if month < post.start() || post.end().is_some_and(|end| month > end) {
-                    return Err(ApiError::conflict(
-                        "outside_post_months",
-                        format!("{month} is outside the post's months"),
-                    ));
-                }
+                post.check_month(month)?;
                 vec![run_post(conn, &post.row.employer_id, &post.row.id, month)?]
             }
             Target::Employer(employer_id) => {

@@ -172,18 +172,7 @@ pub async fn create(
         let post = posts::load_writable(conn, &caller, input.post_id)?;
         db::lock_row(conn, LockedTable::Employers, &post.row.employer_id)?;
         crate::http::funders::find(conn, input.funder_id)?;
-        if input.start_month < post.start() || post.end().is_some_and(|end| input.end_month > end) {
-            return Err(ApiError::conflict(
-                "outside_post_months",
-                format!(
-                    "the commitment's months {}..{} fall outside the post's months {}..{}",
-                    input.start_month,
-                    input.end_month,
-                    post.start(),
-                    post.end().map_or("(open)".to_owned(), |m| m.to_string())
-                ),
-            ));
-        }
+        post.check_months_within(input.start_month, input.end_month)?;
         let existing = of_post(conn, &post_id)?;
         if let Basis::Share { percent } = basis {
             let over = months_over_hundred(&existing, input.start_month, input.end_month, percent);
@@ -197,27 +186,20 @@ pub async fn create(
                 ));
             }
         }
-        let id = Uuid::now_v7().to_string();
-        let (monthly, percent) = match basis {
-            Basis::Fixed { monthly_cents } => (Some(monthly_cents), None),
-            Basis::Share { percent } => (None, Some(percent.ten_thousandths())),
-        };
-        diesel::insert_into(commitments::table)
-            .values((
-                commitments::id.eq(&id),
-                commitments::employer_id.eq(&post.row.employer_id),
-                commitments::post_id.eq(&post_id),
-                commitments::funder_id.eq(input.funder_id.to_string()),
-                commitments::basis.eq(if monthly.is_some() { "fixed" } else { "share" }),
-                commitments::monthly_amount_cents.eq(monthly),
-                commitments::percent_ten_thousandths.eq(percent),
-                commitments::start_month.eq(input.start_month.to_string()),
-                commitments::end_month.eq(input.end_month.to_string()),
-                commitments::cap_cents.eq(input.cap.map(Money::cents)),
-                commitments::reference.eq(&reference),
-                commitments::created_at.eq(db::now_timestamp()),
-            ))
-            .execute(conn)?;
+        let funder_id = input.funder_id.to_string();
+        let id = db::commitments::insert(
+            conn,
+            &db::commitments::NewCommitment {
+                employer_id: &post.row.employer_id,
+                post_id: &post_id,
+                funder_id: &funder_id,
+                basis,
+                start: input.start_month,
+                end: input.end_month,
+                cap_cents: input.cap.map(Money::cents),
+                reference: &reference,
+            },
+        )?;
         let row = find(conn, &id)?;
         tracing::info!(commitment_id = %id, post_id = %post_id, "commitment recorded");
         Ok(Outcome::created(

@@ -117,37 +117,18 @@ pub async fn create(
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
         let post = posts::load_writable(conn, &caller, post_id)?;
         db::lock_row(conn, LockedTable::Employers, &post.row.employer_id)?;
-        if input.month < post.start() || post.end().is_some_and(|end| input.month > end) {
-            return Err(ApiError::conflict(
-                "outside_post_months",
-                format!("{} is outside the post's months", input.month),
-            ));
-        }
-        let id = Uuid::now_v7().to_string();
-        let entry_id = post_entry(
+        post.check_month(input.month)?;
+        let id = db::costs::record(
             conn,
-            NewEntry {
+            &db::costs::NewCost {
                 employer_id: &post.row.employer_id,
-                date: input.month.last_day(),
-                kind: EntryKind::Cost,
-                reference: format!("cost {id}"),
-                reverses: None,
-                lines: ledger::cost_lines(post_id, input.month, input.amount.cents()).to_vec(),
+                post_id,
+                month: input.month,
+                category: input.category,
+                amount_cents: input.amount.cents(),
+                reference: reference.as_deref(),
             },
         )?;
-        diesel::insert_into(costs::table)
-            .values((
-                costs::id.eq(&id),
-                costs::employer_id.eq(&post.row.employer_id),
-                costs::post_id.eq(post_id.to_string()),
-                costs::month.eq(input.month.to_string()),
-                costs::category.eq(input.category.as_str()),
-                costs::amount_cents.eq(input.amount.cents()),
-                costs::reference.eq(&reference),
-                costs::entry_id.eq(&entry_id),
-                costs::created_at.eq(db::now_timestamp()),
-            ))
-            .execute(conn)?;
         let row = find(conn, &id)?;
         tracing::info!(cost_id = %id, post_id = %post_id, month = %input.month, "cost recorded");
         Ok(Outcome::created(

@@ -127,6 +127,26 @@ impl Post {
             .map_or(0, |(_, amount)| *amount)
     }
 
+    /// Refuses a month outside the post's months (409: the post's own dates forbid it).
+    pub fn check_month(&self, month: Month) -> Result<(), ApiError> {
+        self.check_months_within(month, month)
+    }
+
+    /// Refuses a range of months that is not inside the post's months.
+    pub fn check_months_within(&self, first: Month, last: Month) -> Result<(), ApiError> {
+        if first < self.start() || self.end().is_some_and(|end| last > end) {
+            return Err(ApiError::conflict(
+                "outside_post_months",
+                format!(
+                    "{first}..{last} falls outside the post's months {}..{}",
+                    self.start(),
+                    self.end().map_or("(open)".to_owned(), |m| m.to_string())
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// The post's employer.
     pub fn employer(&self) -> Uuid {
         Uuid::parse_str(&self.row.employer_id).unwrap_or_default()

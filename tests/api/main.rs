@@ -10,6 +10,7 @@ mod auth;
 mod books;
 mod cli;
 mod contract;
+mod demo;
 mod errors;
 mod idempotency;
 mod posts;

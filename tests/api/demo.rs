@@ -1,0 +1,49 @@
+//! The demonstration data set loads on both backends, balances, and refuses a second load.
+
+use crate::support::TestApp;
+use portage_ledger::auth::TokenKeys;
+
+async fn the_demo_loads_once_and_balances(app: &TestApp) {
+    let ids = {
+        let mut conn = app.pool.get().unwrap();
+        portage_ledger::demo::load(&mut conn).unwrap()
+    };
+    let keys = TokenKeys::from_secret(crate::support::SECRET).unwrap();
+    let lines = portage_ledger::demo::token_lines(&ids, &keys).unwrap();
+    let token_of = |role: &str| {
+        let prefix = format!("export PORTAGE_TOKEN_{role}=");
+        lines
+            .iter()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap()
+            .to_owned()
+    };
+    // The printed tokens work, and the employer sees allocated months with real splits.
+    let employer = token_of("EMPLOYER");
+    let view = app
+        .get(&format!("/v1/posts/{}/allocations", ids.post_id), &employer)
+        .await
+        .expect(200);
+    let items = view.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 10);
+    assert_eq!(items[0]["cost"], "3127.45");
+    assert_eq!(items[0]["uncovered"], "0.00");
+    let funder = token_of("FUNDER");
+    let own = app
+        .get(&format!("/v1/posts/{}/allocations", ids.post_id), &funder)
+        .await
+        .expect(200);
+    assert_eq!(own.body["items"][0]["lines"][0]["amount"], "674.56");
+    app.get("/v1/employers", &token_of("MISSION"))
+        .await
+        .expect(200);
+    app.get("/v1/funders", &token_of("ADMIN")).await.expect(200);
+    crate::books::check_ledger_invariants(app);
+    let mut conn = app.pool.get().unwrap();
+    assert!(
+        portage_ledger::demo::load(&mut conn).is_err(),
+        "a second load is refused"
+    );
+}
+
+crate::on_both_databases!(the_demo_loads_once_and_balances);
