@@ -1,0 +1,160 @@
+//! Benchmark (b): an allocation run for an employer of 3,000 posts, on SQLite and on
+//! PostgreSQL (`PORTAGE_BENCH_POSTGRES_URL`, default the local server; skipped if it does not
+//! answer). Measures the same code as `POST /v1/allocations/run` with `employer_id`, inside one
+//! write transaction. `cargo bench --bench allocation_run`.
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use portage_ledger::db::allocation_runs::run_post;
+use portage_ledger::db::schema::{employers, funders, post_budgets, posts};
+use portage_ledger::db::{self, DatabaseUrl, DbConnection};
+use portage_ledger::domain::allocation::Basis;
+use portage_ledger::domain::kinds::CostCategory;
+use portage_ledger::domain::{Month, Percent};
+use std::time::Instant;
+use uuid::Uuid;
+
+const POSTS: usize = 3_000;
+
+fn seed(conn: &mut DbConnection, month: Month) -> anyhow::Result<String> {
+    let now = db::now_timestamp();
+    let employer = Uuid::now_v7().to_string();
+    let month_name = month.to_string();
+    db::write_transaction(conn, |conn| -> anyhow::Result<()> {
+        diesel::insert_into(employers::table)
+            .values((
+                employers::id.eq(&employer),
+                employers::name.eq("Bench employer"),
+                employers::kind.eq("employer_grouping"),
+                employers::created_at.eq(&now),
+            ))
+            .execute(conn)?;
+        let funder_ids: Vec<String> = (0..6).map(|_| Uuid::now_v7().to_string()).collect();
+        for (i, id) in funder_ids.iter().enumerate() {
+            diesel::insert_into(funders::table)
+                .values((
+                    funders::id.eq(id),
+                    funders::name.eq(format!("Funder {i}")),
+                    funders::kind.eq("other"),
+                    funders::created_at.eq(&now),
+                ))
+                .execute(conn)?;
+        }
+        for p in 0..POSTS {
+            let post = Uuid::now_v7();
+            let post_id = post.to_string();
+            diesel::insert_into(posts::table)
+                .values((
+                    posts::id.eq(&post_id),
+                    posts::employer_id.eq(&employer),
+                    posts::title.eq(format!("Post {p}")),
+                    posts::territory.eq("QP"),
+                    posts::activity.eq("housing"),
+                    posts::fte_hundredths.eq(100i64),
+                    posts::start_month.eq(&month_name),
+                    posts::version.eq(1i64),
+                    posts::created_at.eq(&now),
+                ))
+                .execute(conn)?;
+            diesel::insert_into(post_budgets::table)
+                .values((
+                    post_budgets::post_id.eq(&post_id),
+                    post_budgets::from_month.eq(&month_name),
+                    post_budgets::monthly_amount_cents.eq(300_000i64),
+                ))
+                .execute(conn)?;
+            let count = 2 + p % 5;
+            for (c, funder) in funder_ids.iter().take(count).enumerate() {
+                let basis = if c == 0 {
+                    Basis::Fixed { monthly_cents: 150_000 }
+                } else {
+                    Basis::Share { percent: Percent::from_ten_thousandths(1_000_000 / count as i64) }
+                };
+                db::commitments::insert(
+                    conn,
+                    &db::commitments::NewCommitment {
+                        employer_id: &employer,
+                        post_id: &post_id,
+                        funder_id: funder,
+                        basis,
+                        start: month,
+                        end: month.plus(11).unwrap_or(month),
+                        cap_cents: (c == 1).then_some(1_000_000),
+                        reference: "bench",
+                    },
+                )?;
+            }
+            db::costs::record(
+                conn,
+                &db::costs::NewCost {
+                    employer_id: &employer,
+                    post_id: post,
+                    month,
+                    category: CostCategory::Salary,
+                    amount_cents: 312_745 + p as i64,
+                    reference: None,
+                },
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        Ok(())
+    })?;
+    Ok(employer)
+}
+
+fn run_all(conn: &mut DbConnection, employer: &str, month: Month) -> anyhow::Result<(f64, i64)> {
+    let began = Instant::now();
+    let posted = db::write_transaction(conn, |conn| -> Result<i64, portage_ledger::error::ApiError> {
+        let ids: Vec<String> = posts::table
+            .filter(posts::employer_id.eq(employer))
+            .order(posts::id)
+            .select(posts::id)
+            .load(conn)?;
+        let mut posted = 0;
+        for id in ids {
+            posted += run_post(conn, employer, &id, month)?.entries_posted;
+        }
+        Ok(posted)
+    })
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((began.elapsed().as_secs_f64(), posted))
+}
+
+fn bench(label: &str, url: &DatabaseUrl) -> anyhow::Result<()> {
+    let mut conn = url.connect()?;
+    db::run_migrations(&mut conn)?;
+    let month = Month::new(2026, 1).unwrap_or(Month::FIRST);
+    let employer = seed(&mut conn, month)?;
+    let (first, posted) = run_all(&mut conn, &employer, month)?;
+    let (again, posted_again) = run_all(&mut conn, &employer, month)?;
+    println!(
+        "allocation run, {label}: {POSTS} posts, first run {first:.2} s ({posted} entries), \
+         unchanged re-run {again:.2} s ({posted_again} entries) (target < 5 s)"
+    );
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let path = std::env::temp_dir().join(format!("portage_bench_{}.db", Uuid::new_v4().simple()));
+    let sqlite = DatabaseUrl::parse(&format!("sqlite://{}", path.display())).map_err(anyhow::Error::msg)?;
+    let result = bench("SQLite", &sqlite);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    result?;
+
+    let admin = std::env::var("PORTAGE_BENCH_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let Ok(mut admin_conn) = diesel::pg::PgConnection::establish(&admin) else {
+        println!("allocation run, PostgreSQL: skipped ({admin} does not answer)");
+        return Ok(());
+    };
+    let name = format!("portage_bench_{}", std::process::id());
+    admin_conn.batch_execute(&format!("CREATE DATABASE {name}"))?;
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    let result = DatabaseUrl::parse(&format!("{base}/{name}"))
+        .map_err(anyhow::Error::msg)
+        .and_then(|url| bench("PostgreSQL", &url));
+    admin_conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+    result
+}
