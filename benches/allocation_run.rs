@@ -5,7 +5,7 @@
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use portage_ledger::db::allocation_runs::run_post;
+use portage_ledger::db::allocation_runs::{self, RunScope};
 use portage_ledger::db::schema::{employers, funders, post_budgets, posts};
 use portage_ledger::db::{self, DatabaseUrl, DbConnection};
 use portage_ledger::domain::allocation::Basis;
@@ -66,9 +66,13 @@ fn seed(conn: &mut DbConnection, month: Month) -> anyhow::Result<String> {
             let count = 2 + p % 5;
             for (c, funder) in funder_ids.iter().take(count).enumerate() {
                 let basis = if c == 0 {
-                    Basis::Fixed { monthly_cents: 150_000 }
+                    Basis::Fixed {
+                        monthly_cents: 150_000,
+                    }
                 } else {
-                    Basis::Share { percent: Percent::from_ten_thousandths(1_000_000 / count as i64) }
+                    Basis::Share {
+                        percent: Percent::from_ten_thousandths(1_000_000 / count as i64),
+                    }
                 };
                 db::commitments::insert(
                     conn,
@@ -104,18 +108,18 @@ fn seed(conn: &mut DbConnection, month: Month) -> anyhow::Result<String> {
 
 fn run_all(conn: &mut DbConnection, employer: &str, month: Month) -> anyhow::Result<(f64, i64)> {
     let began = Instant::now();
-    let posted = db::write_transaction(conn, |conn| -> Result<i64, portage_ledger::error::ApiError> {
-        let ids: Vec<String> = posts::table
-            .filter(posts::employer_id.eq(employer))
-            .order(posts::id)
-            .select(posts::id)
-            .load(conn)?;
-        let mut posted = 0;
-        for id in ids {
-            posted += run_post(conn, employer, &id, month)?.entries_posted;
-        }
-        Ok(posted)
-    })
+    let posted = db::write_transaction(
+        conn,
+        |conn| -> Result<i64, portage_ledger::error::ApiError> {
+            let ids: Vec<String> = posts::table
+                .filter(posts::employer_id.eq(employer))
+                .order(posts::id)
+                .select(posts::id)
+                .load(conn)?;
+            let results = allocation_runs::run(conn, employer, RunScope::Posts(&ids), month)?;
+            Ok(results.iter().map(|r| r.entries_posted).sum())
+        },
+    )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok((began.elapsed().as_secs_f64(), posted))
 }
@@ -136,7 +140,8 @@ fn bench(label: &str, url: &DatabaseUrl) -> anyhow::Result<()> {
 
 fn main() -> anyhow::Result<()> {
     let path = std::env::temp_dir().join(format!("portage_bench_{}.db", Uuid::new_v4().simple()));
-    let sqlite = DatabaseUrl::parse(&format!("sqlite://{}", path.display())).map_err(anyhow::Error::msg)?;
+    let sqlite =
+        DatabaseUrl::parse(&format!("sqlite://{}", path.display())).map_err(anyhow::Error::msg)?;
     let result = bench("SQLite", &sqlite);
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));

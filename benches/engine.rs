@@ -9,12 +9,18 @@ use std::time::Instant;
 const POSTS: usize = 3_000;
 const MONTHS: i32 = 36;
 
+/// A post's commitments and its monthly costs.
+type Post = (Vec<Terms>, Vec<(Month, i64)>);
+
 /// A deterministic pseudo-random generator, so every run computes the same data.
 struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self, bound: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         (self.0 >> 33) % bound
     }
 }
@@ -22,31 +28,41 @@ impl Lcg {
 fn main() {
     let start = Month::new(2026, 1).unwrap_or(Month::FIRST);
     let mut rng = Lcg(42);
-    let posts: Vec<(Vec<Terms>, Vec<(Month, i64)>)> = (0..POSTS)
+    let posts: Vec<Post> = (0..POSTS)
         .map(|_| {
             let count = 2 + rng.next(5) as usize;
             let mut share_left = 1_000_000i64;
             let terms = (0..count)
                 .map(|order| {
                     let basis = if order == 0 {
-                        Basis::Fixed { monthly_cents: 100_000 + rng.next(100_000) as i64 }
+                        Basis::Fixed {
+                            monthly_cents: 100_000 + rng.next(100_000) as i64,
+                        }
                     } else {
                         let p = (rng.next(400_000) as i64 + 1).min(share_left);
                         share_left -= p;
-                        Basis::Share { percent: Percent::from_ten_thousandths(p.max(1)) }
+                        Basis::Share {
+                            percent: Percent::from_ten_thousandths(p.max(1)),
+                        }
                     };
                     let first = start.plus(rng.next(6) as i32).unwrap_or(start);
                     Terms {
                         basis,
                         start: first,
                         end: first.plus(12 + rng.next(30) as i32).unwrap_or(first),
-                        cap_cents: (rng.next(3) == 0).then(|| 1_000_000 + rng.next(4_000_000) as i64),
+                        cap_cents: (rng.next(3) == 0)
+                            .then(|| 1_000_000 + rng.next(4_000_000) as i64),
                         created_order: order as i64,
                     }
                 })
                 .collect();
             let months = (0..MONTHS)
-                .map(|i| (start.plus(i).unwrap_or(start), 250_000 + rng.next(150_000) as i64))
+                .map(|i| {
+                    (
+                        start.plus(i).unwrap_or(start),
+                        250_000 + rng.next(150_000) as i64,
+                    )
+                })
                 .collect();
             (terms, months)
         })

@@ -6,6 +6,8 @@ use diesel::prelude::*;
 use portage_ledger::auth::{now_seconds, Claims, TokenKeys};
 use portage_ledger::db::schema::{employers, post_budgets, posts};
 use portage_ledger::db::{self, DatabaseUrl, PoolSettings};
+use portage_ledger::domain::kinds::CostCategory;
+use portage_ledger::domain::Month;
 use portage_ledger::{build_server, AppState, ServerSettings};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -15,7 +17,8 @@ const CLIENTS: usize = 16;
 const REQUESTS_PER_CLIENT: usize = 1_000;
 
 fn main() -> anyhow::Result<()> {
-    let path = std::env::temp_dir().join(format!("portage_http_bench_{}.db", Uuid::new_v4().simple()));
+    let path =
+        std::env::temp_dir().join(format!("portage_http_bench_{}.db", Uuid::new_v4().simple()));
     let result = actix_rt::System::new().block_on(run(&path));
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
@@ -24,29 +27,74 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(path: &std::path::Path) -> anyhow::Result<()> {
-    let url = DatabaseUrl::parse(&format!("sqlite://{}", path.display())).map_err(anyhow::Error::msg)?;
-    let pool = db::build_pool(
+    let url =
+        DatabaseUrl::parse(&format!("sqlite://{}", path.display())).map_err(anyhow::Error::msg)?;
+    let pools = db::build_pools(
         &url,
-        PoolSettings { max_size: 8, connection_timeout: Duration::from_secs(10) },
+        PoolSettings {
+            max_size: 8,
+            connection_timeout: Duration::from_secs(10),
+            sqlite_writers: 1,
+        },
     )?;
-    let mut conn = pool.get()?;
+    let mut conn = pools.write.get()?;
     db::run_migrations(&mut conn)?;
     let employer = Uuid::now_v7().to_string();
     let post = Uuid::now_v7().to_string();
     let now = db::now_timestamp();
     diesel::insert_into(employers::table)
-        .values((employers::id.eq(&employer), employers::name.eq("Bench"), employers::kind.eq("association"), employers::created_at.eq(&now)))
+        .values((
+            employers::id.eq(&employer),
+            employers::name.eq("Bench"),
+            employers::kind.eq("association"),
+            employers::created_at.eq(&now),
+        ))
         .execute(&mut conn)?;
     diesel::insert_into(posts::table)
         .values((
-            posts::id.eq(&post), posts::employer_id.eq(&employer), posts::title.eq("P"), posts::territory.eq("QP"),
-            posts::activity.eq("housing"), posts::fte_hundredths.eq(100i64), posts::start_month.eq("2026-01"),
-            posts::version.eq(1i64), posts::created_at.eq(&now),
+            posts::id.eq(&post),
+            posts::employer_id.eq(&employer),
+            posts::title.eq("P"),
+            posts::territory.eq("QP"),
+            posts::activity.eq("housing"),
+            posts::fte_hundredths.eq(100i64),
+            posts::start_month.eq("2026-01"),
+            posts::version.eq(1i64),
+            posts::created_at.eq(&now),
         ))
         .execute(&mut conn)?;
     diesel::insert_into(post_budgets::table)
-        .values((post_budgets::post_id.eq(&post), post_budgets::from_month.eq("2026-01"), post_budgets::monthly_amount_cents.eq(100i64)))
+        .values((
+            post_budgets::post_id.eq(&post),
+            post_budgets::from_month.eq("2026-01"),
+            post_budgets::monthly_amount_cents.eq(100i64),
+        ))
         .execute(&mut conn)?;
+    // The database alone: the same write transaction the endpoint runs, without HTTP.
+    let direct = 2_000;
+    let began = Instant::now();
+    let post_uuid = Uuid::parse_str(&post)?;
+    for i in 0..direct {
+        db::write_transaction(&mut conn, |conn| {
+            db::costs::record(
+                conn,
+                &db::costs::NewCost {
+                    employer_id: &employer,
+                    post_id: post_uuid,
+                    month: Month::new(2026, 1 + (i % 12) as u32).unwrap_or(Month::FIRST),
+                    category: CostCategory::Salary,
+                    amount_cents: 100,
+                    reference: None,
+                },
+            )
+        })
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let elapsed = began.elapsed().as_secs_f64();
+    println!(
+        "costs recorded directly, SQLite: {direct} write transactions in {elapsed:.2} s = {:.0}/s",
+        direct as f64 / elapsed
+    );
     drop(conn);
 
     let keys = TokenKeys::from_secret(b"bench-secret")?;
@@ -61,10 +109,13 @@ async fn run(path: &std::path::Path) -> anyhow::Result<()> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let address = format!("http://{}", listener.local_addr()?);
     let server = build_server(
-        AppState::new(pool)?,
+        AppState::new(pools)?,
         keys,
         listener,
-        ServerSettings { workers: 2, max_body_bytes: 65_536 },
+        ServerSettings {
+            workers: 2,
+            max_body_bytes: 65_536,
+        },
     )?;
     let handle = server.handle();
     actix_rt::spawn(server);
@@ -74,12 +125,17 @@ async fn run(path: &std::path::Path) -> anyhow::Result<()> {
         let url = format!("{address}/v1/posts/{post}/costs");
         let token = token.clone();
         actix_rt::spawn(async move {
-            let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
+            let client = awc::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .finish();
             let mut latencies = Vec::with_capacity(REQUESTS_PER_CLIENT);
             let mut failures = 0usize;
             for i in 0..REQUESTS_PER_CLIENT {
                 let month = 1 + (c + i) % 12;
-                let body = format!(r#"{{"month": "2026-{month:02}", "category": "salary", "amount": "1.{:02}"}}"#, i % 100);
+                let body = format!(
+                    r#"{{"month": "2026-{month:02}", "category": "salary", "amount": "1.{:02}"}}"#,
+                    i % 100
+                );
                 let sent = Instant::now();
                 let response = client
                     .post(&url)
@@ -107,7 +163,8 @@ async fn run(path: &std::path::Path) -> anyhow::Result<()> {
     }
     let elapsed = began.elapsed().as_secs_f64();
     latencies.sort();
-    let quantile = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q) as usize].as_secs_f64() * 1_000.0;
+    let quantile =
+        |q: f64| latencies[((latencies.len() as f64 - 1.0) * q) as usize].as_secs_f64() * 1_000.0;
     println!(
         "http costs, SQLite: {} requests from {CLIENTS} clients in {elapsed:.2} s = {:.0} requests/s, \
          p50 {:.2} ms, p99 {:.2} ms, {failures} failures (target > 3,000/s, p99 < 20 ms)",

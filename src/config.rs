@@ -13,7 +13,8 @@ pub struct Config {
     /// `PORTAGE_JWT_SECRET`: the HS256 secret; `serve` refuses to start without it unless
     /// `--demo` is given.
     pub jwt_secret: Option<String>,
-    /// `PORTAGE_DB_POOL_SIZE` (default 8) and `PORTAGE_DB_TIMEOUT_MS` (default 5000).
+    /// `PORTAGE_DB_POOL_SIZE` (default 8), `PORTAGE_DB_TIMEOUT_MS` (default 5000) and
+    /// `PORTAGE_SQLITE_WRITERS` (default 1).
     pub pool: PoolSettings,
     /// `PORTAGE_MAX_BODY_BYTES`: the largest request body accepted (default 65536).
     pub max_body_bytes: usize,
@@ -64,6 +65,9 @@ impl Config {
                     5_000,
                     |n: &u64| (100..=120_000).contains(n),
                 )?),
+                sqlite_writers: number("PORTAGE_SQLITE_WRITERS", 1, |n: &u32| {
+                    (1..=64).contains(n)
+                })?,
             },
             max_body_bytes: number("PORTAGE_MAX_BODY_BYTES", 65_536, |n: &usize| {
                 (1_024..=16 * 1_048_576).contains(n)

@@ -2,7 +2,7 @@
 //! that a new user sees real records at once and the README's `curl` examples work.
 
 use crate::auth::{now_seconds, Claims, TokenKeys};
-use crate::db::allocation_runs::run_post;
+use crate::db::allocation_runs::{self, RunScope};
 use crate::db::schema::{employers, funders, post_budgets, posts};
 use crate::db::{self, DbConnection};
 use crate::domain::allocation::Basis;
@@ -265,7 +265,7 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                         reference: Some("paie"),
                     },
                 )?;
-                run_post(conn, &employer, &post.to_string(), m)?;
+                allocation_runs::run(conn, &employer, RunScope::Post(&post.to_string()), m)?;
             }
         }
         Ok(DemoIds {

@@ -12,7 +12,7 @@ pub mod error;
 pub mod http;
 
 use crate::auth::TokenKeys;
-use crate::db::{DbConnection, Pool};
+use crate::db::{DbConnection, Pool, Pools};
 use crate::error::ApiError;
 use actix_web::{web, App, HttpServer};
 use std::net::TcpListener;
@@ -24,29 +24,48 @@ pub const OPENAPI_YAML: &str = include_str!("../openapi/openapi.yaml");
 /// What every request handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    /// The database pool.
+    /// The pool for reads.
     pub pool: Pool,
+    /// The pool for write transactions (the same pool on PostgreSQL).
+    pub write_pool: Pool,
     /// The OpenAPI document, parsed once at start-up.
     pub openapi: Arc<serde_json::Value>,
 }
 
 impl AppState {
-    /// A state over a pool, with the OpenAPI document parsed.
-    pub fn new(pool: Pool) -> anyhow::Result<AppState> {
+    /// A state over the pools, with the OpenAPI document parsed.
+    pub fn new(pools: Pools) -> anyhow::Result<AppState> {
         Ok(AppState {
-            pool,
+            pool: pools.read,
+            write_pool: pools.write,
             openapi: Arc::new(openapi_document()?),
         })
     }
 
-    /// Runs `work` with a pooled connection on the blocking thread pool, inside the current
+    /// Runs reads with a pooled connection on the blocking thread pool, inside the current
     /// tracing span. Diesel is synchronous: it never runs on an async worker.
     pub async fn with_connection<T, F>(&self, work: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.pool.clone();
+        Self::on_pool(self.pool.clone(), work).await
+    }
+
+    /// Runs a write transaction's work with a connection of the write pool.
+    pub async fn with_write_connection<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        Self::on_pool(self.write_pool.clone(), work).await
+    }
+
+    async fn on_pool<T, F>(pool: Pool, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
         let span = tracing::Span::current();
         web::block(move || {
             span.in_scope(|| {

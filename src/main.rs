@@ -86,19 +86,22 @@ fn config(default_database: &str) -> anyhow::Result<Config> {
     Config::from_env(default_database).map_err(|e| anyhow::anyhow!("configuration: {e}"))
 }
 
-fn open_pool(config: &Config) -> anyhow::Result<db::Pool> {
-    let pool = db::build_pool(&config.database_url, config.pool).with_context(|| {
+fn open_pool(config: &Config) -> anyhow::Result<db::Pools> {
+    let pools = db::build_pools(&config.database_url, config.pool).with_context(|| {
         format!(
             "cannot reach the database at {}",
             config.database_url.redacted()
         )
     })?;
-    let mut conn = pool.get().context("cannot get a database connection")?;
+    let mut conn = pools
+        .write
+        .get()
+        .context("cannot get a database connection")?;
     let applied = db::run_migrations(&mut conn)?;
     if !applied.is_empty() {
         tracing::info!(?applied, "migrations applied");
     }
-    Ok(pool)
+    Ok(pools)
 }
 
 fn migrate() -> anyhow::Result<()> {
@@ -166,10 +169,13 @@ fn serve(demo_mode: bool) -> anyhow::Result<()> {
             }
         }
     }
-    let pool = open_pool(&config)?;
+    let pools = open_pool(&config)?;
     let keys = TokenKeys::from_secret(secret.as_bytes())?;
     if demo_mode {
-        let mut conn = pool.get().context("cannot get a database connection")?;
+        let mut conn = pools
+            .write
+            .get()
+            .context("cannot get a database connection")?;
         let loaded = demo::load(&mut conn).map_err(|e| anyhow::anyhow!("loading the demo: {e}"))?;
         for line in demo::token_lines(&loaded, &keys)? {
             println!("{line}");
@@ -182,7 +188,7 @@ fn serve(demo_mode: bool) -> anyhow::Result<()> {
         database = %config.database_url.redacted(),
         "portage-ledger listening"
     );
-    let state = AppState::new(pool)?;
+    let state = AppState::new(pools)?;
     let settings = ServerSettings {
         workers: config.workers,
         max_body_bytes: config.max_body_bytes,

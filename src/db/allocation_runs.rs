@@ -1,15 +1,19 @@
-//! Allocation runs: compute a month of a post and every later allocated month with the pure
-//! engine, store the new split, and post only the differences to the journal.
+//! Allocation runs: compute a month of some posts and every later allocated month of each
+//! with the pure engine, store the new split, and post only the differences to the journal.
+//!
+//! A run reads what it needs for all its posts in a few queries, computes in memory, and
+//! writes in batches, so that an employer of 3,000 posts is allocated in a handful of
+//! statements rather than tens of thousands.
 
-use super::commitments::{allocated_before, of_post};
-use super::ledger::{post_entry, EntryKind, NewEntry};
-use super::schema::{allocated_months, allocation_lines, costs};
+use super::commitments::CommitmentRow;
+use super::ledger::{post_entries, EntryKind, NewEntry};
+use super::schema::{allocated_months, allocation_lines, commitments, costs};
 use super::DbConnection;
 use crate::domain::allocation::{allocate_months, Terms};
 use crate::domain::{ledger, Month};
 use crate::error::ApiError;
 use diesel::prelude::*;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use uuid::Uuid;
 
 /// What a run did for one post and the month asked.
@@ -29,68 +33,141 @@ pub struct RunResult {
     pub entries_posted: i64,
 }
 
-fn month_totals(
+/// Which posts a run covers.
+#[derive(Debug, Clone)]
+pub enum RunScope<'a> {
+    /// One post.
+    Post(&'a str),
+    /// These posts of the employer (all those whose months include the month asked).
+    Posts(&'a [String]),
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = allocation_lines)]
+struct NewLine<'a> {
+    commitment_id: &'a str,
+    month: String,
+    post_id: &'a str,
+    funder_id: &'a str,
+    employer_id: &'a str,
+    amount_cents: i64,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = allocated_months)]
+struct NewAllocatedMonth<'a> {
+    post_id: &'a str,
+    month: String,
+    employer_id: &'a str,
+    cost_cents: i64,
+    uncovered_cents: i64,
+}
+
+/// "1 = 1" when the run covers the whole employer, so that one query shape serves both scopes.
+fn whole_employer(scope: &RunScope<'_>) -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql(match scope {
+        RunScope::Posts(_) => "1 = 1",
+        RunScope::Post(_) => "1 = 0",
+    })
+}
+
+/// Allocates `month` for the posts of `scope` and recomputes their later allocated months.
+/// The caller holds the employer's lock inside a write transaction.
+pub fn run(
     conn: &mut DbConnection,
-    post_id: &str,
-    months: &[Month],
-) -> QueryResult<HashMap<Month, i64>> {
-    let names: Vec<String> = months.iter().map(Month::to_string).collect();
-    let rows: Vec<(String, i64)> = costs::table
-        .filter(costs::post_id.eq(post_id))
-        .filter(costs::month.eq_any(names))
-        .group_by(costs::month)
+    employer_id: &str,
+    scope: RunScope<'_>,
+    month: Month,
+) -> Result<Vec<RunResult>, ApiError> {
+    let month_name = month.to_string();
+    let one_post = match scope {
+        RunScope::Post(id) => id.to_owned(),
+        RunScope::Posts(_) => String::new(),
+    };
+    let post_ids: Vec<String> = match scope {
+        RunScope::Post(id) => vec![id.to_owned()],
+        RunScope::Posts(ids) => ids.to_vec(),
+    };
+    let wanted: BTreeSet<&str> = post_ids.iter().map(String::as_str).collect();
+
+    // Everything the computation reads, in six queries.
+    let stored_months: HashMap<(String, String), (i64, i64)> = allocated_months::table
+        .filter(allocated_months::employer_id.eq(employer_id))
+        .filter(
+            allocated_months::post_id
+                .eq(&one_post)
+                .or(whole_employer(&scope)),
+        )
+        .filter(allocated_months::month.ge(&month_name))
         .select((
+            allocated_months::post_id,
+            allocated_months::month,
+            allocated_months::cost_cents,
+            allocated_months::uncovered_cents,
+        ))
+        .load::<(String, String, i64, i64)>(conn)?
+        .into_iter()
+        .map(|(p, m, c, u)| ((p, m), (c, u)))
+        .collect();
+    let mut commitments_by_post: HashMap<String, Vec<CommitmentRow>> = HashMap::new();
+    for row in commitments::table
+        .filter(commitments::employer_id.eq(employer_id))
+        .filter(
+            commitments::post_id
+                .eq(&one_post)
+                .or(whole_employer(&scope)),
+        )
+        .order((commitments::created_at, commitments::id))
+        .select(CommitmentRow::as_select())
+        .load(conn)?
+    {
+        commitments_by_post
+            .entry(row.post_id.clone())
+            .or_default()
+            .push(row);
+    }
+    let used_before: HashMap<String, i64> = allocation_lines::table
+        .filter(allocation_lines::employer_id.eq(employer_id))
+        .filter(
+            allocation_lines::post_id
+                .eq(&one_post)
+                .or(whole_employer(&scope)),
+        )
+        .filter(allocation_lines::month.lt(&month_name))
+        .group_by(allocation_lines::commitment_id)
+        .select((
+            allocation_lines::commitment_id,
+            diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT)",
+            ),
+        ))
+        .load::<(String, i64)>(conn)?
+        .into_iter()
+        .collect();
+    let cost_totals: HashMap<(String, String), i64> = costs::table
+        .filter(costs::employer_id.eq(employer_id))
+        .filter(costs::post_id.eq(&one_post).or(whole_employer(&scope)))
+        .filter(costs::month.ge(&month_name))
+        .group_by((costs::post_id, costs::month))
+        .select((
+            costs::post_id,
             costs::month,
             diesel::dsl::sql::<diesel::sql_types::BigInt>(
                 "CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT)",
             ),
         ))
-        .load(conn)?;
-    Ok(rows
+        .load::<(String, String, i64)>(conn)?
         .into_iter()
-        .filter_map(|(m, total)| Month::parse(&m).ok().map(|m| (m, total)))
-        .collect())
-}
-
-/// Allocates `month` of a post and recomputes its later allocated months. The caller holds
-/// the employer's lock inside a write transaction.
-pub fn run_post(
-    conn: &mut DbConnection,
-    employer_id: &str,
-    post_id: &str,
-    month: Month,
-) -> Result<RunResult, ApiError> {
-    let post_uuid = Uuid::parse_str(post_id).map_err(anyhow::Error::from)?;
-    let later: Vec<String> = allocated_months::table
-        .filter(allocated_months::post_id.eq(post_id))
-        .filter(allocated_months::month.gt(month.to_string()))
-        .order(allocated_months::month)
-        .select(allocated_months::month)
-        .load(conn)?;
-    let mut months = vec![month];
-    months.extend(later.iter().filter_map(|m| Month::parse(m).ok()));
-
-    let commitments = of_post(conn, post_id)?;
-    let terms: Vec<Terms> = commitments
-        .iter()
-        .enumerate()
-        .map(|(rank, c)| c.terms(rank as i64))
+        .map(|(p, m, total)| ((p, m), total))
         .collect();
-    let used = allocated_before(conn, post_id, month)?;
-    let before: Vec<i64> = commitments
-        .iter()
-        .map(|c| used.get(&c.id).copied().unwrap_or(0))
-        .collect();
-    let totals = month_totals(conn, post_id, &months)?;
-    let inputs: Vec<(Month, i64)> = months
-        .iter()
-        .map(|m| (*m, totals.get(m).copied().unwrap_or(0)))
-        .collect();
-    let splits = allocate_months(&terms, &inputs, &before);
-
-    let stored: HashMap<(String, String), i64> = allocation_lines::table
-        .filter(allocation_lines::post_id.eq(post_id))
-        .filter(allocation_lines::month.ge(month.to_string()))
+    let stored_lines: HashMap<(String, String), i64> = allocation_lines::table
+        .filter(allocation_lines::employer_id.eq(employer_id))
+        .filter(
+            allocation_lines::post_id
+                .eq(&one_post)
+                .or(whole_employer(&scope)),
+        )
+        .filter(allocation_lines::month.ge(&month_name))
         .select((
             allocation_lines::commitment_id,
             allocation_lines::month,
@@ -100,90 +177,146 @@ pub fn run_post(
         .into_iter()
         .map(|(c, m, a)| ((c, m), a))
         .collect();
-
-    let mut entries_posted = 0;
-    for split in &splits {
-        let month_name = split.month.to_string();
-        let mut lines = Vec::new();
-        for (commitment, new) in commitments.iter().zip(&split.lines) {
-            let old = stored
-                .get(&(commitment.id.clone(), month_name.clone()))
-                .copied();
-            let change = new.unwrap_or(0) - old.unwrap_or(0);
-            if change != 0 {
-                lines.extend(ledger::allocation_lines(
-                    commitment.funder(),
-                    post_uuid,
-                    split.month,
-                    change,
-                ));
-            }
-            let key = allocation_lines::table.find((&commitment.id, &month_name));
-            match (old, *new) {
-                (None, Some(amount)) => {
-                    diesel::insert_into(allocation_lines::table)
-                        .values((
-                            allocation_lines::commitment_id.eq(&commitment.id),
-                            allocation_lines::month.eq(&month_name),
-                            allocation_lines::post_id.eq(post_id),
-                            allocation_lines::funder_id.eq(&commitment.funder_id),
-                            allocation_lines::employer_id.eq(employer_id),
-                            allocation_lines::amount_cents.eq(amount),
-                        ))
-                        .execute(conn)?;
-                }
-                (Some(previous), Some(amount)) if previous != amount => {
-                    diesel::update(key)
-                        .set(allocation_lines::amount_cents.eq(amount))
-                        .execute(conn)?;
-                }
-                (Some(_), None) => {
-                    diesel::delete(key).execute(conn)?;
-                }
-                _ => {}
+    let mut later_by_post: HashMap<&str, Vec<Month>> = HashMap::new();
+    for (post, m) in stored_months.keys() {
+        if *m != month_name {
+            if let (Some(post), Ok(m)) = (wanted.get(post.as_str()), Month::parse(m)) {
+                later_by_post.entry(post).or_default().push(m);
             }
         }
-        if !lines.is_empty() {
-            post_entry(
-                conn,
-                NewEntry {
+    }
+
+    // The computation, post by post, and the changes it asks for.
+    let no_commitments = Vec::new();
+    let mut results = Vec::with_capacity(post_ids.len());
+    let mut entries = Vec::new();
+    let mut new_lines = Vec::new();
+    let mut changed_lines: Vec<(&str, String, Option<i64>)> = Vec::new();
+    let mut new_months = Vec::new();
+    let mut changed_months: Vec<(&str, String, i64, i64)> = Vec::new();
+    for post_id in &post_ids {
+        let post_uuid = Uuid::parse_str(post_id).map_err(anyhow::Error::from)?;
+        let commitments = commitments_by_post.get(post_id).unwrap_or(&no_commitments);
+        let terms: Vec<Terms> = commitments
+            .iter()
+            .enumerate()
+            .map(|(rank, c)| c.terms(rank as i64))
+            .collect();
+        let before: Vec<i64> = commitments
+            .iter()
+            .map(|c| used_before.get(&c.id).copied().unwrap_or(0))
+            .collect();
+        let mut months = vec![month];
+        months.extend(
+            later_by_post
+                .get(post_id.as_str())
+                .into_iter()
+                .flatten()
+                .copied(),
+        );
+        let inputs: Vec<(Month, i64)> = months
+            .iter()
+            .map(|m| {
+                (
+                    *m,
+                    cost_totals
+                        .get(&(post_id.clone(), m.to_string()))
+                        .copied()
+                        .unwrap_or(0),
+                )
+            })
+            .collect();
+        let splits = allocate_months(&terms, &inputs, &before);
+        let mut entries_posted = 0;
+        for split in &splits {
+            let m = split.month.to_string();
+            let mut lines = Vec::new();
+            for (commitment, new) in commitments.iter().zip(&split.lines) {
+                let old = stored_lines
+                    .get(&(commitment.id.clone(), m.clone()))
+                    .copied();
+                let change = new.unwrap_or(0) - old.unwrap_or(0);
+                if change != 0 {
+                    lines.extend(ledger::allocation_lines(
+                        commitment.funder(),
+                        post_uuid,
+                        split.month,
+                        change,
+                    ));
+                }
+                match (old, *new) {
+                    (None, Some(amount)) => new_lines.push(NewLine {
+                        commitment_id: &commitment.id,
+                        month: m.clone(),
+                        post_id,
+                        funder_id: &commitment.funder_id,
+                        employer_id,
+                        amount_cents: amount,
+                    }),
+                    (Some(previous), new) if new != Some(previous) => {
+                        changed_lines.push((&commitment.id, m.clone(), new));
+                    }
+                    _ => {}
+                }
+            }
+            if !lines.is_empty() {
+                entries.push(NewEntry {
                     employer_id,
                     date: split.month.last_day(),
                     kind: EntryKind::Allocation,
                     reference: format!("allocation of post {post_id} for {}", split.month),
                     reverses: None,
                     lines,
-                },
-            )?;
-            entries_posted += 1;
+                });
+                entries_posted += 1;
+            }
+            match stored_months.get(&(post_id.clone(), m.clone())) {
+                None => new_months.push(NewAllocatedMonth {
+                    post_id,
+                    month: m,
+                    employer_id,
+                    cost_cents: split.cost_cents,
+                    uncovered_cents: split.uncovered_cents,
+                }),
+                Some(stored) if *stored != (split.cost_cents, split.uncovered_cents) => {
+                    changed_months.push((post_id, m, split.cost_cents, split.uncovered_cents));
+                }
+                Some(_) => {}
+            }
         }
-        let updated = diesel::update(allocated_months::table.find((post_id, &month_name)))
+        let asked = splits.first().ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!("an allocation run computed no month"))
+        })?;
+        results.push(RunResult {
+            post_id: post_id.clone(),
+            month,
+            cost_cents: asked.cost_cents,
+            allocated_cents: asked.allocated_cents(),
+            uncovered_cents: asked.uncovered_cents,
+            entries_posted,
+        });
+    }
+
+    // The writes: new rows in batches, changed rows one by one (few once a month is allocated).
+    insert_batches!(conn, allocation_lines::table, new_lines);
+    for (commitment_id, m, amount) in changed_lines {
+        let key = allocation_lines::table.find((commitment_id, &m));
+        match amount {
+            Some(amount) => diesel::update(key)
+                .set(allocation_lines::amount_cents.eq(amount))
+                .execute(conn)?,
+            None => diesel::delete(key).execute(conn)?,
+        };
+    }
+    insert_batches!(conn, allocated_months::table, new_months);
+    for (post_id, m, cost, uncovered) in changed_months {
+        diesel::update(allocated_months::table.find((post_id, &m)))
             .set((
-                allocated_months::cost_cents.eq(split.cost_cents),
-                allocated_months::uncovered_cents.eq(split.uncovered_cents),
+                allocated_months::cost_cents.eq(cost),
+                allocated_months::uncovered_cents.eq(uncovered),
             ))
             .execute(conn)?;
-        if updated == 0 {
-            diesel::insert_into(allocated_months::table)
-                .values((
-                    allocated_months::post_id.eq(post_id),
-                    allocated_months::month.eq(&month_name),
-                    allocated_months::employer_id.eq(employer_id),
-                    allocated_months::cost_cents.eq(split.cost_cents),
-                    allocated_months::uncovered_cents.eq(split.uncovered_cents),
-                ))
-                .execute(conn)?;
-        }
     }
-    let asked = splits.first().ok_or_else(|| {
-        ApiError::Internal(anyhow::anyhow!("an allocation run computed no month"))
-    })?;
-    Ok(RunResult {
-        post_id: post_id.to_owned(),
-        month,
-        cost_cents: asked.cost_cents,
-        allocated_cents: asked.allocated_cents(),
-        uncovered_cents: asked.uncovered_cents,
-        entries_posted,
-    })
+    post_entries(conn, &entries)?;
+    Ok(results)
 }

@@ -5,7 +5,6 @@ use super::DbConnection;
 use crate::domain::allocation::{Basis, Terms};
 use crate::domain::{Month, Percent};
 use diesel::prelude::*;
-use std::collections::HashMap;
 use uuid::Uuid;
 
 /// A commitment row.
@@ -83,26 +82,6 @@ pub fn of_post(conn: &mut DbConnection, post_id: &str) -> QueryResult<Vec<Commit
         .order((commitments::created_at, commitments::id))
         .select(CommitmentRow::as_select())
         .load(conn)
-}
-
-/// What each commitment of a post was allocated (as stored) in the months before `month`.
-pub fn allocated_before(
-    conn: &mut DbConnection,
-    post_id: &str,
-    month: Month,
-) -> QueryResult<HashMap<String, i64>> {
-    let rows: Vec<(String, i64)> = allocation_lines::table
-        .filter(allocation_lines::post_id.eq(post_id))
-        .filter(allocation_lines::month.lt(month.to_string()))
-        .group_by(allocation_lines::commitment_id)
-        .select((
-            allocation_lines::commitment_id,
-            diesel::dsl::sql::<diesel::sql_types::BigInt>(
-                "CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT)",
-            ),
-        ))
-        .load(conn)?;
-    Ok(rows.into_iter().collect())
 }
 
 /// What a commitment was allocated in all, and its last allocated month.

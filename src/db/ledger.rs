@@ -1,6 +1,7 @@
-//! Writing the journal: one entry with its lines, and the running balances, in the caller's
+//! Writing the journal: entries with their lines, and the running balances, in the caller's
 //! transaction. This is the only code that inserts into the journal; nothing updates or
-//! deletes it (and triggers refuse it on both backends).
+//! deletes it (and triggers refuse it on both backends). Entries are written in batches so
+//! that an employer-wide allocation run costs a handful of statements, not thousands.
 
 use super::schema::{account_balances, journal_entries, journal_lines};
 use super::DbConnection;
@@ -8,7 +9,11 @@ use crate::domain::ledger::{is_balanced, Line};
 use crate::domain::Date;
 use crate::error::ApiError;
 use diesel::prelude::*;
+use diesel::upsert::excluded;
+use std::collections::BTreeMap;
 use uuid::Uuid;
+
+use super::BATCH_ROWS;
 
 /// What an entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,87 +54,161 @@ pub struct NewEntry<'a> {
     pub lines: Vec<Line>,
 }
 
-/// Posts an entry and moves the running balances. Refuses, as an internal fault, an entry
-/// that does not balance: no caller may ever build one.
-pub fn post_entry(conn: &mut DbConnection, entry: NewEntry<'_>) -> Result<String, ApiError> {
-    if !is_balanced(&entry.lines) {
-        return Err(ApiError::Internal(anyhow::anyhow!(
-            "refusing an unbalanced journal entry: {:?}",
-            entry.lines
-        )));
-    }
-    let id = Uuid::now_v7().to_string();
-    let date = entry.date.to_string();
-    diesel::insert_into(journal_entries::table)
-        .values((
-            journal_entries::id.eq(&id),
-            journal_entries::employer_id.eq(entry.employer_id),
-            journal_entries::entry_date.eq(&date),
-            journal_entries::kind.eq(entry.kind.as_str()),
-            journal_entries::reference.eq(&entry.reference),
-            journal_entries::reverses_entry_id.eq(entry.reverses),
-            journal_entries::created_at.eq(super::now_timestamp()),
-        ))
-        .execute(conn)?;
-    for (line_no, line) in entry.lines.iter().enumerate() {
-        let funder = line.funder_id.map(|f| f.to_string());
-        let post = line.post_id.map(|p| p.to_string());
-        diesel::insert_into(journal_lines::table)
-            .values((
-                journal_lines::entry_id.eq(&id),
-                journal_lines::line_no.eq(line_no as i32),
-                journal_lines::employer_id.eq(entry.employer_id),
-                journal_lines::entry_date.eq(&date),
-                journal_lines::account.eq(line.account),
-                journal_lines::debit_cents.eq(line.debit_cents),
-                journal_lines::credit_cents.eq(line.credit_cents),
-                journal_lines::funder_id.eq(&funder),
-                journal_lines::post_id.eq(&post),
-                journal_lines::month.eq(line.month.map(|m| m.to_string())),
-            ))
-            .execute(conn)?;
-        move_balance(
-            conn,
-            entry.employer_id,
-            line.account,
-            funder.as_deref().unwrap_or(""),
-            post.as_deref().unwrap_or(""),
-            line.debit_cents,
-            line.credit_cents,
-        )?;
-    }
-    Ok(id)
+#[derive(Insertable)]
+#[diesel(table_name = journal_entries)]
+struct EntryRow<'a> {
+    id: String,
+    employer_id: &'a str,
+    entry_date: String,
+    kind: &'static str,
+    reference: &'a str,
+    reverses_entry_id: Option<&'a str>,
+    created_at: String,
 }
 
-/// Adds to a running balance, creating it at its first movement. Callers hold the employer's
-/// lock, so no other transaction creates the same balance meanwhile.
-fn move_balance(
-    conn: &mut DbConnection,
-    employer_id: &str,
-    account: &str,
-    funder_key: &str,
-    post_key: &str,
+#[derive(Insertable)]
+#[diesel(table_name = journal_lines)]
+struct LineRow<'a> {
+    entry_id: String,
+    line_no: i32,
+    employer_id: &'a str,
+    entry_date: String,
+    account: &'static str,
     debit_cents: i64,
     credit_cents: i64,
-) -> QueryResult<()> {
-    let key = (employer_id, account, funder_key, post_key);
-    let updated = diesel::update(account_balances::table.find(key))
-        .set((
-            account_balances::debit_cents.eq(account_balances::debit_cents + debit_cents),
-            account_balances::credit_cents.eq(account_balances::credit_cents + credit_cents),
-        ))
-        .execute(conn)?;
-    if updated == 0 {
-        diesel::insert_into(account_balances::table)
-            .values((
-                account_balances::employer_id.eq(employer_id),
-                account_balances::account.eq(account),
-                account_balances::funder_key.eq(funder_key),
-                account_balances::post_key.eq(post_key),
-                account_balances::debit_cents.eq(debit_cents),
-                account_balances::credit_cents.eq(credit_cents),
-            ))
-            .execute(conn)?;
+    funder_id: Option<String>,
+    post_id: Option<String>,
+    month: Option<String>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = account_balances)]
+struct BalanceDelta {
+    employer_id: String,
+    account: String,
+    funder_key: String,
+    post_key: String,
+    debit_cents: i64,
+    credit_cents: i64,
+}
+
+/// Posts one entry; answers its id.
+pub fn post_entry(conn: &mut DbConnection, entry: NewEntry<'_>) -> Result<String, ApiError> {
+    post_entries(conn, &[entry])?
+        .pop()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("an entry was posted without an id")))
+}
+
+/// Posts entries and moves the running balances; answers their ids in order. Refuses, as an
+/// internal fault, any entry that does not balance: no caller may ever build one.
+pub fn post_entries(
+    conn: &mut DbConnection,
+    entries: &[NewEntry<'_>],
+) -> Result<Vec<String>, ApiError> {
+    if let Some(bad) = entries.iter().find(|e| !is_balanced(&e.lines)) {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "refusing an unbalanced journal entry: {:?}",
+            bad.lines
+        )));
+    }
+    let created_at = super::now_timestamp();
+    let ids: Vec<String> = entries.iter().map(|_| Uuid::now_v7().to_string()).collect();
+    let entry_rows: Vec<EntryRow<'_>> = entries
+        .iter()
+        .zip(&ids)
+        .map(|(e, id)| EntryRow {
+            id: id.clone(),
+            employer_id: e.employer_id,
+            entry_date: e.date.to_string(),
+            kind: e.kind.as_str(),
+            reference: &e.reference,
+            reverses_entry_id: e.reverses,
+            created_at: created_at.clone(),
+        })
+        .collect();
+    let mut line_rows = Vec::new();
+    let mut deltas: BTreeMap<(String, &'static str, String, String), (i64, i64)> = BTreeMap::new();
+    for (entry, id) in entries.iter().zip(&ids) {
+        for (line_no, line) in entry.lines.iter().enumerate() {
+            let funder = line.funder_id.map(|f| f.to_string());
+            let post = line.post_id.map(|p| p.to_string());
+            let delta = deltas
+                .entry((
+                    entry.employer_id.to_owned(),
+                    line.account,
+                    funder.clone().unwrap_or_default(),
+                    post.clone().unwrap_or_default(),
+                ))
+                .or_default();
+            delta.0 += line.debit_cents;
+            delta.1 += line.credit_cents;
+            line_rows.push(LineRow {
+                entry_id: id.clone(),
+                line_no: line_no as i32,
+                employer_id: entry.employer_id,
+                entry_date: entry.date.to_string(),
+                account: line.account,
+                debit_cents: line.debit_cents,
+                credit_cents: line.credit_cents,
+                funder_id: funder,
+                post_id: post,
+                month: line.month.map(|m| m.to_string()),
+            });
+        }
+    }
+    insert_batches!(conn, journal_entries::table, entry_rows);
+    insert_batches!(conn, journal_lines::table, line_rows);
+    let deltas: Vec<BalanceDelta> = deltas
+        .into_iter()
+        .map(
+            |((employer_id, account, funder_key, post_key), (debit_cents, credit_cents))| {
+                BalanceDelta {
+                    employer_id,
+                    account: account.to_owned(),
+                    funder_key,
+                    post_key,
+                    debit_cents,
+                    credit_cents,
+                }
+            },
+        )
+        .collect();
+    move_balances(conn, &deltas)?;
+    Ok(ids)
+}
+
+/// Adds deltas to the running balances, creating those met for the first time, with one
+/// upsert per batch.
+fn move_balances(conn: &mut DbConnection, deltas: &[BalanceDelta]) -> QueryResult<()> {
+    use account_balances::dsl as b;
+    for chunk in deltas.chunks(BATCH_ROWS) {
+        let key = (b::employer_id, b::account, b::funder_key, b::post_key);
+        let add = (
+            b::debit_cents.eq(b::debit_cents + excluded(b::debit_cents)),
+            b::credit_cents.eq(b::credit_cents + excluded(b::credit_cents)),
+        );
+        match &mut *conn {
+            DbConnection::Postgresql(c) => diesel::insert_into(b::account_balances)
+                .values(chunk)
+                .on_conflict(key)
+                .do_update()
+                .set(add)
+                .execute(c)?,
+            // SQLite takes no multi-row upsert through diesel; its statements are local and
+            // cheap, so one per row.
+            DbConnection::Sqlite(c) => {
+                let mut changed = 0;
+                for row in chunk {
+                    changed += diesel::insert_into(b::account_balances)
+                        .values(row)
+                        .on_conflict(key)
+                        .do_update()
+                        .set(add)
+                        .execute(c)?;
+                }
+                changed
+            }
+        };
     }
     Ok(())
 }

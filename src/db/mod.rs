@@ -1,6 +1,27 @@
 //! The database: one connection type over SQLite and PostgreSQL, the pool, migrations, and
 //! the transaction helpers every write goes through.
 
+/// Rows per multi-row statement: within SQLite's and PostgreSQL's limits on bound values for
+/// the widest table written in batches (ten columns).
+pub const BATCH_ROWS: usize = 2_000;
+
+/// Inserts rows in batches of [`BATCH_ROWS`] on the inner connection: multi-row inserts do not
+/// go through the multi-backend connection.
+macro_rules! insert_batches {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        for chunk in $rows.chunks($crate::db::BATCH_ROWS) {
+            match &mut *$conn {
+                $crate::db::DbConnection::Postgresql(c) => {
+                    diesel::insert_into($table).values(chunk).execute(c)?
+                }
+                $crate::db::DbConnection::Sqlite(c) => {
+                    diesel::insert_into($table).values(chunk).execute(c)?
+                }
+            };
+        }
+    };
+}
+
 pub mod allocation_runs;
 pub mod commitments;
 pub mod costs;
@@ -136,23 +157,46 @@ impl ManageConnection for ConnectionManager {
 /// The shared pool of connections.
 pub type Pool = r2d2::Pool<ConnectionManager>;
 
-/// Sizes and time-outs of the pool, set explicitly rather than trusted to defaults.
+/// Sizes and time-outs of the pools, set explicitly rather than trusted to defaults.
 #[derive(Debug, Clone, Copy)]
 pub struct PoolSettings {
     /// Most connections open at once.
     pub max_size: u32,
     /// How long a request waits for a connection before answering 503.
     pub connection_timeout: Duration,
+    /// On SQLite, how many connections write. One is best: writers then queue fairly on the
+    /// pool instead of polling SQLite's lock with growing sleeps, which ruins tail latency.
+    /// Tests use more, so that their races really race.
+    pub sqlite_writers: u32,
 }
 
-/// Builds the pool and checks that the database answers.
-pub fn build_pool(url: &DatabaseUrl, settings: PoolSettings) -> Result<Pool, r2d2::PoolError> {
+/// The connections of a server: one pool for reads and one for writes. On PostgreSQL they
+/// are the same pool; on SQLite writes go through their own small pool.
+#[derive(Clone)]
+pub struct Pools {
+    /// For reads.
+    pub read: Pool,
+    /// For write transactions.
+    pub write: Pool,
+}
+
+fn pool(url: &DatabaseUrl, max_size: u32, settings: PoolSettings) -> Result<Pool, r2d2::PoolError> {
     r2d2::Pool::builder()
-        .max_size(settings.max_size)
+        .max_size(max_size)
         .min_idle(Some(1))
         .connection_timeout(settings.connection_timeout)
         .test_on_check_out(false)
         .build(ConnectionManager { url: url.clone() })
+}
+
+/// Builds the pools and checks that the database answers.
+pub fn build_pools(url: &DatabaseUrl, settings: PoolSettings) -> Result<Pools, r2d2::PoolError> {
+    let read = pool(url, settings.max_size, settings)?;
+    let write = match url {
+        DatabaseUrl::Postgres(_) => read.clone(),
+        DatabaseUrl::Sqlite(_) => pool(url, settings.sqlite_writers.max(1), settings)?,
+    };
+    Ok(Pools { read, write })
 }
 
 /// Applies the pending migrations of the connection's backend. On PostgreSQL it holds an

@@ -1,7 +1,7 @@
 //! `POST /v1/allocations/run` and `GET /v1/posts/{id}/allocations`.
 
 use crate::auth::{Caller, Scope};
-use crate::db::allocation_runs::{run_post, RunResult};
+use crate::db::allocation_runs::{self, RunResult, RunScope};
 use crate::db::schema::{allocated_months, allocation_lines, posts as posts_table};
 use crate::db::{self, LockedTable};
 use crate::domain::{Money, Month};
@@ -64,7 +64,12 @@ pub async fn run(
                 let post = posts::load_writable(conn, &caller, post_id)?;
                 db::lock_row(conn, LockedTable::Employers, &post.row.employer_id)?;
                 post.check_month(month)?;
-                vec![run_post(conn, &post.row.employer_id, &post.row.id, month)?]
+                allocation_runs::run(
+                    conn,
+                    &post.row.employer_id,
+                    RunScope::Post(&post.row.id),
+                    month,
+                )?
             }
             Target::Employer(employer_id) => {
                 caller.require_employer_writer(employer_id)?;
@@ -83,11 +88,7 @@ pub async fn run(
                     .order(posts_table::id)
                     .select(posts_table::id)
                     .load(conn)?;
-                let mut results = Vec::with_capacity(post_ids.len());
-                for post_id in post_ids {
-                    results.push(run_post(conn, &employer, &post_id, month)?);
-                }
-                results
+                allocation_runs::run(conn, &employer, RunScope::Posts(&post_ids), month)?
             }
         };
         let posted: i64 = results.iter().map(|r| r.entries_posted).sum();

@@ -207,7 +207,7 @@ where
 {
     let key = key_of(req)?;
     let outcome = state
-        .with_connection(move |conn| {
+        .with_write_connection(move |conn| {
             let Some(key) = key else {
                 return db::write_transaction(conn, work).map(|o| (o, false));
             };

@@ -444,7 +444,7 @@ where
     F: FnOnce(&mut DbConnection, &Post) -> Result<(), ApiError> + Send + 'static,
 {
     state
-        .with_connection(move |conn| {
+        .with_write_connection(move |conn| {
             db::write_transaction(conn, |conn| {
                 // The employer's lock orders this change with the runs and costs that
                 // depend on the post's months.

@@ -234,20 +234,23 @@ impl Answer {
 /// Starts a server on `backend`; `None` when that backend is unavailable and not required.
 pub async fn spawn(backend: Backend) -> Option<TestApp> {
     let (test_db, url) = TestDb::create(backend)?;
-    let pool = db::build_pool(
+    // Several SQLite writers, so that the race tests race rather than queue on the pool.
+    let pools = db::build_pools(
         &url,
         PoolSettings {
             max_size: 4,
             connection_timeout: Duration::from_secs(10),
+            sqlite_writers: 4,
         },
     )
     .unwrap();
+    let pool = pools.write.clone();
     db::run_migrations(&mut pool.get().unwrap()).unwrap();
     let keys = TokenKeys::from_secret(SECRET).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = build_server(
-        AppState::new(pool.clone()).unwrap(),
+        AppState::new(pools).unwrap(),
         keys.clone(),
         listener,
         ServerSettings {
