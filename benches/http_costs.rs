@@ -109,7 +109,7 @@ async fn run(path: &std::path::Path) -> anyhow::Result<()> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let address = format!("http://{}", listener.local_addr()?);
     let server = build_server(
-        AppState::new(pools)?,
+        AppState::new(pools, true)?,
         keys,
         listener,
         ServerSettings {

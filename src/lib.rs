@@ -28,16 +28,25 @@ pub struct AppState {
     pub pool: Pool,
     /// The pool for write transactions (the same pool on PostgreSQL).
     pub write_pool: Pool,
+    /// On SQLite with a single writer, the group-commit queue every write goes through.
+    pub write_queue: Option<db::write_queue::WriteQueue>,
     /// The OpenAPI document, parsed once at start-up.
     pub openapi: Arc<serde_json::Value>,
 }
 
 impl AppState {
-    /// A state over the pools, with the OpenAPI document parsed.
-    pub fn new(pools: Pools) -> anyhow::Result<AppState> {
+    /// A state over the pools, with the OpenAPI document parsed. With `group_commit`, writes
+    /// go through a [`db::write_queue::WriteQueue`] on the write pool (SQLite with one writer).
+    pub fn new(pools: Pools, group_commit: bool) -> anyhow::Result<AppState> {
+        let write_queue = if group_commit {
+            Some(db::write_queue::WriteQueue::start(pools.write.clone())?)
+        } else {
+            None
+        };
         Ok(AppState {
             pool: pools.read,
             write_pool: pools.write,
+            write_queue,
             openapi: Arc::new(openapi_document()?),
         })
     }
@@ -58,7 +67,10 @@ impl AppState {
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        Self::on_pool(self.write_pool.clone(), work).await
+        match &self.write_queue {
+            Some(queue) => queue.run(work).await,
+            None => Self::on_pool(self.write_pool.clone(), work).await,
+        }
     }
 
     async fn on_pool<T, F>(pool: Pool, work: F) -> Result<T, ApiError>

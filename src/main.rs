@@ -188,7 +188,8 @@ fn serve(demo_mode: bool) -> anyhow::Result<()> {
         database = %config.database_url.redacted(),
         "portage-ledger listening"
     );
-    let state = AppState::new(pools)?;
+    let group_commit = db::Pools::group_commit(&config.database_url, config.pool);
+    let state = AppState::new(pools, group_commit)?;
     let settings = ServerSettings {
         workers: config.workers,
         max_body_bytes: config.max_body_bytes,

@@ -5,19 +5,32 @@
 /// the widest table written in batches (ten columns).
 pub const BATCH_ROWS: usize = 2_000;
 
+/// Up to this many rows, an insert goes row by row (see [`insert_batches`]).
+pub const FEW_ROWS: usize = 16;
+
 /// Inserts rows in batches of [`BATCH_ROWS`] on the inner connection: multi-row inserts do not
 /// go through the multi-backend connection.
 macro_rules! insert_batches {
     ($conn:expr, $table:expr, $rows:expr) => {
-        for chunk in $rows.chunks($crate::db::BATCH_ROWS) {
-            match &mut *$conn {
-                $crate::db::DbConnection::Postgresql(c) => {
-                    diesel::insert_into($table).values(chunk).execute(c)?
-                }
-                $crate::db::DbConnection::Sqlite(c) => {
-                    diesel::insert_into($table).values(chunk).execute(c)?
-                }
-            };
+        if $rows.len() <= $crate::db::FEW_ROWS {
+            // A few rows go one by one: a single-row insert is a statement diesel prepares
+            // once and caches, where a multi-row one is prepared afresh at each call.
+            for row in &$rows {
+                diesel::insert_into($table)
+                    .values(row)
+                    .execute(&mut *$conn)?;
+            }
+        } else {
+            for chunk in $rows.chunks($crate::db::BATCH_ROWS) {
+                match &mut *$conn {
+                    $crate::db::DbConnection::Postgresql(c) => {
+                        diesel::insert_into($table).values(chunk).execute(c)?
+                    }
+                    $crate::db::DbConnection::Sqlite(c) => {
+                        diesel::insert_into($table).values(chunk).execute(c)?
+                    }
+                };
+            }
         }
     };
 }
@@ -28,6 +41,7 @@ pub mod costs;
 pub mod ledger;
 pub mod schema;
 pub mod scope;
+pub mod write_queue;
 
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
@@ -187,6 +201,13 @@ fn pool(url: &DatabaseUrl, max_size: u32, settings: PoolSettings) -> Result<Pool
         .connection_timeout(settings.connection_timeout)
         .test_on_check_out(false)
         .build(ConnectionManager { url: url.clone() })
+}
+
+impl Pools {
+    /// Whether writes should be grouped: SQLite with a single writing connection.
+    pub fn group_commit(url: &DatabaseUrl, settings: PoolSettings) -> bool {
+        matches!(url, DatabaseUrl::Sqlite(_)) && settings.sqlite_writers <= 1
+    }
 }
 
 /// Builds the pools and checks that the database answers.

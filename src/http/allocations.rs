@@ -62,14 +62,9 @@ pub async fn run(
         let results = match target {
             Target::Post(post_id) => {
                 let post = posts::load_writable(conn, &caller, post_id)?;
-                db::lock_row(conn, LockedTable::Employers, &post.row.employer_id)?;
+                db::lock_row(conn, LockedTable::Employers, &post.employer_id)?;
                 post.check_month(month)?;
-                allocation_runs::run(
-                    conn,
-                    &post.row.employer_id,
-                    RunScope::Post(&post.row.id),
-                    month,
-                )?
+                allocation_runs::run(conn, &post.employer_id, RunScope::Post(&post.id), month)?
             }
             Target::Employer(employer_id) => {
                 caller.require_employer_writer(employer_id)?;

@@ -170,7 +170,7 @@ pub async fn create(
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
         let post_id = input.post_id.to_string();
         let post = posts::load_writable(conn, &caller, input.post_id)?;
-        db::lock_row(conn, LockedTable::Employers, &post.row.employer_id)?;
+        db::lock_row(conn, LockedTable::Employers, &post.employer_id)?;
         crate::http::funders::find(conn, input.funder_id)?;
         post.check_months_within(input.start_month, input.end_month)?;
         let existing = of_post(conn, &post_id)?;
@@ -190,7 +190,7 @@ pub async fn create(
         let id = db::commitments::insert(
             conn,
             &db::commitments::NewCommitment {
-                employer_id: &post.row.employer_id,
+                employer_id: &post.employer_id,
                 post_id: &post_id,
                 funder_id: &funder_id,
                 basis,

@@ -116,12 +116,12 @@ pub async fn create(
     let reference = optional_label("/reference", input.reference.as_deref())?;
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
         let post = posts::load_writable(conn, &caller, post_id)?;
-        db::lock_row(conn, LockedTable::Employers, &post.row.employer_id)?;
+        db::lock_row(conn, LockedTable::Employers, &post.employer_id)?;
         post.check_month(input.month)?;
         let id = db::costs::record(
             conn,
             &db::costs::NewCost {
-                employer_id: &post.row.employer_id,
+                employer_id: &post.employer_id,
                 post_id,
                 month: input.month,
                 category: input.category,

@@ -103,28 +103,20 @@ struct BudgetView {
     monthly_amount: Money,
 }
 
-impl Post {
-    /// The post's months.
+impl PostRow {
+    /// The post's first month.
     pub fn start(&self) -> Month {
-        Month::parse(&self.row.start_month).unwrap_or(Month::FIRST)
+        Month::parse(&self.start_month).unwrap_or(Month::FIRST)
     }
 
     /// The post's last month, if any.
     pub fn end(&self) -> Option<Month> {
-        self.row
-            .end_month
-            .as_deref()
-            .and_then(|m| Month::parse(m).ok())
+        self.end_month.as_deref().and_then(|m| Month::parse(m).ok())
     }
 
-    /// The budget of a month, in cents: the latest change not after it.
-    pub fn budget_cents(&self, month: Month) -> i64 {
-        self.budgets
-            .iter()
-            .rev()
-            .find(|(from, _)| *from <= month)
-            .or(self.budgets.first())
-            .map_or(0, |(_, amount)| *amount)
+    /// The post's employer.
+    pub fn employer(&self) -> Uuid {
+        Uuid::parse_str(&self.employer_id).unwrap_or_default()
     }
 
     /// Refuses a month outside the post's months (409: the post's own dates forbid it).
@@ -146,10 +138,32 @@ impl Post {
         }
         Ok(())
     }
+}
+
+impl Post {
+    /// The post's first month.
+    pub fn start(&self) -> Month {
+        self.row.start()
+    }
+
+    /// The post's last month, if any.
+    pub fn end(&self) -> Option<Month> {
+        self.row.end()
+    }
 
     /// The post's employer.
     pub fn employer(&self) -> Uuid {
-        Uuid::parse_str(&self.row.employer_id).unwrap_or_default()
+        self.row.employer()
+    }
+
+    /// The budget of a month, in cents: the latest change not after it.
+    pub fn budget_cents(&self, month: Month) -> i64 {
+        self.budgets
+            .iter()
+            .rev()
+            .find(|(from, _)| *from <= month)
+            .or(self.budgets.first())
+            .map_or(0, |(_, amount)| *amount)
     }
 
     /// The full view, for the employer, the mission and the operator.
@@ -238,14 +252,24 @@ pub fn load_readable(conn: &mut DbConnection, caller: &Caller, id: Uuid) -> Resu
     }
 }
 
-/// Loads a post the caller may change, or 404 / 403.
-pub fn load_writable(conn: &mut DbConnection, caller: &Caller, id: Uuid) -> Result<Post, ApiError> {
+/// Loads the row of a post the caller may change (without its budgets, which writes to its
+/// costs, commitments and allocations do not need), or 404 / 403.
+pub fn load_writable(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<PostRow, ApiError> {
     caller.require_writer_role()?;
-    let post = load(conn, id)?;
+    let row = posts::table
+        .find(id.to_string())
+        .select(PostRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(ApiError::NotFound("post"))?;
     caller
-        .require_employer_writer(post.employer())
+        .require_employer_writer(row.employer())
         .map_err(|_| ApiError::NotFound("post"))?;
-    Ok(post)
+    Ok(row)
 }
 
 fn check_months(start: Month, end: Option<Month>) -> Result<(), ApiError> {
@@ -448,7 +472,7 @@ where
             db::write_transaction(conn, |conn| {
                 // The employer's lock orders this change with the runs and costs that
                 // depend on the post's months.
-                let employer = load_writable(conn, &caller, id)?.row.employer_id;
+                let employer = load_writable(conn, &caller, id)?.employer_id;
                 db::lock_row(conn, LockedTable::Employers, &employer)?;
                 let post = load(conn, id)?;
                 if let Some(expected) = expected {

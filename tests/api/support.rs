@@ -88,8 +88,11 @@ struct Datname {
 /// Which backend a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
-    /// An SQLite file.
+    /// An SQLite file, with several writing connections racing for its lock.
     Sqlite,
+    /// An SQLite file, with one writer committing queued writes in groups (the default of
+    /// `serve`).
+    SqliteGroupCommit,
     /// A PostgreSQL database.
     Postgres,
 }
@@ -107,7 +110,7 @@ impl TestDb {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let pid = std::process::id();
         match backend {
-            Backend::Sqlite => {
+            Backend::Sqlite | Backend::SqliteGroupCommit => {
                 let path = std::env::temp_dir()
                     .join(format!(
                         "portage_t_{pid}_{n}_{}.db",
@@ -234,23 +237,27 @@ impl Answer {
 /// Starts a server on `backend`; `None` when that backend is unavailable and not required.
 pub async fn spawn(backend: Backend) -> Option<TestApp> {
     let (test_db, url) = TestDb::create(backend)?;
-    // Several SQLite writers, so that the race tests race rather than queue on the pool.
-    let pools = db::build_pools(
-        &url,
-        PoolSettings {
-            max_size: 4,
-            connection_timeout: Duration::from_secs(10),
-            sqlite_writers: 4,
+    // Several SQLite writers in the plain SQLite mode, so that the race tests race rather than
+    // queue; one writer and group commit in the other, as `serve` runs.
+    let settings = PoolSettings {
+        max_size: 4,
+        connection_timeout: Duration::from_secs(10),
+        sqlite_writers: if backend == Backend::SqliteGroupCommit {
+            1
+        } else {
+            4
         },
-    )
-    .unwrap();
-    let pool = pools.write.clone();
+    };
+    let group_commit = db::Pools::group_commit(&url, settings);
+    let pools = db::build_pools(&url, settings).unwrap();
+    // The read pool: the checks made under the API must not hold the single writer.
+    let pool = pools.read.clone();
     db::run_migrations(&mut pool.get().unwrap()).unwrap();
     let keys = TokenKeys::from_secret(SECRET).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = build_server(
-        AppState::new(pools).unwrap(),
+        AppState::new(pools, group_commit).unwrap(),
         keys.clone(),
         listener,
         ServerSettings {
@@ -409,7 +416,7 @@ impl Drop for TestApp {
     }
 }
 
-/// Runs each named test case on SQLite and on PostgreSQL.
+/// Runs each named test case on SQLite (several writers, and group commit) and on PostgreSQL.
 #[macro_export]
 macro_rules! on_both_databases {
     ($($name:ident),+ $(,)?) => {
@@ -418,6 +425,15 @@ macro_rules! on_both_databases {
                 #[actix_rt::test]
                 async fn $name() {
                     let app = $crate::support::spawn($crate::support::Backend::Sqlite).await.unwrap();
+                    super::$name(&app).await;
+                }
+            )+
+        }
+        mod sqlite_group_commit {
+            $(
+                #[actix_rt::test]
+                async fn $name() {
+                    let app = $crate::support::spawn($crate::support::Backend::SqliteGroupCommit).await.unwrap();
                     super::$name(&app).await;
                 }
             )+

@@ -1,0 +1,104 @@
+//! Group commit for SQLite: one thread owns the writing connection and runs queued write
+//! jobs in batches, each job in a savepoint of one shared transaction, so that a single commit
+//! (the expensive part of an SQLite write here) serves every request of the batch.
+//!
+//! A job that fails rolls back to its own savepoint and leaves the others untouched; no job
+//! learns its outcome before the commit that makes it durable, and if that commit fails every
+//! job of the batch is told so.
+
+use super::{DbConnection, Pool};
+use crate::error::ApiError;
+use diesel::Connection;
+use std::sync::mpsc;
+
+/// The most jobs committed together.
+const MAX_BATCH: usize = 64;
+
+/// Delivers a job's result once the batch's commit is known.
+type Delivery = Box<dyn FnOnce(Result<(), String>) + Send>;
+/// A write job: runs on the writer's connection and answers how to deliver its result.
+type Job = Box<dyn FnOnce(&mut DbConnection) -> Delivery + Send>;
+
+/// The queue in front of the writer thread.
+#[derive(Clone)]
+pub struct WriteQueue {
+    sender: mpsc::Sender<Job>,
+}
+
+impl WriteQueue {
+    /// Starts the writer thread on a pool whose connections it uses one at a time.
+    pub fn start(pool: Pool) -> std::io::Result<WriteQueue> {
+        let (sender, receiver) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || {
+                while let Ok(first) = receiver.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_BATCH {
+                        match receiver.try_recv() {
+                            Ok(job) => batch.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    run_batch(&pool, batch);
+                }
+            })?;
+        Ok(WriteQueue { sender })
+    }
+
+    /// Queues `work` and waits for it to be committed (or to fail).
+    pub async fn run<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel::<Result<T, ApiError>>();
+        let span = tracing::Span::current();
+        let job: Job = Box::new(move |conn| {
+            let result = span.in_scope(|| work(conn));
+            Box::new(move |commit: Result<(), String>| {
+                let outcome = match commit {
+                    Ok(()) => result,
+                    Err(message) => Err(ApiError::Internal(anyhow::anyhow!(
+                        "the batch this request was written in failed to commit: {message}"
+                    ))),
+                };
+                // The requester may have gone away; its result is durable all the same.
+                let _ = reply.send(outcome);
+            })
+        });
+        self.sender
+            .send(job)
+            .map_err(|_| ApiError::Internal(anyhow::anyhow!("the SQLite writer has stopped")))?;
+        answer.await.map_err(|_| {
+            ApiError::Unavailable("the database did not take the write; retry later".into())
+        })?
+    }
+}
+
+/// Runs a batch in one transaction. Jobs dropped without running (no connection) make their
+/// requesters answer 503.
+fn run_batch(pool: &Pool, batch: Vec<Job>) {
+    let mut conn = match pool.get() {
+        Ok(conn) => conn,
+        Err(error) => {
+            tracing::error!(%error, "the SQLite writer has no connection");
+            return;
+        }
+    };
+    let mut deliveries: Vec<Delivery> = Vec::with_capacity(batch.len());
+    let committed = conn.transaction::<(), diesel::result::Error, _>(|conn| {
+        for job in batch {
+            // Each job opens its own write transaction, which nests as a savepoint here.
+            deliveries.push(job(conn));
+        }
+        Ok(())
+    });
+    let outcome = committed.map_err(|e| e.to_string());
+    if let Err(message) = &outcome {
+        tracing::error!(%message, jobs = deliveries.len(), "a write batch failed to commit");
+    }
+    for deliver in deliveries {
+        deliver(outcome.clone());
+    }
+}
