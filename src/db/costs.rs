@@ -26,9 +26,37 @@ pub struct NewCost<'a> {
     pub reference: Option<&'a str>,
 }
 
-/// Records a cost and posts its entry dated the month's last day; answers the cost's id. The
-/// caller holds the employer's lock.
-pub fn record(conn: &mut DbConnection, cost: &NewCost<'_>) -> Result<String, ApiError> {
+/// A cost row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = costs)]
+pub struct CostRow {
+    /// The `id` column.
+    pub id: String,
+    /// The `employer_id` column.
+    pub employer_id: String,
+    /// The `post_id` column.
+    pub post_id: String,
+    /// The `month` column.
+    pub month: String,
+    /// The `category` column.
+    pub category: String,
+    /// The `amount_cents` column.
+    pub amount_cents: i64,
+    /// The `reference` column.
+    pub reference: Option<String>,
+    /// The `reverses_cost_id` column.
+    pub reverses_cost_id: Option<String>,
+    /// The `reason` column.
+    pub reason: Option<String>,
+    /// The `entry_id` column.
+    pub entry_id: String,
+    /// The `created_at` column.
+    pub created_at: String,
+}
+
+/// Records a cost and posts its entry dated the month's last day; answers the stored row.
+/// The caller holds the employer's lock.
+pub fn record(conn: &mut DbConnection, cost: &NewCost<'_>) -> Result<CostRow, ApiError> {
     let id = Uuid::now_v7().to_string();
     let entry_id = post_entry(
         conn,
@@ -41,18 +69,21 @@ pub fn record(conn: &mut DbConnection, cost: &NewCost<'_>) -> Result<String, Api
             lines: ledger::cost_lines(cost.post_id, cost.month, cost.amount_cents).to_vec(),
         },
     )?;
+    let row = CostRow {
+        id,
+        employer_id: cost.employer_id.to_owned(),
+        post_id: cost.post_id.to_string(),
+        month: cost.month.to_string(),
+        category: cost.category.as_str().to_owned(),
+        amount_cents: cost.amount_cents,
+        reference: cost.reference.map(str::to_owned),
+        reverses_cost_id: None,
+        reason: None,
+        entry_id,
+        created_at: super::now_timestamp(),
+    };
     diesel::insert_into(costs::table)
-        .values((
-            costs::id.eq(&id),
-            costs::employer_id.eq(cost.employer_id),
-            costs::post_id.eq(cost.post_id.to_string()),
-            costs::month.eq(cost.month.to_string()),
-            costs::category.eq(cost.category.as_str()),
-            costs::amount_cents.eq(cost.amount_cents),
-            costs::reference.eq(cost.reference),
-            costs::entry_id.eq(&entry_id),
-            costs::created_at.eq(super::now_timestamp()),
-        ))
+        .values(&row)
         .execute(conn)?;
-    Ok(id)
+    Ok(row)
 }

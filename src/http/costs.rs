@@ -3,6 +3,7 @@
 //! (64 / 42) in the same transaction; a correction is a reversing record, never an edit.
 
 use crate::auth::{Caller, Scope};
+use crate::db::costs::CostRow;
 use crate::db::ledger::{post_entry, EntryKind, NewEntry};
 use crate::db::schema::costs;
 use crate::db::{self, DbConnection, LockedTable};
@@ -35,23 +36,6 @@ pub struct NewCost {
 #[serde(deny_unknown_fields)]
 pub struct Reversal {
     reason: String,
-}
-
-/// A cost row.
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = costs)]
-pub struct CostRow {
-    id: String,
-    employer_id: String,
-    post_id: String,
-    month: String,
-    category: String,
-    amount_cents: i64,
-    reference: Option<String>,
-    reverses_cost_id: Option<String>,
-    reason: Option<String>,
-    entry_id: String,
-    created_at: String,
 }
 
 fn view(row: &CostRow, reversed_by: Option<String>) -> serde_json::Value {
@@ -118,7 +102,7 @@ pub async fn create(
         let post = posts::load_writable(conn, &caller, post_id)?;
         db::lock_row(conn, LockedTable::Employers, &post.employer_id)?;
         post.check_month(input.month)?;
-        let id = db::costs::record(
+        let row = db::costs::record(
             conn,
             &db::costs::NewCost {
                 employer_id: &post.employer_id,
@@ -129,12 +113,8 @@ pub async fn create(
                 reference: reference.as_deref(),
             },
         )?;
-        let row = find(conn, &id)?;
-        tracing::info!(cost_id = %id, post_id = %post_id, month = %input.month, "cost recorded");
-        Ok(Outcome::created(
-            format!("/v1/costs/{id}"),
-            view(&row, None),
-        ))
+        tracing::info!(cost_id = %row.id, post_id = %post_id, month = %input.month, "cost recorded");
+        Ok(Outcome::created(format!("/v1/costs/{}", row.id), view(&row, None)))
     })
     .await
 }
