@@ -6,7 +6,7 @@ use crate::db::schema::{allocated_months, allocation_lines, posts as posts_table
 use crate::db::{self, LockedTable};
 use crate::domain::{Money, Month};
 use crate::error::ApiError;
-use crate::http::extract::{parse_param, path_id, Body, Page, Query};
+use crate::http::extract::{page_response, parse_param, path_id, Body, Page, Query};
 use crate::http::idempotency::{self, Outcome};
 use crate::http::posts;
 use crate::AppState;
@@ -206,5 +206,5 @@ pub async fn list(
             Ok((items, next))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"items": items, "next_cursor": next})))
+    Ok(page_response(items, next))
 }

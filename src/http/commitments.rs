@@ -7,7 +7,7 @@ use crate::db::{self, DbConnection, LockedTable};
 use crate::domain::allocation::Basis;
 use crate::domain::{Money, Month, Percent};
 use crate::error::ApiError;
-use crate::http::extract::{parse_param, path_id, Body, Page, Query};
+use crate::http::extract::{page_response, parse_param, path_id, Body, Page, Query};
 use crate::http::idempotency::{self, Outcome};
 use crate::http::posts;
 use crate::http::text::required_label;
@@ -278,7 +278,7 @@ pub async fn list(
             Ok((items, next))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"items": items, "next_cursor": next})))
+    Ok(page_response(items, next))
 }
 
 /// `GET /v1/commitments/{id}`.

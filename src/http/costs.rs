@@ -10,7 +10,7 @@ use crate::db::{self, DbConnection, LockedTable};
 use crate::domain::kinds::CostCategory;
 use crate::domain::{clock, ledger, Money, Month};
 use crate::error::ApiError;
-use crate::http::extract::{parse_param, path_id, Body, Page, Query};
+use crate::http::extract::{page_response, parse_param, path_id, Body, Page, Query};
 use crate::http::idempotency::{self, Outcome};
 use crate::http::posts;
 use crate::http::text::{optional_label, required_label};
@@ -261,5 +261,5 @@ pub async fn list(
             Ok((items, next))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"items": items, "next_cursor": next})))
+    Ok(page_response(items, next))
 }

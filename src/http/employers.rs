@@ -6,7 +6,7 @@ use crate::db::{self, DbConnection};
 use crate::domain::kinds::EmployerKind;
 use crate::domain::Siren;
 use crate::error::ApiError;
-use crate::http::extract::{path_id, Body, Page, Query};
+use crate::http::extract::{page_response, path_id, Body, Page, Query};
 use crate::http::idempotency::{self, Outcome};
 use crate::http::text::{optional_label, required_label};
 use crate::AppState;
@@ -119,7 +119,7 @@ pub async fn list(
             Ok(page.finish(rows, |e: &Employer| e.id.clone()))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"items": rows.0, "next_cursor": rows.1})))
+    Ok(page_response(rows.0, rows.1))
 }
 
 /// `GET /v1/employers/{id}`.

@@ -233,6 +233,15 @@ impl Page {
     }
 }
 
+/// The answer of every list: `{"items": [...], "next_cursor": ...}`.
+pub fn page_response<T: serde::Serialize>(
+    items: T,
+    next_cursor: Option<String>,
+) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok()
+        .json(serde_json::json!({"items": items, "next_cursor": next_cursor}))
+}
+
 /// Reads an optional request header as text.
 pub fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
     headers

@@ -7,7 +7,7 @@ use crate::db::{self, DbConnection};
 use crate::domain::kinds::FunderKind;
 use crate::domain::Siren;
 use crate::error::ApiError;
-use crate::http::extract::{path_id, Body, Page, Query};
+use crate::http::extract::{page_response, path_id, Body, Page, Query};
 use crate::http::idempotency::{self, Outcome};
 use crate::http::text::required_label;
 use crate::AppState;
@@ -112,7 +112,7 @@ pub async fn list(
         })
         .await?;
     let items: Vec<serde_json::Value> = rows.iter().map(|f| f.view(&caller)).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({"items": items, "next_cursor": next})))
+    Ok(page_response(items, next))
 }
 
 /// `GET /v1/funders/{id}`.

@@ -6,7 +6,7 @@ use crate::db::schema::{account_balances, journal_entries, journal_lines};
 use crate::db::DbConnection;
 use crate::domain::{Date, Money};
 use crate::error::ApiError;
-use crate::http::extract::{parse_param, Page, Query};
+use crate::http::extract::{page_response, parse_param, Page, Query};
 use crate::AppState;
 use actix_web::{web, HttpResponse};
 use diesel::prelude::*;
@@ -154,7 +154,7 @@ pub async fn entries(
             Ok((items, next))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"items": items, "next_cursor": next})))
+    Ok(page_response(items, next))
 }
 
 fn with_lines(
@@ -337,5 +337,5 @@ pub async fn balances(
             row
         })
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({"items": items, "next_cursor": next})))
+    Ok(page_response(items, next))
 }

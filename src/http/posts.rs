@@ -6,7 +6,7 @@ use crate::db::{self, DbConnection, LockedTable};
 use crate::domain::kinds::Activity;
 use crate::domain::{clock, Fte, Money, Month};
 use crate::error::ApiError;
-use crate::http::extract::{header_text, parse_param, path_id, Body, Page, Query};
+use crate::http::extract::{header_text, page_response, parse_param, path_id, Body, Page, Query};
 use crate::http::idempotency::{self, Outcome};
 use crate::http::text::required_label;
 use crate::AppState;
@@ -410,7 +410,7 @@ pub async fn list(
         })
         .await?;
     let items: Vec<serde_json::Value> = posts.iter().map(|p| p.view_for(&caller)).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({"items": items, "next_cursor": next})))
+    Ok(page_response(items, next))
 }
 
 /// `GET /v1/posts/{id}`.
