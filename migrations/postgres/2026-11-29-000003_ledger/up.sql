@@ -11,7 +11,7 @@ CREATE TABLE costs (
         'supervision', 'equipment', 'overhead', 'other')),
     amount_cents BIGINT NOT NULL,
     reference TEXT,
-    reverses_cost_id TEXT UNIQUE REFERENCES costs (id),
+    reverses_cost_id TEXT REFERENCES costs (id),
     reason TEXT,
     entry_id TEXT NOT NULL,
     created_at TEXT NOT NULL,
@@ -19,6 +19,8 @@ CREATE TABLE costs (
         OR (reverses_cost_id IS NOT NULL AND amount_cents < 0))
 );
 CREATE INDEX costs_post_month ON costs (post_id, month);
+-- A cost is reversed at most once. Partial, so that ordinary costs write nothing here.
+CREATE UNIQUE INDEX costs_reversal ON costs (reverses_cost_id) WHERE reverses_cost_id IS NOT NULL;
 
 -- The months of a post that an allocation run has allocated, with what was split.
 CREATE TABLE allocated_months (
@@ -72,8 +74,8 @@ CREATE TABLE journal_lines (
     CHECK ((debit_cents = 0) <> (credit_cents = 0))
 );
 CREATE INDEX journal_lines_account ON journal_lines (employer_id, account, entry_date);
-CREATE INDEX journal_lines_funder ON journal_lines (funder_id, account);
-CREATE INDEX journal_lines_post ON journal_lines (post_id, account);
+CREATE INDEX journal_lines_funder ON journal_lines (funder_id, account) WHERE funder_id IS NOT NULL;
+CREATE INDEX journal_lines_post ON journal_lines (post_id, account) WHERE post_id IS NOT NULL;
 
 -- Running totals per employer, account, funder and post, kept in the same transaction as the
 -- lines. The empty string stands for "no funder" / "no post", since NULLs are distinct in a

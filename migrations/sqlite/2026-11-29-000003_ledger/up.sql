@@ -1,4 +1,6 @@
 -- Costs, the current allocation of each post and month, and the double-entry journal.
+-- (SQLite: the tables keyed by a composite key are WITHOUT ROWID, so that a row is written
+-- once, in its key's B-tree, rather than in a rowid table and an index.)
 
 -- A cost of a post for a month. A reversal is a row of its own with the opposite amount that
 -- names the cost it reverses; a cost is reversed at most once and never edited.
@@ -11,7 +13,7 @@ CREATE TABLE costs (
         'supervision', 'equipment', 'overhead', 'other')),
     amount_cents BIGINT NOT NULL,
     reference TEXT,
-    reverses_cost_id TEXT UNIQUE REFERENCES costs (id),
+    reverses_cost_id TEXT REFERENCES costs (id),
     reason TEXT,
     entry_id TEXT NOT NULL,
     created_at TEXT NOT NULL,
@@ -19,6 +21,8 @@ CREATE TABLE costs (
         OR (reverses_cost_id IS NOT NULL AND amount_cents < 0))
 );
 CREATE INDEX costs_post_month ON costs (post_id, month);
+-- A cost is reversed at most once. Partial, so that ordinary costs write nothing here.
+CREATE UNIQUE INDEX costs_reversal ON costs (reverses_cost_id) WHERE reverses_cost_id IS NOT NULL;
 
 -- The months of a post that an allocation run has allocated, with what was split.
 CREATE TABLE allocated_months (
@@ -28,7 +32,7 @@ CREATE TABLE allocated_months (
     cost_cents BIGINT NOT NULL,
     uncovered_cents BIGINT NOT NULL CHECK (uncovered_cents >= 0),
     PRIMARY KEY (post_id, month)
-);
+) WITHOUT ROWID;
 
 -- What each commitment is allocated for each allocated month, as of the last run. The
 -- journal holds every change to these amounts; this table is their current sum.
@@ -40,7 +44,7 @@ CREATE TABLE allocation_lines (
     employer_id TEXT NOT NULL REFERENCES employers (id),
     amount_cents BIGINT NOT NULL CHECK (amount_cents >= 0),
     PRIMARY KEY (commitment_id, month)
-);
+) WITHOUT ROWID;
 CREATE INDEX allocation_lines_post ON allocation_lines (post_id, month);
 CREATE INDEX allocation_lines_funder ON allocation_lines (funder_id, month);
 
@@ -70,10 +74,10 @@ CREATE TABLE journal_lines (
     month TEXT,
     PRIMARY KEY (entry_id, line_no),
     CHECK ((debit_cents = 0) <> (credit_cents = 0))
-);
+) WITHOUT ROWID;
 CREATE INDEX journal_lines_account ON journal_lines (employer_id, account, entry_date);
-CREATE INDEX journal_lines_funder ON journal_lines (funder_id, account);
-CREATE INDEX journal_lines_post ON journal_lines (post_id, account);
+CREATE INDEX journal_lines_funder ON journal_lines (funder_id, account) WHERE funder_id IS NOT NULL;
+CREATE INDEX journal_lines_post ON journal_lines (post_id, account) WHERE post_id IS NOT NULL;
 
 -- Running totals per employer, account, funder and post, kept in the same transaction as the
 -- lines. The empty string stands for "no funder" / "no post", since NULLs are distinct in a
@@ -86,7 +90,7 @@ CREATE TABLE account_balances (
     debit_cents BIGINT NOT NULL,
     credit_cents BIGINT NOT NULL,
     PRIMARY KEY (employer_id, account, funder_key, post_key)
-);
+) WITHOUT ROWID;
 
 CREATE TRIGGER journal_entries_append_only_update BEFORE UPDATE ON journal_entries
 BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
