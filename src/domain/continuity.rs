@@ -71,6 +71,17 @@ pub fn reaches_threshold(split: &MonthSplit, threshold: Percent) -> bool {
         >= i128::from(threshold.ten_thousandths()) * i128::from(split.cost_cents)
 }
 
+/// Coverage = allocated / cost as a percentage with two decimals, rounded down (`"87.50"`);
+/// `None` when the cost is zero.
+pub fn coverage(allocated_cents: i64, cost_cents: i64) -> Option<String> {
+    if cost_cents <= 0 {
+        return None;
+    }
+    let hundredths =
+        (i128::from(allocated_cents.max(0)) * 10_000).div_euclid(i128::from(cost_cents));
+    Some(format!("{}.{:02}", hundredths / 100, hundredths % 100))
+}
+
 /// The months a projection covers: `horizon` months from `as_of`, never past `post_end`.
 pub fn projected_months(as_of: Month, horizon_months: i32, post_end: Option<Month>) -> Vec<Month> {
     let horizon_end = as_of.plus(horizon_months - 1).unwrap_or(as_of);
@@ -134,5 +145,20 @@ pub fn project(input: &ProjectionInput<'_>) -> Continuity {
         gaps,
         expiring,
         risk,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coverage_rounds_down_to_two_decimals() {
+        assert_eq!(coverage(8_750, 10_000).as_deref(), Some("87.50"));
+        assert_eq!(coverage(2, 3).as_deref(), Some("66.66"));
+        assert_eq!(coverage(1, 3).as_deref(), Some("33.33"));
+        assert_eq!(coverage(300, 300).as_deref(), Some("100.00"));
+        assert_eq!(coverage(0, 300).as_deref(), Some("0.00"));
+        assert_eq!(coverage(0, 0), None);
     }
 }

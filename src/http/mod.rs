@@ -3,6 +3,7 @@
 
 pub mod allocations;
 pub mod commitments;
+pub mod continuity;
 pub mod costs;
 pub mod employers;
 pub mod extract;
@@ -55,6 +56,7 @@ routes! {
     "/v1/commitments/{id}/terminate" => { POST: commitments::terminate },
     "/v1/allocations/run" => { POST: allocations::run },
     "/v1/posts/{id}/allocations" => { GET: allocations::list },
+    "/v1/posts/{id}/continuity" => { GET: continuity::get },
     "/v1/ledger/entries" => { GET: ledger::entries },
     "/v1/ledger/balances" => { GET: ledger::balances },
 }

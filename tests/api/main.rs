@@ -9,6 +9,7 @@ mod support;
 mod auth;
 mod books;
 mod cli;
+mod continuity;
 mod contract;
 mod demo;
 mod errors;
