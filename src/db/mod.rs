@@ -39,6 +39,7 @@ pub mod allocation_runs;
 pub mod commitments;
 pub mod costs;
 pub mod ledger;
+pub mod periods;
 pub mod schema;
 pub mod scope;
 pub mod write_queue;

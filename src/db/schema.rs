@@ -158,6 +158,77 @@ diesel::table! {
 
 diesel::joinable!(journal_lines -> journal_entries (entry_id));
 
+diesel::table! {
+    closed_periods (employer_id, month) {
+        employer_id -> Text,
+        month -> Text,
+        closed_at -> Text,
+    }
+}
+
+diesel::table! {
+    number_sequences (employer_id, kind, year) {
+        employer_id -> Text,
+        kind -> Text,
+        year -> Integer,
+        last_number -> Integer,
+    }
+}
+
+diesel::table! {
+    calls (id) {
+        id -> Text,
+        employer_id -> Text,
+        funder_id -> Text,
+        number -> Text,
+        from_month -> Text,
+        to_month -> Text,
+        issued_on -> Text,
+        due_on -> Text,
+        amount_cents -> BigInt,
+        entry_id -> Text,
+        cancelled_on -> Nullable<Text>,
+        credit_note_id -> Nullable<Text>,
+        credit_note_number -> Nullable<Text>,
+        credit_note_entry_id -> Nullable<Text>,
+        created_at -> Text,
+    }
+}
+
+diesel::table! {
+    call_lines (call_id, post_id, month) {
+        call_id -> Text,
+        post_id -> Text,
+        month -> Text,
+        funder_id -> Text,
+        employer_id -> Text,
+        amount_cents -> BigInt,
+    }
+}
+
+diesel::table! {
+    payments (id) {
+        id -> Text,
+        employer_id -> Text,
+        funder_id -> Text,
+        amount_cents -> BigInt,
+        received_on -> Text,
+        reference -> Text,
+        entry_id -> Text,
+        created_at -> Text,
+    }
+}
+
+diesel::table! {
+    payment_applications (id) {
+        id -> Text,
+        payment_id -> Text,
+        call_id -> Text,
+        amount_cents -> BigInt,
+        created_at -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     employers,
     funders,
@@ -171,4 +242,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     journal_entries,
     journal_lines,
     account_balances,
+    closed_periods,
+    number_sequences,
+    calls,
+    call_lines,
+    payments,
+    payment_applications,
 );

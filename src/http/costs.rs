@@ -102,6 +102,7 @@ pub async fn create(
         let post = posts::load_writable(conn, &caller, post_id)?;
         db::lock_row(conn, LockedTable::Employers, &post.employer_id)?;
         post.check_month(input.month)?;
+        db::periods::check_open(conn, &post.employer_id, input.month)?;
         let row = db::costs::record(
             conn,
             &db::costs::NewCost {
@@ -150,6 +151,9 @@ pub async fn reverse(
             ));
         }
         let month = Month::parse(&original.month).map_err(anyhow::Error::from)?;
+        // Nothing of a closed month changes, and the reversal itself is dated today.
+        db::periods::check_open(conn, &original.employer_id, month)?;
+        db::periods::check_open(conn, &original.employer_id, clock::today().month())?;
         let post_id = Uuid::parse_str(&original.post_id).map_err(anyhow::Error::from)?;
         let id = Uuid::now_v7().to_string();
         let entry_id = post_entry(

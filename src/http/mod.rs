@@ -11,6 +11,7 @@ pub mod funders;
 pub mod idempotency;
 pub mod ledger;
 pub mod ops;
+pub mod periods;
 pub mod posts;
 pub mod text;
 
@@ -57,6 +58,8 @@ routes! {
     "/v1/allocations/run" => { POST: allocations::run },
     "/v1/posts/{id}/allocations" => { GET: allocations::list },
     "/v1/posts/{id}/continuity" => { GET: continuity::get },
+    "/v1/periods/close" => { POST: periods::close },
+    "/v1/periods" => { GET: periods::list },
     "/v1/ledger/entries" => { GET: ledger::entries },
     "/v1/ledger/balances" => { GET: ledger::balances },
 }

@@ -14,5 +14,6 @@ mod contract;
 mod demo;
 mod errors;
 mod idempotency;
+mod periods;
 mod posts;
 mod registry;

@@ -1,0 +1,74 @@
+//! Closed periods: a prefix of an employer's months that nothing may be dated in any more.
+
+use super::schema::{closed_periods, posts};
+use super::DbConnection;
+use crate::domain::Month;
+use crate::error::ApiError;
+use diesel::prelude::*;
+
+/// The last closed month of an employer, if any.
+pub fn closed_through(conn: &mut DbConnection, employer_id: &str) -> QueryResult<Option<Month>> {
+    let last: Option<String> = closed_periods::table
+        .filter(closed_periods::employer_id.eq(employer_id))
+        .select(diesel::dsl::max(closed_periods::month))
+        .first(conn)?;
+    Ok(last.and_then(|m| Month::parse(&m).ok()))
+}
+
+/// Refuses, with 409 naming the month, anything dated in a closed month.
+pub fn check_open(
+    conn: &mut DbConnection,
+    employer_id: &str,
+    month: Month,
+) -> Result<(), ApiError> {
+    match closed_through(conn, employer_id)? {
+        Some(last) if month <= last => Err(ApiError::conflict(
+            "period_closed",
+            format!("{month} is in a closed period (the books are closed through {last})"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Closes every month of the employer up to `month`; answers the last closed month. Months
+/// already closed stay as they are; the first month closed is the employer's earliest post
+/// start (or `month` itself when it has none earlier).
+pub fn close_through(
+    conn: &mut DbConnection,
+    employer_id: &str,
+    month: Month,
+) -> Result<Month, ApiError> {
+    let already = closed_through(conn, employer_id)?;
+    if already.is_some_and(|last| last >= month) {
+        return Ok(already.unwrap_or(month));
+    }
+    let first = match already {
+        Some(last) => last.next(),
+        None => {
+            let earliest: Option<String> = posts::table
+                .filter(posts::employer_id.eq(employer_id))
+                .select(diesel::dsl::min(posts::start_month))
+                .first(conn)?;
+            earliest
+                .and_then(|m| Month::parse(&m).ok())
+                .map_or(month, |m| m.min(month))
+        }
+    };
+    let closed_at = super::now_timestamp();
+    let rows: Vec<_> = first
+        .through(month)
+        .map(|m| {
+            (
+                closed_periods::employer_id.eq(employer_id),
+                closed_periods::month.eq(m.to_string()),
+                closed_periods::closed_at.eq(closed_at.clone()),
+            )
+        })
+        .collect();
+    for row in rows {
+        diesel::insert_into(closed_periods::table)
+            .values(row)
+            .execute(conn)?;
+    }
+    Ok(month)
+}

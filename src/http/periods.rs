@@ -1,0 +1,108 @@
+//! `POST /v1/periods/close` and `GET /v1/periods`: closing an employer's months for good.
+
+use crate::auth::{Caller, Scope};
+use crate::db::schema::closed_periods;
+use crate::db::{self, LockedTable};
+use crate::domain::Month;
+use crate::error::ApiError;
+use crate::http::extract::{page_response, parse_param, Body, Page, Query};
+use crate::http::idempotency::{self, Outcome};
+use crate::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+use diesel::prelude::*;
+use serde::Deserialize;
+use uuid::Uuid;
+
+/// The body of `POST /v1/periods/close`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloseRequest {
+    employer_id: Uuid,
+    month: Month,
+}
+
+/// `POST /v1/periods/close` (the employer, the operator): closes every month up to `month`.
+pub async fn close(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    caller: Caller,
+    body: Body<CloseRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.value;
+    caller.require_employer_writer(input.employer_id)?;
+    idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
+        crate::http::employers::find(conn, input.employer_id)?;
+        let employer = input.employer_id.to_string();
+        db::lock_row(conn, LockedTable::Employers, &employer)?;
+        let through = db::periods::close_through(conn, &employer, input.month)?;
+        tracing::info!(employer_id = %employer, closed_through = %through, "period closed");
+        Ok(Outcome::ok(serde_json::json!({
+            "employer_id": employer,
+            "closed_through": through,
+        })))
+    })
+    .await
+}
+
+/// The query of `GET /v1/periods`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    employer_id: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `GET /v1/periods?employer_id=`: the closed months of an employer, oldest first.
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.0;
+    let page = Page::parse_with(q.limit.as_deref(), q.cursor.as_deref(), |c| {
+        Month::parse(c).ok().map(|m| m.to_string())
+    })?;
+    let asked = parse_param("employer_id", q.employer_id.as_deref(), Uuid::parse_str)?;
+    let employer = match (caller.scope, asked) {
+        (Scope::Funder(_), _) => {
+            return Err(ApiError::Forbidden(
+                "funders do not read an employer's periods".into(),
+            ))
+        }
+        (Scope::Employer(own), Some(other)) if other != own => {
+            return Err(ApiError::NotFound("employer"))
+        }
+        (Scope::Employer(own), _) => own,
+        (Scope::Mission | Scope::Admin, Some(id)) => id,
+        (Scope::Mission | Scope::Admin, None) => {
+            return Err(ApiError::field(
+                "/employer_id",
+                "name the employer whose periods to list",
+            ))
+        }
+    };
+    let (items, next) = state
+        .with_connection(move |conn| {
+            let mut q = closed_periods::table
+                .filter(closed_periods::employer_id.eq(employer.to_string()))
+                .order(closed_periods::month)
+                .select((closed_periods::month, closed_periods::closed_at))
+                .limit(page.limit + 1)
+                .into_boxed();
+            if let Some(after) = &page.after {
+                q = q.filter(closed_periods::month.gt(after.clone()));
+            }
+            let rows: Vec<(String, String)> = q.load(conn)?;
+            let (rows, next) = page.finish(rows, |r| r.0.clone());
+            let items: Vec<serde_json::Value> = rows
+                .into_iter()
+                .map(|(month, closed_at)| {
+                    serde_json::json!({"employer_id": employer, "month": month, "status": "closed", "closed_at": closed_at})
+                })
+                .collect();
+            Ok((items, next))
+        })
+        .await?;
+    Ok(page_response(items, next))
+}
