@@ -7,7 +7,7 @@
 
 use super::commitments::CommitmentRow;
 use super::ledger::{post_entries, EntryKind, NewEntry};
-use super::schema::{allocated_months, allocation_lines, commitments, costs};
+use super::schema::{allocated_months, allocation_lines, call_lines, calls, commitments, costs};
 use super::DbConnection;
 use crate::domain::allocation::{allocate_months, Terms};
 use crate::domain::{ledger, Month};
@@ -177,6 +177,33 @@ pub fn run(
         .into_iter()
         .map(|(c, m, a)| ((c, m), a))
         .collect();
+    // What is already called, per funder, post and month: a run may not go below it.
+    let mut called: HashMap<(String, String, String), (i64, Vec<String>)> = HashMap::new();
+    for (call_id, funder, post, m, amount) in call_lines::table
+        .filter(call_lines::employer_id.eq(employer_id))
+        .filter(call_lines::post_id.eq(&one_post).or(whole_employer(&scope)))
+        .filter(call_lines::month.ge(&month_name))
+        .filter(
+            call_lines::call_id.eq_any(
+                calls::table
+                    .filter(calls::cancelled_on.is_null())
+                    .select(calls::id),
+            ),
+        )
+        .select((
+            call_lines::call_id,
+            call_lines::funder_id,
+            call_lines::post_id,
+            call_lines::month,
+            call_lines::amount_cents,
+        ))
+        .load::<(String, String, String, String, i64)>(conn)?
+    {
+        let entry = called.entry((funder, post, m)).or_default();
+        entry.0 += amount;
+        entry.1.push(call_id);
+    }
+    let mut blocking_calls: BTreeSet<String> = BTreeSet::new();
     let mut later_by_post: HashMap<&str, Vec<Month>> = HashMap::new();
     for (post, m) in stored_months.keys() {
         if *m != month_name {
@@ -230,6 +257,19 @@ pub fn run(
         let mut entries_posted = 0;
         for split in &splits {
             let m = split.month.to_string();
+            let mut by_funder: HashMap<&str, i64> = HashMap::new();
+            for (commitment, new) in commitments.iter().zip(&split.lines) {
+                *by_funder.entry(&commitment.funder_id).or_default() += new.unwrap_or(0);
+            }
+            // Every funder called on the post has a commitment on it, so it is in `by_funder`.
+            for (funder, new_total) in &by_funder {
+                let key = ((*funder).to_owned(), post_id.clone(), m.clone());
+                if let Some((called_cents, call_ids)) = called.get(&key) {
+                    if new_total < called_cents {
+                        blocking_calls.extend(call_ids.iter().cloned());
+                    }
+                }
+            }
             let mut lines = Vec::new();
             for (commitment, new) in commitments.iter().zip(&split.lines) {
                 let old = stored_lines
@@ -295,6 +335,22 @@ pub fn run(
             uncovered_cents: asked.uncovered_cents,
             entries_posted,
         });
+    }
+
+    if !blocking_calls.is_empty() {
+        let ids: Vec<String> = blocking_calls.into_iter().collect();
+        let mut numbers: Vec<String> = calls::table
+            .filter(calls::id.eq_any(&ids))
+            .select(calls::number)
+            .load(conn)?;
+        numbers.sort();
+        return Err(ApiError::conflict(
+            "below_called",
+            format!(
+                "the new allocation would fall below what is already called by {}; cancel those calls first",
+                numbers.join(", ")
+            ),
+        ));
     }
 
     // The writes: new rows in batches, changed rows one by one (few once a month is allocated).

@@ -24,6 +24,12 @@ pub enum EntryKind {
     CostReversal,
     /// A change of allocations.
     Allocation,
+    /// A call for funds issued.
+    Call,
+    /// A call cancelled by its credit note.
+    CreditNote,
+    /// A payment received.
+    Payment,
 }
 
 impl EntryKind {
@@ -33,6 +39,9 @@ impl EntryKind {
             EntryKind::Cost => "cost",
             EntryKind::CostReversal => "cost_reversal",
             EntryKind::Allocation => "allocation",
+            EntryKind::Call => "call",
+            EntryKind::CreditNote => "credit_note",
+            EntryKind::Payment => "payment",
         }
     }
 }

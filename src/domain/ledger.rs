@@ -127,6 +127,49 @@ pub fn allocation_lines(
     transfer(FUNDING_TO_CALL, OPERATING_GRANTS, change_cents, on, on)
 }
 
+/// A call for funds: 441 (funder) debited with the total, 4687 (funder, post, month) credited
+/// line by line. The credit note that cancels it (`issued = false`) posts the other way round.
+pub fn call_lines(funder_id: Uuid, lines: &[(Uuid, Month, i64)], issued: bool) -> Vec<Line> {
+    let total: i64 = lines.iter().map(|(_, _, amount)| amount).sum();
+    let side = |amount: i64, debit: bool| if debit { (amount, 0) } else { (0, amount) };
+    let (debit_cents, credit_cents) = side(total, issued);
+    let mut posted = Vec::with_capacity(lines.len() + 1);
+    posted.push(Line {
+        account: GRANTS_RECEIVABLE,
+        debit_cents,
+        credit_cents,
+        funder_id: Some(funder_id),
+        post_id: None,
+        month: None,
+    });
+    for (post_id, month, amount) in lines {
+        let (debit_cents, credit_cents) = side(*amount, !issued);
+        posted.push(Line {
+            account: FUNDING_TO_CALL,
+            debit_cents,
+            credit_cents,
+            funder_id: Some(funder_id),
+            post_id: Some(*post_id),
+            month: Some(*month),
+        });
+    }
+    posted
+}
+
+/// A payment received: 512 against 441 (funder).
+pub fn payment_lines(funder_id: Uuid, amount_cents: i64) -> [Line; 2] {
+    transfer(
+        BANK,
+        GRANTS_RECEIVABLE,
+        amount_cents,
+        Concerning::default(),
+        Concerning {
+            funder_id: Some(funder_id),
+            ..Concerning::default()
+        },
+    )
+}
+
 /// Whether an entry's lines are well formed and balance: at least two lines, each a debit or
 /// a credit (not both, not neither, never negative), debits equal to credits.
 pub fn is_balanced(lines: &[Line]) -> bool {
@@ -154,6 +197,17 @@ mod tests {
             let (post, funder) = (Uuid::now_v7(), Uuid::now_v7());
             prop_assert!(is_balanced(&cost_lines(post, month, amount)));
             prop_assert!(is_balanced(&allocation_lines(funder, post, month, amount)));
+            prop_assert!(is_balanced(&payment_lines(funder, amount.abs())));
+            let lines = [(post, month, amount.abs()), (Uuid::now_v7(), month, 1)];
+            prop_assert!(is_balanced(&call_lines(funder, &lines, true)));
+            let cancelled = call_lines(funder, &lines, false);
+            prop_assert!(is_balanced(&cancelled));
+            // The credit note moves the same accounts, funders and posts the other way.
+            let issued = call_lines(funder, &lines, true);
+            for (a, b) in issued.iter().zip(&cancelled) {
+                prop_assert_eq!((a.account, a.funder_id, a.post_id, a.month), (b.account, b.funder_id, b.post_id, b.month));
+                prop_assert_eq!((a.debit_cents, a.credit_cents), (b.credit_cents, b.debit_cents));
+            }
         }
     }
 

@@ -2,6 +2,7 @@
 //! the database, and shaping the response.
 
 pub mod allocations;
+pub mod calls;
 pub mod commitments;
 pub mod continuity;
 pub mod costs;
@@ -11,6 +12,7 @@ pub mod funders;
 pub mod idempotency;
 pub mod ledger;
 pub mod ops;
+pub mod payments;
 pub mod periods;
 pub mod posts;
 pub mod text;
@@ -58,6 +60,11 @@ routes! {
     "/v1/allocations/run" => { POST: allocations::run },
     "/v1/posts/{id}/allocations" => { GET: allocations::list },
     "/v1/posts/{id}/continuity" => { GET: continuity::get },
+    "/v1/calls" => { GET: calls::list, POST: calls::create },
+    "/v1/calls/{id}" => { GET: calls::get },
+    "/v1/calls/{id}/cancel" => { POST: calls::cancel },
+    "/v1/payments" => { GET: payments::list, POST: payments::create },
+    "/v1/payments/{id}" => { GET: payments::get },
     "/v1/periods/close" => { POST: periods::close },
     "/v1/periods" => { GET: periods::list },
     "/v1/ledger/entries" => { GET: ledger::entries },

@@ -3,7 +3,9 @@
 
 use crate::support::TestApp;
 use diesel::prelude::*;
-use portage_ledger::db::schema::{account_balances, allocation_lines, journal_lines};
+use portage_ledger::db::schema::{
+    account_balances, allocation_lines, call_lines, calls, journal_lines, payments,
+};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -19,8 +21,9 @@ type LineRow = (
 );
 
 /// Recomputes every balance from the journal's lines and checks the invariants of DOMAIN.md:
-/// each entry balances, the running balances equal the lines, and for each funder and post the
-/// 4687 balance equals what is allocated (nothing is called yet in these cases).
+/// each entry balances, the running balances equal the lines, for each funder and post the
+/// 4687 balance equals allocated − called (never negative), and for each funder the 441
+/// balance equals called − received.
 pub fn check_ledger_invariants(app: &TestApp) {
     let mut conn = app.pool.get().unwrap();
     let lines: Vec<LineRow> = journal_lines::table
@@ -38,6 +41,7 @@ pub fn check_ledger_invariants(app: &TestApp) {
     let mut per_entry: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     let mut per_key: BTreeMap<(String, String, String, String), (i64, i64)> = BTreeMap::new();
     let mut to_call: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let mut receivable: BTreeMap<String, i64> = BTreeMap::new();
     for (entry, employer, account, funder, post, debit, credit) in &lines {
         let e = per_entry.entry(entry.clone()).or_default();
         e.0 += debit;
@@ -51,6 +55,11 @@ pub fn check_ledger_invariants(app: &TestApp) {
         let k = per_key.entry(key).or_default();
         k.0 += debit;
         k.1 += credit;
+        if account == "441" {
+            *receivable
+                .entry(funder.clone().unwrap_or_default())
+                .or_default() += debit - credit;
+        }
         if account == "4687" {
             *to_call
                 .entry((
@@ -86,20 +95,58 @@ pub fn check_ledger_invariants(app: &TestApp) {
         ))
         .load(&mut conn)
         .unwrap();
+    // allocated − called (calls not cancelled) per funder and post.
     let mut allocated_sum: BTreeMap<(String, String), i64> = BTreeMap::new();
     for (funder, post, amount) in allocated {
         *allocated_sum.entry((funder, post)).or_default() += amount;
+    }
+    let live_calls = calls::table
+        .filter(calls::cancelled_on.is_null())
+        .select(calls::id);
+    let called: Vec<(String, String, i64)> = call_lines::table
+        .filter(call_lines::call_id.eq_any(live_calls))
+        .select((
+            call_lines::funder_id,
+            call_lines::post_id,
+            call_lines::amount_cents,
+        ))
+        .load(&mut conn)
+        .unwrap();
+    let mut called_by_funder: BTreeMap<String, i64> = BTreeMap::new();
+    for (funder, post, amount) in called {
+        *allocated_sum.entry((funder.clone(), post)).or_default() -= amount;
+        *called_by_funder.entry(funder).or_default() += amount;
+    }
+    for ((funder, post), left) in &allocated_sum {
+        assert!(
+            *left >= 0,
+            "more called than allocated for {funder} on {post}"
+        );
     }
     allocated_sum.retain(|_, v| *v != 0);
     to_call.retain(|_, v| *v != 0);
     assert_eq!(
         to_call, allocated_sum,
-        "4687 balances differ from the allocations"
+        "4687 balances differ from allocated − called"
+    );
+    // called − received = the 441 balance, per funder.
+    let received: Vec<(String, i64)> = payments::table
+        .select((payments::funder_id, payments::amount_cents))
+        .load(&mut conn)
+        .unwrap();
+    for (funder, amount) in received {
+        *called_by_funder.entry(funder).or_default() -= amount;
+    }
+    called_by_funder.retain(|_, v| *v != 0);
+    receivable.retain(|_, v| *v != 0);
+    assert_eq!(
+        receivable, called_by_funder,
+        "441 balances differ from called − received"
     );
 }
 
 /// A post with the commitments of DOMAIN.md's worked example; returns (employer, post, funders).
-async fn worked_example(app: &TestApp) -> (String, String, BTreeMap<&'static str, String>) {
+pub async fn worked_example(app: &TestApp) -> (String, String, BTreeMap<&'static str, String>) {
     let employer = app.employer("GEIQ").await;
     let post = app.post_of(&employer, "2026-01", "3127.45").await;
     let token = app.token("employer", Some(&employer));

@@ -14,6 +14,7 @@ mod contract;
 mod demo;
 mod errors;
 mod idempotency;
+mod money_in;
 mod periods;
 mod posts;
 mod registry;

@@ -1,0 +1,533 @@
+//! Calls for funds, their credit notes, payments and the lettrage between them: the queries
+//! and writes behind `/v1/calls` and `/v1/payments`, in the caller's transaction.
+
+use super::ledger::{post_entry, EntryKind, NewEntry};
+use super::schema::{
+    allocation_lines, call_lines, calls, number_sequences, payment_applications, payments,
+};
+use super::DbConnection;
+use crate::domain::{ledger, Date, Money, Month};
+use crate::error::ApiError;
+use diesel::prelude::*;
+use std::collections::{BTreeMap, HashMap};
+use uuid::Uuid;
+
+/// A line of a call: (post, month, amount in cents).
+pub type CallLine = (String, String, i64);
+
+/// A call as stored.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = calls)]
+pub struct CallRow {
+    /// Its id.
+    pub id: String,
+    /// The employer that issued it.
+    pub employer_id: String,
+    /// The funder it asks.
+    pub funder_id: String,
+    /// `AF-YYYY-NNNN`.
+    pub number: String,
+    /// First allocation month called.
+    pub from_month: String,
+    /// Last allocation month called.
+    pub to_month: String,
+    /// Issue date.
+    pub issued_on: String,
+    /// Due date.
+    pub due_on: String,
+    /// Total, in cents.
+    pub amount_cents: i64,
+    /// Its journal entry.
+    pub entry_id: String,
+    /// When it was cancelled, if it was.
+    pub cancelled_on: Option<String>,
+    /// Its credit note's id.
+    pub credit_note_id: Option<String>,
+    /// Its credit note's number, `AV-YYYY-NNNN`.
+    pub credit_note_number: Option<String>,
+    /// Its credit note's journal entry.
+    pub credit_note_entry_id: Option<String>,
+    /// Creation time.
+    pub created_at: String,
+}
+
+/// The next gapless number of a kind (`AF`, `AV`) for an employer and year. The caller holds
+/// the employer's lock, and the number is taken in the transaction that issues the document.
+pub fn next_number(
+    conn: &mut DbConnection,
+    employer_id: &str,
+    kind: &str,
+    year: i32,
+) -> QueryResult<String> {
+    let key = number_sequences::table.find((employer_id, kind, year));
+    let last: Option<i32> = key
+        .select(number_sequences::last_number)
+        .first(conn)
+        .optional()?;
+    let next = last.unwrap_or(0) + 1;
+    if last.is_some() {
+        diesel::update(key)
+            .set(number_sequences::last_number.eq(next))
+            .execute(conn)?;
+    } else {
+        diesel::insert_into(number_sequences::table)
+            .values((
+                number_sequences::employer_id.eq(employer_id),
+                number_sequences::kind.eq(kind),
+                number_sequences::year.eq(year),
+                number_sequences::last_number.eq(next),
+            ))
+            .execute(conn)?;
+    }
+    Ok(format!("{kind}-{year}-{next:04}"))
+}
+
+/// What is called, per post and month, for a funder of an employer (cancelled calls excluded).
+pub fn called(
+    conn: &mut DbConnection,
+    employer_id: &str,
+    funder_id: &str,
+) -> QueryResult<HashMap<(String, String), i64>> {
+    let rows: Vec<(String, String, i64)> = call_lines::table
+        .filter(call_lines::employer_id.eq(employer_id))
+        .filter(call_lines::funder_id.eq(funder_id))
+        .filter(
+            call_lines::call_id.eq_any(
+                calls::table
+                    .filter(calls::cancelled_on.is_null())
+                    .select(calls::id),
+            ),
+        )
+        .group_by((call_lines::post_id, call_lines::month))
+        .select((
+            call_lines::post_id,
+            call_lines::month,
+            diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT)",
+            ),
+        ))
+        .load(conn)?;
+    Ok(rows.into_iter().map(|(p, m, a)| ((p, m), a)).collect())
+}
+
+/// What a funder was allocated and not yet called, per post and month, within the months.
+pub fn callable(
+    conn: &mut DbConnection,
+    employer_id: &str,
+    funder_id: &str,
+    from: Month,
+    to: Month,
+) -> QueryResult<Vec<(String, String, i64)>> {
+    let allocated: Vec<(String, String, i64)> = allocation_lines::table
+        .filter(allocation_lines::employer_id.eq(employer_id))
+        .filter(allocation_lines::funder_id.eq(funder_id))
+        .filter(allocation_lines::month.between(from.to_string(), to.to_string()))
+        .group_by((allocation_lines::post_id, allocation_lines::month))
+        .select((
+            allocation_lines::post_id,
+            allocation_lines::month,
+            diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT)",
+            ),
+        ))
+        .load(conn)?;
+    let called = called(conn, employer_id, funder_id)?;
+    let mut lines: Vec<(String, String, i64)> = allocated
+        .into_iter()
+        .map(|(post, month, amount)| {
+            let already = called
+                .get(&(post.clone(), month.clone()))
+                .copied()
+                .unwrap_or(0);
+            (post, month, amount - already)
+        })
+        .filter(|(_, _, left)| *left > 0)
+        .collect();
+    lines.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
+    Ok(lines)
+}
+
+/// What was paid on each call (the sum of its applications).
+pub fn paid(conn: &mut DbConnection, call_ids: &[String]) -> QueryResult<HashMap<String, i64>> {
+    let rows: Vec<(String, i64)> = payment_applications::table
+        .filter(payment_applications::call_id.eq_any(call_ids))
+        .group_by(payment_applications::call_id)
+        .select((
+            payment_applications::call_id,
+            diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT)",
+            ),
+        ))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
+}
+
+/// The lines of calls, by call: (post, month, amount), oldest month first then by post.
+pub fn lines_of(
+    conn: &mut DbConnection,
+    call_ids: &[String],
+) -> QueryResult<BTreeMap<String, Vec<CallLine>>> {
+    let rows: Vec<(String, String, String, i64)> = call_lines::table
+        .filter(call_lines::call_id.eq_any(call_ids))
+        .order((call_lines::call_id, call_lines::month, call_lines::post_id))
+        .select((
+            call_lines::call_id,
+            call_lines::post_id,
+            call_lines::month,
+            call_lines::amount_cents,
+        ))
+        .load(conn)?;
+    let mut by_call: BTreeMap<String, Vec<CallLine>> = BTreeMap::new();
+    for (call, post, month, amount) in rows {
+        by_call.entry(call).or_default().push((post, month, amount));
+    }
+    Ok(by_call)
+}
+
+/// The status of a call from its amount and what was paid on it.
+pub fn status(row: &CallRow, paid_cents: i64) -> &'static str {
+    if row.cancelled_on.is_some() {
+        "cancelled"
+    } else if paid_cents >= row.amount_cents {
+        "paid"
+    } else if paid_cents > 0 {
+        "partially_paid"
+    } else {
+        "issued"
+    }
+}
+
+/// The answer for a call.
+pub fn view(row: &CallRow, lines: &[(String, String, i64)], paid_cents: i64) -> serde_json::Value {
+    let outstanding = if row.cancelled_on.is_some() {
+        0
+    } else {
+        row.amount_cents - paid_cents
+    };
+    serde_json::json!({
+        "id": row.id,
+        "number": row.number,
+        "employer_id": row.employer_id,
+        "funder_id": row.funder_id,
+        "from_month": row.from_month,
+        "to_month": row.to_month,
+        "issued_on": row.issued_on,
+        "due_on": row.due_on,
+        "amount": Money::from_cents(row.amount_cents),
+        "paid": Money::from_cents(paid_cents),
+        "outstanding": Money::from_cents(outstanding),
+        "status": status(row, paid_cents),
+        "lines": lines.iter().map(|(post, month, amount)| serde_json::json!({
+            "post_id": post, "month": month, "amount": Money::from_cents(*amount)
+        })).collect::<Vec<_>>(),
+        "cancelled_on": row.cancelled_on,
+        "credit_note_id": row.credit_note_id,
+        "credit_note_number": row.credit_note_number,
+        "created_at": row.created_at,
+    })
+}
+
+/// Reads one call.
+pub fn find(conn: &mut DbConnection, id: &str) -> Result<CallRow, ApiError> {
+    calls::table
+        .find(id)
+        .select(CallRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(ApiError::NotFound("call"))
+}
+
+/// A call to issue.
+#[derive(Debug, Clone)]
+pub struct NewCall<'a> {
+    /// The issuing employer.
+    pub employer_id: &'a str,
+    /// The funder asked.
+    pub funder_id: Uuid,
+    /// First allocation month.
+    pub from: Month,
+    /// Last allocation month.
+    pub to: Month,
+    /// Issue date.
+    pub issued_on: Date,
+    /// Due date.
+    pub due_on: Date,
+}
+
+/// Issues a call over everything allocated to the funder and not yet called in the months,
+/// posts 441 / 4687, and applies the funder's credit with the employer to it. Answers the
+/// call's id; 422 when nothing is left to call. The caller holds the employer's lock.
+pub fn issue(conn: &mut DbConnection, new: &NewCall<'_>) -> Result<String, ApiError> {
+    let funder = new.funder_id.to_string();
+    let lines = callable(conn, new.employer_id, &funder, new.from, new.to)?;
+    if lines.is_empty() {
+        return Err(ApiError::unprocessable(
+            "nothing_to_call",
+            format!(
+                "nothing allocated to this funder is left to call in {}..{}",
+                new.from, new.to
+            ),
+        ));
+    }
+    let number = next_number(conn, new.employer_id, "AF", new.issued_on.month().year())?;
+    let id = Uuid::now_v7().to_string();
+    let posted: Vec<(Uuid, Month, i64)> = lines
+        .iter()
+        .filter_map(|(post, month, amount)| {
+            Some((
+                Uuid::parse_str(post).ok()?,
+                Month::parse(month).ok()?,
+                *amount,
+            ))
+        })
+        .collect();
+    let entry_id = post_entry(
+        conn,
+        NewEntry {
+            employer_id: new.employer_id,
+            date: new.issued_on,
+            kind: EntryKind::Call,
+            reference: number.clone(),
+            reverses: None,
+            lines: ledger::call_lines(new.funder_id, &posted, true),
+        },
+    )?;
+    let amount: i64 = lines.iter().map(|(_, _, a)| a).sum();
+    diesel::insert_into(calls::table)
+        .values((
+            calls::id.eq(&id),
+            calls::employer_id.eq(new.employer_id),
+            calls::funder_id.eq(&funder),
+            calls::number.eq(&number),
+            calls::from_month.eq(new.from.to_string()),
+            calls::to_month.eq(new.to.to_string()),
+            calls::issued_on.eq(new.issued_on.to_string()),
+            calls::due_on.eq(new.due_on.to_string()),
+            calls::amount_cents.eq(amount),
+            calls::entry_id.eq(&entry_id),
+            calls::created_at.eq(super::now_timestamp()),
+        ))
+        .execute(conn)?;
+    for (post, month, amount) in &lines {
+        diesel::insert_into(call_lines::table)
+            .values((
+                call_lines::call_id.eq(&id),
+                call_lines::post_id.eq(post),
+                call_lines::month.eq(month),
+                call_lines::funder_id.eq(&funder),
+                call_lines::employer_id.eq(new.employer_id),
+                call_lines::amount_cents.eq(amount),
+            ))
+            .execute(conn)?;
+    }
+    apply_credit(conn, new.employer_id, &funder, &id, amount)?;
+    Ok(id)
+}
+
+/// What each payment of a funder to an employer has left unapplied, oldest payment first.
+pub fn unapplied_payments(
+    conn: &mut DbConnection,
+    employer_id: &str,
+    funder_id: &str,
+) -> QueryResult<Vec<(String, i64)>> {
+    let rows: Vec<(String, i64)> = payments::table
+        .filter(payments::employer_id.eq(employer_id))
+        .filter(payments::funder_id.eq(funder_id))
+        .order((payments::received_on, payments::id))
+        .select((payments::id, payments::amount_cents))
+        .load(conn)?;
+    let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    let applied: HashMap<String, i64> = payment_applications::table
+        .filter(payment_applications::payment_id.eq_any(&ids))
+        .group_by(payment_applications::payment_id)
+        .select((
+            payment_applications::payment_id,
+            diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT)",
+            ),
+        ))
+        .load::<(String, i64)>(conn)?
+        .into_iter()
+        .collect();
+    Ok(rows
+        .into_iter()
+        .map(|(id, amount)| {
+            let left = amount - applied.get(&id).copied().unwrap_or(0);
+            (id, left)
+        })
+        .filter(|(_, left)| *left > 0)
+        .collect())
+}
+
+/// Records the application of part of a payment to a call.
+pub fn apply(
+    conn: &mut DbConnection,
+    payment_id: &str,
+    call_id: &str,
+    amount_cents: i64,
+) -> QueryResult<()> {
+    diesel::insert_into(payment_applications::table)
+        .values((
+            payment_applications::id.eq(Uuid::now_v7().to_string()),
+            payment_applications::payment_id.eq(payment_id),
+            payment_applications::call_id.eq(call_id),
+            payment_applications::amount_cents.eq(amount_cents),
+            payment_applications::created_at.eq(super::now_timestamp()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Applies a funder's credit (payments not yet applied) to a new call, oldest payment first.
+fn apply_credit(
+    conn: &mut DbConnection,
+    employer_id: &str,
+    funder_id: &str,
+    call_id: &str,
+    amount_cents: i64,
+) -> QueryResult<()> {
+    let mut left = amount_cents;
+    for (payment, unapplied) in unapplied_payments(conn, employer_id, funder_id)? {
+        if left == 0 {
+            break;
+        }
+        let applied = unapplied.min(left);
+        apply(conn, &payment, call_id, applied)?;
+        left -= applied;
+    }
+    Ok(())
+}
+
+/// Cancels a call by its credit note: the reversing entry, dated `today`, and the number
+/// `AV-YYYY-NNNN`; its allocations become callable again. A call with money applied to it,
+/// or already cancelled, answers 409. The caller holds the employer's lock.
+pub fn cancel(conn: &mut DbConnection, call: &CallRow, today: Date) -> Result<(), ApiError> {
+    if call.cancelled_on.is_some() {
+        return Err(ApiError::conflict(
+            "already_cancelled",
+            format!(
+                "{} was already cancelled by {}",
+                call.number,
+                call.credit_note_number.clone().unwrap_or_default()
+            ),
+        ));
+    }
+    let paid = paid(conn, std::slice::from_ref(&call.id))?
+        .get(&call.id)
+        .copied()
+        .unwrap_or(0);
+    if paid > 0 {
+        return Err(ApiError::conflict(
+            "call_paid",
+            format!(
+                "{} has {} paid on it and cannot be cancelled",
+                call.number,
+                Money::from_cents(paid)
+            ),
+        ));
+    }
+    let lines = lines_of(conn, std::slice::from_ref(&call.id))?
+        .remove(&call.id)
+        .unwrap_or_default();
+    let funder = Uuid::parse_str(&call.funder_id).map_err(anyhow::Error::from)?;
+    let posted: Vec<(Uuid, Month, i64)> = lines
+        .iter()
+        .filter_map(|(post, month, amount)| {
+            Some((
+                Uuid::parse_str(post).ok()?,
+                Month::parse(month).ok()?,
+                *amount,
+            ))
+        })
+        .collect();
+    let number = next_number(conn, &call.employer_id, "AV", today.month().year())?;
+    let entry_id = post_entry(
+        conn,
+        NewEntry {
+            employer_id: &call.employer_id,
+            date: today,
+            kind: EntryKind::CreditNote,
+            reference: format!("{number} cancels {}", call.number),
+            reverses: Some(&call.entry_id),
+            lines: ledger::call_lines(funder, &posted, false),
+        },
+    )?;
+    diesel::update(calls::table.find(&call.id))
+        .set((
+            calls::cancelled_on.eq(today.to_string()),
+            calls::credit_note_id.eq(Uuid::now_v7().to_string()),
+            calls::credit_note_number.eq(&number),
+            calls::credit_note_entry_id.eq(&entry_id),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Records a payment (512 / 441) and applies it: to the named calls, or else to the funder's
+/// open calls with the employer, oldest due first. Answers the payment's id.
+pub fn receive(
+    conn: &mut DbConnection,
+    employer_id: &str,
+    funder_id: Uuid,
+    amount_cents: i64,
+    received_on: Date,
+    reference: &str,
+    named: Option<&[(String, i64)]>,
+) -> Result<String, ApiError> {
+    let funder = funder_id.to_string();
+    let id = Uuid::now_v7().to_string();
+    let entry_id = post_entry(
+        conn,
+        NewEntry {
+            employer_id,
+            date: received_on,
+            kind: EntryKind::Payment,
+            reference: format!("payment {reference}"),
+            reverses: None,
+            lines: ledger::payment_lines(funder_id, amount_cents).to_vec(),
+        },
+    )?;
+    diesel::insert_into(payments::table)
+        .values((
+            payments::id.eq(&id),
+            payments::employer_id.eq(employer_id),
+            payments::funder_id.eq(&funder),
+            payments::amount_cents.eq(amount_cents),
+            payments::received_on.eq(received_on.to_string()),
+            payments::reference.eq(reference),
+            payments::entry_id.eq(&entry_id),
+            payments::created_at.eq(super::now_timestamp()),
+        ))
+        .execute(conn)?;
+    match named {
+        Some(applications) => {
+            for (call_id, amount) in applications {
+                apply(conn, &id, call_id, *amount)?;
+            }
+        }
+        None => {
+            let open: Vec<CallRow> = calls::table
+                .filter(calls::employer_id.eq(employer_id))
+                .filter(calls::funder_id.eq(&funder))
+                .filter(calls::cancelled_on.is_null())
+                .order((calls::due_on, calls::issued_on, calls::number))
+                .select(CallRow::as_select())
+                .load(conn)?;
+            let ids: Vec<String> = open.iter().map(|c| c.id.clone()).collect();
+            let paid = paid(conn, &ids)?;
+            let mut left = amount_cents;
+            for call in &open {
+                if left == 0 {
+                    break;
+                }
+                let outstanding = call.amount_cents - paid.get(&call.id).copied().unwrap_or(0);
+                if outstanding > 0 {
+                    let applied = outstanding.min(left);
+                    apply(conn, &id, &call.id, applied)?;
+                    left -= applied;
+                }
+            }
+        }
+    }
+    Ok(id)
+}

@@ -1,0 +1,202 @@
+//! `/v1/calls`: calls for funds, numbered without gaps, and their cancellation by credit note.
+
+use crate::auth::{Caller, Scope};
+use crate::db::calls::{self as store, CallRow, NewCall};
+use crate::db::schema::calls;
+use crate::db::{self, DbConnection, LockedTable};
+use crate::domain::{clock, Date, Month};
+use crate::error::ApiError;
+use crate::http::extract::{page_response, parse_param, path_id, Body, Page, Query};
+use crate::http::idempotency::{self, Outcome};
+use crate::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+use diesel::prelude::*;
+use serde::Deserialize;
+use uuid::Uuid;
+
+/// The body of `POST /v1/calls`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCallRequest {
+    employer_id: Uuid,
+    funder_id: Uuid,
+    from_month: Month,
+    to_month: Month,
+    issued_on: Date,
+    due_on: Date,
+}
+
+/// Whether the caller may read a call: its employer, its funder, the mission, the operator.
+pub fn readable(caller: &Caller, call: &CallRow) -> bool {
+    match caller.scope {
+        Scope::Funder(own) => call.funder_id == own.to_string(),
+        _ => Uuid::parse_str(&call.employer_id).is_ok_and(|e| caller.can_read_employer(e)),
+    }
+}
+
+/// The full answer for calls: lines and paid amounts read in two queries.
+pub fn views(
+    conn: &mut DbConnection,
+    rows: &[CallRow],
+) -> Result<Vec<serde_json::Value>, ApiError> {
+    let ids: Vec<String> = rows.iter().map(|c| c.id.clone()).collect();
+    let mut lines = store::lines_of(conn, &ids)?;
+    let paid = store::paid(conn, &ids)?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let own_lines = lines.remove(&row.id).unwrap_or_default();
+            store::view(row, &own_lines, paid.get(&row.id).copied().unwrap_or(0))
+        })
+        .collect())
+}
+
+fn view_one(conn: &mut DbConnection, id: &str) -> Result<serde_json::Value, ApiError> {
+    let row = store::find(conn, id)?;
+    views(conn, &[row])?.pop().ok_or(ApiError::NotFound("call"))
+}
+
+/// `POST /v1/calls` (the employer, the operator).
+pub async fn create(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    caller: Caller,
+    body: Body<NewCallRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.value;
+    caller.require_employer_writer(input.employer_id)?;
+    if input.to_month < input.from_month {
+        return Err(ApiError::field(
+            "/to_month",
+            "must not be before from_month",
+        ));
+    }
+    if input.due_on < input.issued_on {
+        return Err(ApiError::field("/due_on", "must not be before issued_on"));
+    }
+    idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
+        crate::http::employers::find(conn, input.employer_id)?;
+        crate::http::funders::find(conn, input.funder_id)?;
+        let employer = input.employer_id.to_string();
+        db::lock_row(conn, LockedTable::Employers, &employer)?;
+        db::periods::check_open(conn, &employer, input.issued_on.month())?;
+        let id = store::issue(
+            conn,
+            &NewCall {
+                employer_id: &employer,
+                funder_id: input.funder_id,
+                from: input.from_month,
+                to: input.to_month,
+                issued_on: input.issued_on,
+                due_on: input.due_on,
+            },
+        )?;
+        let view = view_one(conn, &id)?;
+        tracing::info!(call_id = %id, number = %view["number"], "call for funds issued");
+        Ok(Outcome::created(format!("/v1/calls/{id}"), view))
+    })
+    .await
+}
+
+/// `POST /v1/calls/{id}/cancel` (the employer, the operator): issues the credit note.
+pub async fn cancel(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    caller: Caller,
+    path: web::Path<String>,
+    body: Body<serde_json::Map<String, serde_json::Value>>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_writer_role()?;
+    if let Some(field) = body.value.keys().next() {
+        return Err(ApiError::field(
+            format!("/{field}"),
+            "a cancellation takes no fields",
+        ));
+    }
+    let id = path_id(&path, "call")?.to_string();
+    idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
+        let call = store::find(conn, &id)?;
+        let employer = Uuid::parse_str(&call.employer_id).map_err(anyhow::Error::from)?;
+        caller
+            .require_employer_writer(employer)
+            .map_err(|_| ApiError::NotFound("call"))?;
+        db::lock_row(conn, LockedTable::Employers, &call.employer_id)?;
+        let call = store::find(conn, &id)?;
+        let today = clock::today();
+        db::periods::check_open(conn, &call.employer_id, today.month())?;
+        store::cancel(conn, &call, today)?;
+        tracing::info!(call_id = %id, "call cancelled by credit note");
+        Ok(Outcome::ok(view_one(conn, &id)?))
+    })
+    .await
+}
+
+/// `GET /v1/calls/{id}`.
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&path, "call")?.to_string();
+    let view = state
+        .with_connection(move |conn| {
+            let row = store::find(conn, &id)?;
+            if !readable(&caller, &row) {
+                return Err(ApiError::NotFound("call"));
+            }
+            view_one(conn, &id)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// The query of `GET /v1/calls`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    funder_id: Option<String>,
+    employer_id: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `GET /v1/calls?funder_id=&employer_id=`: filtered to the caller's scope in the query.
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.0;
+    let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
+    let funder = parse_param("funder_id", q.funder_id.as_deref(), Uuid::parse_str)?;
+    let employer = parse_param("employer_id", q.employer_id.as_deref(), Uuid::parse_str)?;
+    let (items, next) = state
+        .with_connection(move |conn| {
+            let mut query = calls::table
+                .select(CallRow::as_select())
+                .order(calls::id)
+                .limit(page.limit + 1)
+                .into_boxed();
+            if let Some(funder) = funder {
+                query = query.filter(calls::funder_id.eq(funder.to_string()));
+            }
+            if let Some(employer) = employer {
+                query = query.filter(calls::employer_id.eq(employer.to_string()));
+            }
+            match caller.scope {
+                Scope::Admin | Scope::Mission => {}
+                Scope::Employer(own) => {
+                    query = query.filter(calls::employer_id.eq(own.to_string()))
+                }
+                Scope::Funder(own) => query = query.filter(calls::funder_id.eq(own.to_string())),
+            }
+            if let Some(after) = &page.after {
+                query = query.filter(calls::id.gt(after.clone()));
+            }
+            let rows = query.load(conn)?;
+            let (rows, next) = page.finish(rows, |c: &CallRow| c.id.clone());
+            Ok((views(conn, &rows)?, next))
+        })
+        .await?;
+    Ok(page_response(items, next))
+}

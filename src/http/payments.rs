@@ -1,0 +1,300 @@
+//! `/v1/payments`: money received from funders and its lettrage to calls.
+
+use crate::auth::{Caller, Scope};
+use crate::db::calls as store;
+use crate::db::schema::{calls, payment_applications, payments};
+use crate::db::{self, DbConnection, LockedTable};
+use crate::domain::{Date, Money};
+use crate::error::{ApiError, FieldError};
+use crate::http::extract::{page_response, parse_param, path_id, Body, Page, Query};
+use crate::http::idempotency::{self, Outcome};
+use crate::http::text::required_label;
+use crate::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+use diesel::prelude::*;
+use serde::Deserialize;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// One named application of a payment.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Application {
+    call_id: Uuid,
+    amount: Money,
+}
+
+/// The body of `POST /v1/payments`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPayment {
+    employer_id: Uuid,
+    funder_id: Uuid,
+    amount: Money,
+    received_on: Date,
+    reference: String,
+    #[serde(default)]
+    applications: Option<Vec<Application>>,
+}
+
+type PaymentRow = (String, String, String, i64, String, String, String);
+
+fn views(conn: &mut DbConnection, rows: &[PaymentRow]) -> Result<Vec<serde_json::Value>, ApiError> {
+    let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    let applications: Vec<(String, String, i64, String)> = payment_applications::table
+        .inner_join(calls::table.on(calls::id.eq(payment_applications::call_id)))
+        .filter(payment_applications::payment_id.eq_any(&ids))
+        .order(payment_applications::id)
+        .select((
+            payment_applications::payment_id,
+            payment_applications::call_id,
+            payment_applications::amount_cents,
+            calls::number,
+        ))
+        .load(conn)?;
+    let mut by_payment: HashMap<String, Vec<(String, i64, String)>> = HashMap::new();
+    for (payment, call, amount, number) in applications {
+        by_payment
+            .entry(payment)
+            .or_default()
+            .push((call, amount, number));
+    }
+    Ok(rows
+        .iter()
+        .map(
+            |(id, employer, funder, amount, received_on, reference, created_at)| {
+                let applied = by_payment.remove(id).unwrap_or_default();
+                let applied_total: i64 = applied.iter().map(|a| a.1).sum();
+                serde_json::json!({
+                    "id": id,
+                    "employer_id": employer,
+                    "funder_id": funder,
+                    "amount": Money::from_cents(*amount),
+                    "received_on": received_on,
+                    "reference": reference,
+                    "applications": applied.iter().map(|(call, amount, number)| serde_json::json!({
+                        "call_id": call, "number": number, "amount": Money::from_cents(*amount)
+                    })).collect::<Vec<_>>(),
+                    "unapplied": Money::from_cents(amount - applied_total),
+                    "created_at": created_at,
+                })
+            },
+        )
+        .collect())
+}
+
+fn load(conn: &mut DbConnection, id: &str) -> Result<PaymentRow, ApiError> {
+    payments::table
+        .find(id)
+        .select((
+            payments::id,
+            payments::employer_id,
+            payments::funder_id,
+            payments::amount_cents,
+            payments::received_on,
+            payments::reference,
+            payments::created_at,
+        ))
+        .first(conn)
+        .optional()?
+        .ok_or(ApiError::NotFound("payment"))
+}
+
+/// Checks named applications against the calls as they stand (under the employer's lock).
+fn checked_applications(
+    conn: &mut DbConnection,
+    employer_id: &str,
+    funder_id: &str,
+    amount_cents: i64,
+    applications: &[Application],
+) -> Result<Vec<(String, i64)>, ApiError> {
+    let mut errors = Vec::new();
+    let mut per_call: HashMap<String, i64> = HashMap::new();
+    let mut checked = Vec::with_capacity(applications.len());
+    for (i, application) in applications.iter().enumerate() {
+        let call_id = application.call_id.to_string();
+        // A call of another employer does not exist for this one: 404, as for any id out of scope.
+        let call = store::find(conn, &call_id)?;
+        if call.employer_id != employer_id {
+            return Err(ApiError::NotFound("call"));
+        }
+        let pointer = format!("/applications/{i}");
+        if call.funder_id != funder_id {
+            errors.push(FieldError::new(
+                format!("{pointer}/call_id"),
+                "the call is addressed to another funder",
+            ));
+            continue;
+        }
+        if call.cancelled_on.is_some() {
+            errors.push(FieldError::new(
+                format!("{pointer}/call_id"),
+                "the call is cancelled",
+            ));
+            continue;
+        }
+        if application.amount.cents() == 0 {
+            errors.push(FieldError::new(
+                format!("{pointer}/amount"),
+                "must be more than 0.00",
+            ));
+            continue;
+        }
+        let paid = store::paid(conn, std::slice::from_ref(&call_id))?
+            .get(&call_id)
+            .copied()
+            .unwrap_or(0);
+        let asked = per_call.entry(call_id.clone()).or_default();
+        *asked += application.amount.cents();
+        if *asked > call.amount_cents - paid {
+            errors.push(FieldError::new(
+                format!("{pointer}/amount"),
+                format!(
+                    "more than the call's outstanding {}",
+                    Money::from_cents(call.amount_cents - paid)
+                ),
+            ));
+            continue;
+        }
+        checked.push((call_id, application.amount.cents()));
+    }
+    let total: i64 = applications.iter().map(|a| a.amount.cents()).sum();
+    if total > amount_cents {
+        errors.push(FieldError::new(
+            "/applications",
+            "the applications add up to more than the payment",
+        ));
+    }
+    if errors.is_empty() {
+        Ok(checked)
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+/// `POST /v1/payments` (the employer, the operator).
+pub async fn create(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    caller: Caller,
+    body: Body<NewPayment>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.value;
+    caller.require_employer_writer(input.employer_id)?;
+    if input.amount.cents() == 0 {
+        return Err(ApiError::field("/amount", "must be more than 0.00"));
+    }
+    let reference = required_label("/reference", &input.reference)?;
+    idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
+        crate::http::employers::find(conn, input.employer_id)?;
+        crate::http::funders::find(conn, input.funder_id)?;
+        let employer = input.employer_id.to_string();
+        let funder = input.funder_id.to_string();
+        db::lock_row(conn, LockedTable::Employers, &employer)?;
+        db::periods::check_open(conn, &employer, input.received_on.month())?;
+        let named = input
+            .applications
+            .as_deref()
+            .map(|apps| checked_applications(conn, &employer, &funder, input.amount.cents(), apps))
+            .transpose()?;
+        let id = store::receive(
+            conn,
+            &employer,
+            input.funder_id,
+            input.amount.cents(),
+            input.received_on,
+            &reference,
+            named.as_deref(),
+        )?;
+        let row = load(conn, &id)?;
+        let view = views(conn, &[row])?.pop().unwrap_or_default();
+        tracing::info!(payment_id = %id, "payment recorded");
+        Ok(Outcome::created(format!("/v1/payments/{id}"), view))
+    })
+    .await
+}
+
+fn readable(caller: &Caller, row: &PaymentRow) -> bool {
+    match caller.scope {
+        Scope::Funder(own) => row.2 == own.to_string(),
+        _ => Uuid::parse_str(&row.1).is_ok_and(|e| caller.can_read_employer(e)),
+    }
+}
+
+/// `GET /v1/payments/{id}`.
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&path, "payment")?.to_string();
+    let view = state
+        .with_connection(move |conn| {
+            let row = load(conn, &id)?;
+            if !readable(&caller, &row) {
+                return Err(ApiError::NotFound("payment"));
+            }
+            Ok(views(conn, &[row])?.pop().unwrap_or_default())
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// The query of `GET /v1/payments`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    funder_id: Option<String>,
+    employer_id: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `GET /v1/payments?funder_id=`: filtered to the caller's scope in the query.
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.0;
+    let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
+    let funder = parse_param("funder_id", q.funder_id.as_deref(), Uuid::parse_str)?;
+    let employer = parse_param("employer_id", q.employer_id.as_deref(), Uuid::parse_str)?;
+    let (items, next) = state
+        .with_connection(move |conn| {
+            let mut query = payments::table
+                .select((
+                    payments::id,
+                    payments::employer_id,
+                    payments::funder_id,
+                    payments::amount_cents,
+                    payments::received_on,
+                    payments::reference,
+                    payments::created_at,
+                ))
+                .order(payments::id)
+                .limit(page.limit + 1)
+                .into_boxed();
+            if let Some(funder) = funder {
+                query = query.filter(payments::funder_id.eq(funder.to_string()));
+            }
+            if let Some(employer) = employer {
+                query = query.filter(payments::employer_id.eq(employer.to_string()));
+            }
+            match caller.scope {
+                Scope::Admin | Scope::Mission => {}
+                Scope::Employer(own) => {
+                    query = query.filter(payments::employer_id.eq(own.to_string()))
+                }
+                Scope::Funder(own) => query = query.filter(payments::funder_id.eq(own.to_string())),
+            }
+            if let Some(after) = &page.after {
+                query = query.filter(payments::id.gt(after.clone()));
+            }
+            let rows: Vec<PaymentRow> = query.load(conn)?;
+            let (rows, next) = page.finish(rows, |r| r.0.clone());
+            Ok((views(conn, &rows)?, next))
+        })
+        .await?;
+    Ok(page_response(items, next))
+}
