@@ -7,7 +7,7 @@ use crate::db::schema::{employers, funders, post_budgets, posts};
 use crate::db::{self, DbConnection};
 use crate::domain::allocation::Basis;
 use crate::domain::kinds::CostCategory;
-use crate::domain::{Month, Percent};
+use crate::domain::{Date, Month, Percent};
 use crate::error::ApiError;
 use diesel::prelude::*;
 use uuid::Uuid;
@@ -35,6 +35,10 @@ struct DemoPost {
 
 fn month(text: &str) -> Month {
     Month::parse(text).unwrap_or(Month::FIRST)
+}
+
+fn date(text: &str) -> Date {
+    Date::parse(text).unwrap_or(Date::FIRST)
 }
 
 /// Loads the demonstration data set. Refuses a database that already holds data.
@@ -268,6 +272,41 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                 allocation_runs::run(conn, &employer, RunScope::Post(&post.to_string()), m)?;
             }
         }
+        // Calls for January to June: the State pays part of its call, landlord A overpays.
+        let issue = |conn: &mut DbConnection, funder: Uuid| {
+            db::calls::issue(
+                conn,
+                &db::calls::NewCall {
+                    employer_id: &employer,
+                    funder_id: funder,
+                    from: month("2026-01"),
+                    to: month("2026-06"),
+                    issued_on: date("2026-07-03"),
+                    due_on: date("2026-08-31"),
+                },
+            )
+        };
+        issue(conn, state)?;
+        issue(conn, landlord_a)?;
+        issue(conn, city)?;
+        db::calls::receive(
+            conn,
+            &employer,
+            state,
+            500_000,
+            date("2026-09-10"),
+            "VIR-PREF-2026-0912",
+            None,
+        )?;
+        db::calls::receive(
+            conn,
+            &employer,
+            landlord_a,
+            900_000,
+            date("2026-09-15"),
+            "VIR-LMH-88213",
+            None,
+        )?;
         Ok(DemoIds {
             employer_id: grouping,
             funder_id: landlord_a,

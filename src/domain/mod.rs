@@ -9,6 +9,7 @@ pub mod kinds;
 pub mod ledger;
 pub mod money;
 pub mod month;
+pub mod statement;
 
 #[cfg(test)]
 mod allocation_tests;

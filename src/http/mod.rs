@@ -15,6 +15,7 @@ pub mod ops;
 pub mod payments;
 pub mod periods;
 pub mod posts;
+pub mod statement;
 pub mod text;
 
 use actix_web::http::Method;
@@ -48,6 +49,7 @@ routes! {
     "/v1/employers/{id}" => { GET: employers::get },
     "/v1/funders" => { GET: funders::list, POST: funders::create },
     "/v1/funders/{id}" => { GET: funders::get },
+    "/v1/funders/{id}/statement" => { GET: statement::get },
     "/v1/posts" => { GET: posts::list, POST: posts::create },
     "/v1/posts/{id}" => { GET: posts::get, PATCH: posts::update },
     "/v1/posts/{id}/budget" => { PUT: posts::set_budget },

@@ -451,7 +451,98 @@ async fn racing_calls_and_payments_never_double_count(app: &TestApp) {
     check_ledger_invariants(app);
 }
 
+async fn the_statement_matches_the_ledger(app: &TestApp) {
+    let (employer, _post, funders) = three_allocated_months(app).await;
+    let token = app.token("employer", Some(&employer));
+    let state = &funders["state"];
+    app.post(
+        "/v1/calls",
+        &token,
+        &call_body(&employer, state, "2026-01", "2026-03", "2026-04-02"),
+    )
+    .await
+    .expect(201);
+    app.post(
+        "/v1/payments",
+        &token,
+        &json!({"employer_id": employer, "funder_id": state, "amount": "2000.00",
+        "received_on": "2026-04-20", "reference": "VIR-1"}),
+    )
+    .await
+    .expect(201);
+    let state_token = app.token("funder", Some(state));
+    let path = format!("/v1/funders/{state}/statement");
+    let statement = app.get(&path, &state_token).await.expect(200);
+    assert_eq!(
+        statement.body["totals"],
+        json!({"allocated": "5334.99", "called": "5334.99", "paid": "2000.00", "outstanding": "3334.99", "credit": "0.00"})
+    );
+    assert_eq!(statement.body["by_call"][0]["number"], "AF-2026-0001");
+    assert_eq!(statement.body["by_call"][0]["status"], "partially_paid");
+    // Due 2026-05-31: far more than 90 days past due by now.
+    assert_eq!(statement.body["aging"]["over_90"], "3334.99");
+    assert_eq!(
+        statement.body["commitments"][0]["allocated_to_date"],
+        "5334.99"
+    );
+    // Money settles the oldest month first: January is paid, February partly.
+    let january = app
+        .get(&format!("{path}?from=2026-01&to=2026-01"), &state_token)
+        .await
+        .expect(200);
+    assert_eq!(january.body["totals"]["paid"], "1778.33");
+    assert_eq!(january.body["totals"]["outstanding"], "0.00");
+    let later = app
+        .get(&format!("{path}?from=2026-02&to=2026-03"), &state_token)
+        .await
+        .expect(200);
+    assert_eq!(later.body["totals"]["paid"], "221.67");
+
+    // The totals are the ledger's: 4687 = allocated − called, 441 = called − received.
+    let balances = app
+        .get("/v1/ledger/balances?group_by=funder", &token)
+        .await
+        .expect(200);
+    let balance = |account: &str| {
+        balances.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["account"] == account && r["funder_id"] == state.as_str())
+            .map(|r| r["balance"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(balance("4687"), Some("0.00".to_owned()));
+    assert_eq!(
+        balance("441").as_deref(),
+        statement.body["totals"]["outstanding"].as_str()
+    );
+
+    // Scope: another funder may not read it; an employer reads its own part; the mission all.
+    app.get(&path, &app.token("funder", Some(&funders["B"])))
+        .await
+        .problem(404, "not_found");
+    let other = app.employer("Other").await;
+    let theirs = app
+        .get(&path, &app.token("employer", Some(&other)))
+        .await
+        .expect(200);
+    assert_eq!(theirs.body["totals"]["called"], "0.00");
+    app.get(
+        &format!("{path}?employer_id={employer}"),
+        &app.token("employer", Some(&other)),
+    )
+    .await
+    .problem(404, "not_found");
+    let mission = app.get(&path, &app.mission()).await.expect(200);
+    assert_eq!(mission.body["totals"], statement.body["totals"]);
+    app.get(&format!("{path}?from=2026-13"), &app.mission())
+        .await
+        .problem(422, "validation_failed");
+    check_ledger_invariants(app);
+}
+
 crate::on_both_databases!(
+    the_statement_matches_the_ledger,
     calls_are_numbered_and_paid,
     payments_and_reallocations_are_checked,
     racing_calls_and_payments_never_double_count,

@@ -1,0 +1,210 @@
+//! `GET /v1/funders/{id}/statement`: a funder's position — commitments with their cap use,
+//! what was allocated, called, paid and is outstanding, its credit, by post and by call, and
+//! the aging of what is outstanding.
+
+use crate::auth::{Caller, Scope};
+use crate::db::calls::{self as store, CallRow};
+use crate::db::commitments::{allocation_of, CommitmentRow};
+use crate::db::schema::{allocation_lines, calls, commitments, payment_applications, payments};
+use crate::domain::statement::{settle, Aging};
+use crate::domain::{clock, Date, Money, Month};
+use crate::error::ApiError;
+use crate::http::extract::{parse_param, path_id, Query};
+use crate::AppState;
+use actix_web::{web, HttpResponse};
+use diesel::prelude::*;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// The query of the statement.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatementQuery {
+    employer_id: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Figures {
+    allocated: i64,
+    called: i64,
+    paid: i64,
+}
+
+impl Figures {
+    fn view(&self) -> serde_json::Value {
+        serde_json::json!({
+            "allocated": Money::from_cents(self.allocated),
+            "called": Money::from_cents(self.called),
+            "paid": Money::from_cents(self.paid),
+            "outstanding": Money::from_cents(self.called - self.paid),
+        })
+    }
+}
+
+/// `GET /v1/funders/{id}/statement?employer_id=&from=&to=`: that funder (across its
+/// employers), an employer (its own part), the mission and the operator.
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    query: Query<StatementQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let funder = path_id(&path, "funder")?;
+    let q = query.0;
+    let asked = parse_param("employer_id", q.employer_id.as_deref(), Uuid::parse_str)?;
+    let from = parse_param("from", q.from.as_deref(), Month::parse)?;
+    let to = parse_param("to", q.to.as_deref(), Month::parse)?;
+    let employer = match caller.scope {
+        Scope::Funder(own) if own != funder => return Err(ApiError::NotFound("funder")),
+        Scope::Employer(own) => match asked {
+            Some(other) if other != own => return Err(ApiError::NotFound("employer")),
+            _ => Some(own),
+        },
+        _ => asked,
+    };
+    let body = state
+        .with_connection(move |conn| {
+            crate::http::funders::find(conn, funder)?;
+            let funder_id = funder.to_string();
+            let employer_id = employer.map(|e| e.to_string());
+            let in_range = |month: &str| {
+                from.is_none_or(|f| month >= f.to_string().as_str())
+                    && to.is_none_or(|t| month <= t.to_string().as_str())
+            };
+            let same_employer = |e: &str| employer_id.as_deref().is_none_or(|own| own == e);
+
+            let commitment_rows: Vec<CommitmentRow> = commitments::table
+                .filter(commitments::funder_id.eq(&funder_id))
+                .order(commitments::id)
+                .select(CommitmentRow::as_select())
+                .load(conn)?
+                .into_iter()
+                .filter(|c| same_employer(&c.employer_id))
+                .collect();
+            let mut commitment_views = Vec::with_capacity(commitment_rows.len());
+            for row in &commitment_rows {
+                let (allocated, _) = allocation_of(conn, &row.id)?;
+                commitment_views.push(crate::http::commitments::view(row, allocated));
+            }
+
+            let mut by_post: BTreeMap<(String, String), Figures> = BTreeMap::new();
+            let allocations: Vec<(String, String, String, i64)> = allocation_lines::table
+                .filter(allocation_lines::funder_id.eq(&funder_id))
+                .select((
+                    allocation_lines::employer_id,
+                    allocation_lines::post_id,
+                    allocation_lines::month,
+                    allocation_lines::amount_cents,
+                ))
+                .load(conn)?;
+            for (e, post, month, amount) in allocations {
+                if same_employer(&e) && in_range(&month) {
+                    by_post.entry((e, post)).or_default().allocated += amount;
+                }
+            }
+
+            let call_rows: Vec<CallRow> = calls::table
+                .filter(calls::funder_id.eq(&funder_id))
+                .filter(calls::cancelled_on.is_null())
+                .order((calls::due_on, calls::number))
+                .select(CallRow::as_select())
+                .load(conn)?
+                .into_iter()
+                .filter(|c| same_employer(&c.employer_id))
+                .collect();
+            let ids: Vec<String> = call_rows.iter().map(|c| c.id.clone()).collect();
+            let mut lines = store::lines_of(conn, &ids)?;
+            let paid = store::paid(conn, &ids)?;
+            let today = clock::today();
+            let mut aging = Aging::default();
+            let mut by_call = Vec::new();
+            for call in &call_rows {
+                let call_lines = lines.remove(&call.id).unwrap_or_default();
+                let amounts: Vec<i64> = call_lines.iter().map(|l| l.2).collect();
+                let settled = settle(paid.get(&call.id).copied().unwrap_or(0), &amounts);
+                let mut figures = Figures::default();
+                for ((post, month, amount), settled) in call_lines.iter().zip(settled) {
+                    if in_range(month) {
+                        let post_figures = by_post
+                            .entry((call.employer_id.clone(), post.clone()))
+                            .or_default();
+                        post_figures.called += amount;
+                        post_figures.paid += settled;
+                        figures.called += amount;
+                        figures.paid += settled;
+                    }
+                }
+                if figures.called == 0 {
+                    continue;
+                }
+                let due_on = Date::parse(&call.due_on).map_err(anyhow::Error::from)?;
+                aging.add(due_on, today, figures.called - figures.paid);
+                by_call.push(serde_json::json!({
+                    "call_id": call.id,
+                    "number": call.number,
+                    "employer_id": call.employer_id,
+                    "issued_on": call.issued_on,
+                    "due_on": call.due_on,
+                    "status": store::status(call, paid.get(&call.id).copied().unwrap_or(0)),
+                    "amount": Money::from_cents(figures.called),
+                    "paid": Money::from_cents(figures.paid),
+                    "outstanding": Money::from_cents(figures.called - figures.paid),
+                }));
+            }
+
+            let received: Vec<(String, String, i64)> = payments::table
+                .filter(payments::funder_id.eq(&funder_id))
+                .select((payments::id, payments::employer_id, payments::amount_cents))
+                .load(conn)?;
+            let received: Vec<(String, i64)> = received
+                .into_iter()
+                .filter(|(_, e, _)| same_employer(e))
+                .map(|(id, _, amount)| (id, amount))
+                .collect();
+            let payment_ids: Vec<String> = received.iter().map(|r| r.0.clone()).collect();
+            let applied: i64 = payment_applications::table
+                .filter(payment_applications::payment_id.eq_any(&payment_ids))
+                .select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                    "CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT)",
+                ))
+                .first(conn)?;
+            let credit = received.iter().map(|r| r.1).sum::<i64>() - applied;
+
+            let totals = by_post.values().fold(Figures::default(), |t, f| Figures {
+                allocated: t.allocated + f.allocated,
+                called: t.called + f.called,
+                paid: t.paid + f.paid,
+            });
+            let mut totals_view = totals.view();
+            totals_view["credit"] =
+                serde_json::to_value(Money::from_cents(credit)).unwrap_or_default();
+            Ok(serde_json::json!({
+                "funder_id": funder_id,
+                "employer_id": employer_id,
+                "from": from,
+                "to": to,
+                "as_of": today,
+                "commitments": commitment_views,
+                "totals": totals_view,
+                "by_post": by_post.iter().map(|((e, post), f)| {
+                    let mut row = f.view();
+                    row["employer_id"] = serde_json::Value::String(e.clone());
+                    row["post_id"] = serde_json::Value::String(post.clone());
+                    row
+                }).collect::<Vec<_>>(),
+                "by_call": by_call,
+                "aging": {
+                    "not_due": Money::from_cents(aging.not_due),
+                    "0_30": Money::from_cents(aging.days_0_30),
+                    "31_60": Money::from_cents(aging.days_31_60),
+                    "61_90": Money::from_cents(aging.days_61_90),
+                    "over_90": Money::from_cents(aging.over_90),
+                },
+            }))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(body))
+}
