@@ -15,6 +15,8 @@ pub mod ops;
 pub mod payments;
 pub mod periods;
 pub mod posts;
+pub mod reports;
+pub mod solvency;
 pub mod statement;
 pub mod text;
 
@@ -62,6 +64,7 @@ routes! {
     "/v1/allocations/run" => { POST: allocations::run },
     "/v1/posts/{id}/allocations" => { GET: allocations::list },
     "/v1/posts/{id}/continuity" => { GET: continuity::get },
+    "/v1/posts/{id}/solvency" => { GET: solvency::get },
     "/v1/calls" => { GET: calls::list, POST: calls::create },
     "/v1/calls/{id}" => { GET: calls::get },
     "/v1/calls/{id}/cancel" => { POST: calls::cancel },
@@ -69,6 +72,8 @@ routes! {
     "/v1/payments/{id}" => { GET: payments::get },
     "/v1/periods/close" => { POST: periods::close },
     "/v1/periods" => { GET: periods::list },
+    "/v1/reports/overview" => { GET: reports::overview },
+    "/v1/reports/at-risk" => { GET: reports::at_risk },
     "/v1/ledger/entries" => { GET: ledger::entries },
     "/v1/ledger/balances" => { GET: ledger::balances },
 }

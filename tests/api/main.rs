@@ -18,3 +18,4 @@ mod money_in;
 mod periods;
 mod posts;
 mod registry;
+mod reports;
