@@ -77,14 +77,14 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
             Some("732829320"),
             "Métropole européenne de Lille",
         )?;
-        let _association = employer(
+        let association = employer(
             conn,
             "Association Citéo Médiation Artois",
             "association",
             None,
             "Artois",
         )?;
-        let _gip = employer(
+        let gip = employer(
             conn,
             "GIP Médiation Sociale du Littoral",
             "public_interest_group",
@@ -108,8 +108,9 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
         let landlord_a = funder(conn, "Lille Métropole Habitat", "social_landlord")?;
         let landlord_b = funder(conn, "Vilogia", "social_landlord")?;
         let city = funder(conn, "Ville de Roubaix", "municipality")?;
-        let _transport = funder(conn, "Ilévia", "transport_operator")?;
-        let _region = funder(conn, "Région Hauts-de-France", "region")?;
+        let transport = funder(conn, "Ilévia", "transport_operator")?;
+        let region = funder(conn, "Région Hauts-de-France", "region")?;
+        let metropole = funder(conn, "Métropole Européenne de Lille", "intermunicipality")?;
         let _bank = funder(conn, "Banque des Territoires", "public_bank")?;
 
         let demo_posts = [
@@ -272,6 +273,228 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                 allocation_runs::run(conn, &employer, RunScope::Post(&post.to_string()), m)?;
             }
         }
+        // The rest of the region: 57 more posts over the three employers, funded in six
+        // typical ways, so that the overview and the at-risk list have something to say.
+        let territories = [
+            "QP059001", "QP059012", "QP059019", "QP062004", "QP062011", "QP059050",
+        ];
+        let activities = [
+            "housing",
+            "transport",
+            "education",
+            "public_space",
+            "access_to_rights",
+            "health",
+        ];
+        for i in 0..57usize {
+            let owner = [grouping, association, gip][i % 3].to_string();
+            let budget_cents = 260_000 + (i as i64 % 8) * 9_000;
+            let id = Uuid::now_v7();
+            let post = id.to_string();
+            diesel::insert_into(posts::table)
+                .values((
+                    posts::id.eq(&post),
+                    posts::employer_id.eq(&owner),
+                    posts::title.eq(format!("Médiateur·rice n° {}", i + 4)),
+                    posts::territory.eq(territories[i % territories.len()]),
+                    posts::activity.eq(activities[(i / 2) % activities.len()]),
+                    posts::fte_hundredths.eq(if i % 5 == 0 { 80 } else { 100 }),
+                    posts::start_month.eq("2026-01"),
+                    posts::version.eq(1),
+                    posts::created_at.eq(&now),
+                ))
+                .execute(conn)?;
+            diesel::insert_into(post_budgets::table)
+                .values((
+                    post_budgets::post_id.eq(&post),
+                    post_budgets::from_month.eq("2026-01"),
+                    post_budgets::monthly_amount_cents.eq(budget_cents),
+                ))
+                .execute(conn)?;
+            let commit = |conn: &mut DbConnection,
+                          funder: Uuid,
+                          basis: Basis,
+                          end: &str,
+                          cap_cents: Option<i64>,
+                          reference: String| {
+                db::commitments::insert(
+                    conn,
+                    &db::commitments::NewCommitment {
+                        employer_id: &owner,
+                        post_id: &post,
+                        funder_id: &funder.to_string(),
+                        basis,
+                        start: month("2026-01"),
+                        end: month(end),
+                        cap_cents,
+                        reference: &reference,
+                    },
+                )
+            };
+            let aid = Basis::Fixed {
+                monthly_cents: 147_833,
+            };
+            match i % 6 {
+                // The State's aid for the budget year, landlords for the rest over years.
+                0 => {
+                    commit(
+                        conn,
+                        state,
+                        aid,
+                        "2026-12",
+                        None,
+                        format!("AR-59-2026-{i:03}"),
+                    )?;
+                    commit(
+                        conn,
+                        landlord_a,
+                        share(600_000),
+                        "2028-12",
+                        None,
+                        format!("LMH-{i:03}"),
+                    )?;
+                    commit(
+                        conn,
+                        landlord_b,
+                        share(400_000),
+                        "2028-12",
+                        None,
+                        format!("VIL-{i:03}"),
+                    )?;
+                }
+                // A transport operator whose cap runs out in 2027.
+                1 => {
+                    commit(
+                        conn,
+                        state,
+                        aid,
+                        "2026-12",
+                        None,
+                        format!("AR-59-2026-{i:03}"),
+                    )?;
+                    commit(
+                        conn,
+                        transport,
+                        share(1_000_000),
+                        "2028-12",
+                        Some(3_000_000),
+                        format!("ILV-{i:03}"),
+                    )?;
+                }
+                // A landlord's convention that ends in February: amber, then a gap.
+                2 => {
+                    commit(
+                        conn,
+                        landlord_a,
+                        share(1_000_000),
+                        "2027-02",
+                        None,
+                        format!("LMH-{i:03}"),
+                    )?;
+                }
+                // A city paying half of what the State leaves: never fully covered.
+                3 => {
+                    commit(
+                        conn,
+                        state,
+                        aid,
+                        "2026-12",
+                        None,
+                        format!("AR-59-2026-{i:03}"),
+                    )?;
+                    commit(
+                        conn,
+                        city,
+                        share(500_000),
+                        "2028-12",
+                        None,
+                        format!("RBX-{i:03}"),
+                    )?;
+                }
+                // Transport and region by shares, for years.
+                4 => {
+                    commit(
+                        conn,
+                        transport,
+                        share(700_000),
+                        "2029-06",
+                        None,
+                        format!("ILV-{i:03}"),
+                    )?;
+                    commit(
+                        conn,
+                        region,
+                        share(300_000),
+                        "2029-06",
+                        None,
+                        format!("HDF-{i:03}"),
+                    )?;
+                }
+                // The State, then the metropolis for the rest until mid-2028.
+                _ => {
+                    commit(
+                        conn,
+                        state,
+                        aid,
+                        "2026-12",
+                        None,
+                        format!("AR-59-2026-{i:03}"),
+                    )?;
+                    commit(
+                        conn,
+                        metropole,
+                        share(1_000_000),
+                        "2028-06",
+                        None,
+                        format!("MEL-{i:03}"),
+                    )?;
+                }
+            }
+            for number in 1..=10 {
+                db::costs::record(
+                    conn,
+                    &db::costs::NewCost {
+                        employer_id: &owner,
+                        post_id: id,
+                        month: month(&format!("2026-{number:02}")),
+                        category: CostCategory::Salary,
+                        amount_cents: budget_cents,
+                        reference: Some("paie"),
+                    },
+                )?;
+            }
+        }
+        for owner in [association, gip] {
+            let owner = owner.to_string();
+            let ids: Vec<String> = posts::table
+                .filter(posts::employer_id.eq(&owner))
+                .order(posts::id)
+                .select(posts::id)
+                .load(conn)?;
+            for number in 1..=10 {
+                allocation_runs::run(
+                    conn,
+                    &owner,
+                    RunScope::Posts(&ids),
+                    month(&format!("2026-{number:02}")),
+                )?;
+            }
+        }
+        let generated: Vec<String> = posts::table
+            .filter(posts::employer_id.eq(&employer))
+            .filter(posts::id.ne_all(post_ids.iter().map(|p| p.to_string()).collect::<Vec<_>>()))
+            .order(posts::id)
+            .select(posts::id)
+            .load(conn)?;
+        for number in 1..=10 {
+            allocation_runs::run(
+                conn,
+                &employer,
+                RunScope::Posts(&generated),
+                month(&format!("2026-{number:02}")),
+            )?;
+        }
+
         // Calls for January to June: the State pays part of its call, landlord A overpays.
         let issue = |conn: &mut DbConnection, funder: Uuid| {
             db::calls::issue(
@@ -286,23 +509,28 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                 },
             )
         };
-        issue(conn, state)?;
-        issue(conn, landlord_a)?;
+        let state_call = issue(conn, state)?;
+        let landlord_call = issue(conn, landlord_a)?;
         issue(conn, city)?;
+        let amount_of =
+            |conn: &mut DbConnection, id: &str| db::calls::find(conn, id).map(|c| c.amount_cents);
+        // The State pays 40 % of its call; the landlord pays 1,500.00 more than its call.
+        let state_amount = amount_of(conn, &state_call)?;
         db::calls::receive(
             conn,
             &employer,
             state,
-            500_000,
+            state_amount * 2 / 5,
             date("2026-09-10"),
             "VIR-PREF-2026-0912",
             None,
         )?;
+        let landlord_amount = amount_of(conn, &landlord_call)?;
         db::calls::receive(
             conn,
             &employer,
             landlord_a,
-            900_000,
+            landlord_amount + 150_000,
             date("2026-09-15"),
             "VIR-LMH-88213",
             None,

@@ -37,6 +37,28 @@ async fn the_demo_loads_once_and_balances(app: &TestApp) {
     app.get("/v1/employers", &token_of("MISSION"))
         .await
         .expect(200);
+    // Calls: the State's partly paid, landlord A's paid with 1,500.00 of credit left over.
+    let calls = app.get("/v1/calls", &employer).await.expect(200);
+    let statuses: Vec<&str> = calls.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, vec!["partially_paid", "paid", "issued"]);
+    let statement = app
+        .get(&format!("/v1/funders/{}/statement", ids.funder_id), &funder)
+        .await
+        .expect(200);
+    assert_eq!(statement.body["totals"]["credit"], "1500.00");
+    // A believable region: sixty posts, some red, some amber.
+    let overview = app
+        .get("/v1/reports/overview?as_of=2026-11", &token_of("MISSION"))
+        .await
+        .expect(200);
+    assert_eq!(overview.body["totals"]["posts"], 60);
+    assert!(overview.body["totals"]["risk"]["red"].as_i64().unwrap() > 0);
+    assert!(overview.body["totals"]["risk"]["amber"].as_i64().unwrap() > 0);
     app.get("/v1/funders", &token_of("ADMIN")).await.expect(200);
     crate::books::check_ledger_invariants(app);
     let mut conn = app.pool.get().unwrap();
