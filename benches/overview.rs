@@ -1,0 +1,195 @@
+//! Benchmark: `GET /v1/reports/overview` for 3,000 posts with 36 months of allocation history,
+//! on SQLite and on PostgreSQL (`PORTAGE_BENCH_POSTGRES_URL`, skipped if it does not answer),
+//! through the real server. `cargo bench --bench overview`.
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use portage_ledger::auth::{now_seconds, Claims, TokenKeys};
+use portage_ledger::db::schema::{allocated_months, allocation_lines, commitments, employers, funders, post_budgets, posts};
+use portage_ledger::db::{self, DatabaseUrl, DbConnection, PoolSettings};
+use portage_ledger::{build_server, AppState, ServerSettings};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+const POSTS: usize = 3_000;
+const MONTHS: i32 = 36;
+const CHUNK: usize = 2_000;
+
+/// Inserts rows in chunks on the inner connection (multi-row inserts need it).
+macro_rules! insert_all {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        for chunk in $rows.chunks(CHUNK) {
+            match &mut *$conn {
+                DbConnection::Postgresql(c) => diesel::insert_into($table).values(chunk.to_vec()).execute(c)?,
+                DbConnection::Sqlite(c) => diesel::insert_into($table).values(chunk.to_vec()).execute(c)?,
+            };
+        }
+    };
+}
+
+fn month_name(index: i32) -> String {
+    format!("{:04}-{:02}", 2024 + index / 12, index % 12 + 1)
+}
+
+fn seed(conn: &mut DbConnection) -> anyhow::Result<()> {
+    let now = db::now_timestamp();
+    let employer = Uuid::now_v7().to_string();
+    diesel::insert_into(employers::table)
+        .values((employers::id.eq(&employer), employers::name.eq("Bench"), employers::kind.eq("association"), employers::created_at.eq(&now)))
+        .execute(conn)?;
+    let kinds = ["state", "social_landlord", "transport_operator", "municipality"];
+    let funder_ids: Vec<String> = kinds.iter().map(|_| Uuid::now_v7().to_string()).collect();
+    for (id, kind) in funder_ids.iter().zip(kinds) {
+        diesel::insert_into(funders::table)
+            .values((funders::id.eq(id), funders::name.eq(kind), funders::kind.eq(kind), funders::created_at.eq(&now)))
+            .execute(conn)?;
+    }
+    let mut post_rows = Vec::new();
+    let mut budget_rows = Vec::new();
+    let mut commitment_rows = Vec::new();
+    let mut line_rows = Vec::new();
+    let mut month_rows = Vec::new();
+    for p in 0..POSTS {
+        let post = Uuid::now_v7().to_string();
+        post_rows.push((
+            posts::id.eq(post.clone()),
+            posts::employer_id.eq(employer.clone()),
+            posts::title.eq(format!("Post {p}")),
+            posts::territory.eq(format!("QP{:03}", p % 40)),
+            posts::activity.eq(["housing", "transport", "education"][p % 3]),
+            posts::fte_hundredths.eq(100i64),
+            posts::start_month.eq("2024-01"),
+            posts::version.eq(1i64),
+            posts::created_at.eq(now.clone()),
+        ));
+        budget_rows.push((
+            post_budgets::post_id.eq(post.clone()),
+            post_budgets::from_month.eq("2024-01"),
+            post_budgets::monthly_amount_cents.eq(300_000i64),
+        ));
+        let terms = [(Some(150_000i64), None, "fixed"), (None, Some(600_000i64), "share"), (None, Some(400_000i64), "share")];
+        for (c, (monthly, percent, basis)) in terms.iter().enumerate() {
+            let commitment = Uuid::now_v7().to_string();
+            let funder = funder_ids[(p + c) % funder_ids.len()].clone();
+            let end = if c == 2 && p % 4 == 0 { "2027-03" } else { "2028-12" };
+            commitment_rows.push((
+                commitments::id.eq(commitment.clone()),
+                commitments::employer_id.eq(employer.clone()),
+                commitments::post_id.eq(post.clone()),
+                commitments::funder_id.eq(funder.clone()),
+                commitments::basis.eq(*basis),
+                commitments::monthly_amount_cents.eq(*monthly),
+                commitments::percent_ten_thousandths.eq(*percent),
+                commitments::start_month.eq("2024-01"),
+                commitments::end_month.eq(end),
+                commitments::cap_cents.eq(if c == 1 && p % 3 == 0 { Some(6_000_000i64) } else { None }),
+                commitments::reference.eq("bench"),
+                commitments::created_at.eq(now.clone()),
+            ));
+            for m in 0..MONTHS {
+                line_rows.push((
+                    allocation_lines::commitment_id.eq(commitment.clone()),
+                    allocation_lines::month.eq(month_name(m)),
+                    allocation_lines::post_id.eq(post.clone()),
+                    allocation_lines::funder_id.eq(funder.clone()),
+                    allocation_lines::employer_id.eq(employer.clone()),
+                    allocation_lines::amount_cents.eq(if c == 0 { 150_000i64 } else { 90_000 - 30_000 * (c as i64 - 1) }),
+                ));
+            }
+        }
+        for m in 0..MONTHS {
+            month_rows.push((
+                allocated_months::post_id.eq(post.clone()),
+                allocated_months::month.eq(month_name(m)),
+                allocated_months::employer_id.eq(employer.clone()),
+                allocated_months::cost_cents.eq(300_000i64),
+                allocated_months::uncovered_cents.eq(0i64),
+            ));
+        }
+    }
+    db::write_transaction(conn, |conn| -> anyhow::Result<()> {
+        insert_all!(conn, posts::table, post_rows);
+        insert_all!(conn, post_budgets::table, budget_rows);
+        insert_all!(conn, commitments::table, commitment_rows);
+        insert_all!(conn, allocation_lines::table, line_rows);
+        insert_all!(conn, allocated_months::table, month_rows);
+        Ok(())
+    })?;
+    Ok(())
+}
+
+async fn bench(label: &str, url: DatabaseUrl) -> anyhow::Result<()> {
+    let settings = PoolSettings { max_size: 4, connection_timeout: Duration::from_secs(30), sqlite_writers: 1 };
+    let pools = db::build_pools(&url, settings)?;
+    {
+        let mut conn = pools.write.get()?;
+        db::run_migrations(&mut conn)?;
+        let began = Instant::now();
+        seed(&mut conn)?;
+        println!("overview, {label}: seeded {POSTS} posts × {MONTHS} months of history in {:.1} s", began.elapsed().as_secs_f64());
+    }
+    let keys = TokenKeys::from_secret(b"bench-secret")?;
+    let token = keys.sign(&Claims {
+        sub: "bench".into(),
+        role: "mission".into(),
+        employer_id: None,
+        funder_id: None,
+        exp: now_seconds() + 3_600,
+        iat: Some(now_seconds()),
+    })?;
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let address = format!("http://{}", listener.local_addr()?);
+    let group_commit = db::Pools::group_commit(&url, settings);
+    let server = build_server(AppState::new(pools, group_commit)?, keys, listener, ServerSettings { workers: 2, max_body_bytes: 65_536 })?;
+    let handle = server.handle();
+    actix_rt::spawn(server);
+    let client = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
+    let mut timings = Vec::new();
+    let mut posts_seen = 0;
+    for _ in 0..5 {
+        let began = Instant::now();
+        let mut response = client
+            .get(format!("{address}/v1/reports/overview?as_of=2027-01"))
+            .insert_header(("Authorization", format!("Bearer {token}")))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let body = response.body().limit(64 * 1024 * 1024).await?;
+        timings.push(began.elapsed().as_secs_f64() * 1_000.0);
+        let value: serde_json::Value = serde_json::from_slice(&body)?;
+        posts_seen = value["totals"]["posts"].as_i64().unwrap_or(0);
+    }
+    timings.sort_by(f64::total_cmp);
+    println!(
+        "overview, {label}: {posts_seen} posts, median {:.0} ms, best {:.0} ms (target < 500 ms)",
+        timings[timings.len() / 2],
+        timings[0]
+    );
+    handle.stop(true).await;
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let path = std::env::temp_dir().join(format!("portage_overview_{}.db", Uuid::new_v4().simple()));
+    let sqlite = DatabaseUrl::parse(&format!("sqlite://{}", path.display())).map_err(anyhow::Error::msg)?;
+    let result = actix_rt::System::new().block_on(bench("SQLite", sqlite));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    result?;
+    let admin = std::env::var("PORTAGE_BENCH_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let Ok(mut admin_conn) = diesel::pg::PgConnection::establish(&admin) else {
+        println!("overview, PostgreSQL: skipped ({admin} does not answer)");
+        return Ok(());
+    };
+    let name = format!("portage_overview_{}", std::process::id());
+    admin_conn.batch_execute(&format!("CREATE DATABASE {name}"))?;
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    let result = DatabaseUrl::parse(&format!("{base}/{name}"))
+        .map_err(anyhow::Error::msg)
+        .and_then(|url| actix_rt::System::new().block_on(bench("PostgreSQL", url)));
+    admin_conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+    result
+}
