@@ -5,7 +5,9 @@
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use portage_ledger::auth::{now_seconds, Claims, TokenKeys};
-use portage_ledger::db::schema::{allocated_months, allocation_lines, commitments, employers, funders, post_budgets, posts};
+use portage_ledger::db::schema::{
+    allocated_months, allocation_lines, commitments, employers, funders, post_budgets, posts,
+};
 use portage_ledger::db::{self, DatabaseUrl, DbConnection, PoolSettings};
 use portage_ledger::{build_server, AppState, ServerSettings};
 use std::net::TcpListener;
@@ -21,8 +23,12 @@ macro_rules! insert_all {
     ($conn:expr, $table:expr, $rows:expr) => {
         for chunk in $rows.chunks(CHUNK) {
             match &mut *$conn {
-                DbConnection::Postgresql(c) => diesel::insert_into($table).values(chunk.to_vec()).execute(c)?,
-                DbConnection::Sqlite(c) => diesel::insert_into($table).values(chunk.to_vec()).execute(c)?,
+                DbConnection::Postgresql(c) => diesel::insert_into($table)
+                    .values(chunk.to_vec())
+                    .execute(c)?,
+                DbConnection::Sqlite(c) => diesel::insert_into($table)
+                    .values(chunk.to_vec())
+                    .execute(c)?,
             };
         }
     };
@@ -36,13 +42,28 @@ fn seed(conn: &mut DbConnection) -> anyhow::Result<()> {
     let now = db::now_timestamp();
     let employer = Uuid::now_v7().to_string();
     diesel::insert_into(employers::table)
-        .values((employers::id.eq(&employer), employers::name.eq("Bench"), employers::kind.eq("association"), employers::created_at.eq(&now)))
+        .values((
+            employers::id.eq(&employer),
+            employers::name.eq("Bench"),
+            employers::kind.eq("association"),
+            employers::created_at.eq(&now),
+        ))
         .execute(conn)?;
-    let kinds = ["state", "social_landlord", "transport_operator", "municipality"];
+    let kinds = [
+        "state",
+        "social_landlord",
+        "transport_operator",
+        "municipality",
+    ];
     let funder_ids: Vec<String> = kinds.iter().map(|_| Uuid::now_v7().to_string()).collect();
     for (id, kind) in funder_ids.iter().zip(kinds) {
         diesel::insert_into(funders::table)
-            .values((funders::id.eq(id), funders::name.eq(kind), funders::kind.eq(kind), funders::created_at.eq(&now)))
+            .values((
+                funders::id.eq(id),
+                funders::name.eq(kind),
+                funders::kind.eq(kind),
+                funders::created_at.eq(&now),
+            ))
             .execute(conn)?;
     }
     let mut post_rows = Vec::new();
@@ -68,11 +89,19 @@ fn seed(conn: &mut DbConnection) -> anyhow::Result<()> {
             post_budgets::from_month.eq("2024-01"),
             post_budgets::monthly_amount_cents.eq(300_000i64),
         ));
-        let terms = [(Some(150_000i64), None, "fixed"), (None, Some(600_000i64), "share"), (None, Some(400_000i64), "share")];
+        let terms = [
+            (Some(150_000i64), None, "fixed"),
+            (None, Some(600_000i64), "share"),
+            (None, Some(400_000i64), "share"),
+        ];
         for (c, (monthly, percent, basis)) in terms.iter().enumerate() {
             let commitment = Uuid::now_v7().to_string();
             let funder = funder_ids[(p + c) % funder_ids.len()].clone();
-            let end = if c == 2 && p % 4 == 0 { "2027-03" } else { "2028-12" };
+            let end = if c == 2 && p % 4 == 0 {
+                "2027-03"
+            } else {
+                "2028-12"
+            };
             commitment_rows.push((
                 commitments::id.eq(commitment.clone()),
                 commitments::employer_id.eq(employer.clone()),
@@ -83,7 +112,11 @@ fn seed(conn: &mut DbConnection) -> anyhow::Result<()> {
                 commitments::percent_ten_thousandths.eq(*percent),
                 commitments::start_month.eq("2024-01"),
                 commitments::end_month.eq(end),
-                commitments::cap_cents.eq(if c == 1 && p % 3 == 0 { Some(6_000_000i64) } else { None }),
+                commitments::cap_cents.eq(if c == 1 && p % 3 == 0 {
+                    Some(6_000_000i64)
+                } else {
+                    None
+                }),
                 commitments::reference.eq("bench"),
                 commitments::created_at.eq(now.clone()),
             ));
@@ -94,7 +127,11 @@ fn seed(conn: &mut DbConnection) -> anyhow::Result<()> {
                     allocation_lines::post_id.eq(post.clone()),
                     allocation_lines::funder_id.eq(funder.clone()),
                     allocation_lines::employer_id.eq(employer.clone()),
-                    allocation_lines::amount_cents.eq(if c == 0 { 150_000i64 } else { 90_000 - 30_000 * (c as i64 - 1) }),
+                    allocation_lines::amount_cents.eq(if c == 0 {
+                        150_000i64
+                    } else {
+                        90_000 - 30_000 * (c as i64 - 1)
+                    }),
                 ));
             }
         }
@@ -120,14 +157,21 @@ fn seed(conn: &mut DbConnection) -> anyhow::Result<()> {
 }
 
 async fn bench(label: &str, url: DatabaseUrl) -> anyhow::Result<()> {
-    let settings = PoolSettings { max_size: 4, connection_timeout: Duration::from_secs(30), sqlite_writers: 1 };
+    let settings = PoolSettings {
+        max_size: 4,
+        connection_timeout: Duration::from_secs(30),
+        sqlite_writers: 1,
+    };
     let pools = db::build_pools(&url, settings)?;
     {
         let mut conn = pools.write.get()?;
         db::run_migrations(&mut conn)?;
         let began = Instant::now();
         seed(&mut conn)?;
-        println!("overview, {label}: seeded {POSTS} posts × {MONTHS} months of history in {:.1} s", began.elapsed().as_secs_f64());
+        println!(
+            "overview, {label}: seeded {POSTS} posts × {MONTHS} months of history in {:.1} s",
+            began.elapsed().as_secs_f64()
+        );
     }
     let keys = TokenKeys::from_secret(b"bench-secret")?;
     let token = keys.sign(&Claims {
@@ -141,10 +185,20 @@ async fn bench(label: &str, url: DatabaseUrl) -> anyhow::Result<()> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let address = format!("http://{}", listener.local_addr()?);
     let group_commit = db::Pools::group_commit(&url, settings);
-    let server = build_server(AppState::new(pools, group_commit)?, keys, listener, ServerSettings { workers: 2, max_body_bytes: 65_536 })?;
+    let server = build_server(
+        AppState::new(pools, group_commit)?,
+        keys,
+        listener,
+        ServerSettings {
+            workers: 2,
+            max_body_bytes: 65_536,
+        },
+    )?;
     let handle = server.handle();
     actix_rt::spawn(server);
-    let client = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .finish();
     let mut timings = Vec::new();
     let mut posts_seen = 0;
     for _ in 0..5 {
@@ -171,8 +225,10 @@ async fn bench(label: &str, url: DatabaseUrl) -> anyhow::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let path = std::env::temp_dir().join(format!("portage_overview_{}.db", Uuid::new_v4().simple()));
-    let sqlite = DatabaseUrl::parse(&format!("sqlite://{}", path.display())).map_err(anyhow::Error::msg)?;
+    let path =
+        std::env::temp_dir().join(format!("portage_overview_{}.db", Uuid::new_v4().simple()));
+    let sqlite =
+        DatabaseUrl::parse(&format!("sqlite://{}", path.display())).map_err(anyhow::Error::msg)?;
     let result = actix_rt::System::new().block_on(bench("SQLite", sqlite));
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));

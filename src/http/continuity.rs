@@ -1,22 +1,17 @@
 //! `GET /v1/posts/{id}/continuity`: how far ahead a post is funded, projected with the
-//! allocation rule on its budget (`domain::continuity`).
+//! allocation rule on its budget (`domain::continuity`), through the same loader as the
+//! reports.
 
 use crate::auth::{Caller, Scope};
-use crate::db::commitments::of_post;
-use crate::db::schema::allocation_lines;
-use crate::domain::allocation::Terms;
-use crate::domain::continuity::{
-    coverage, project, ProjectionInput, DEFAULT_HORIZON_MONTHS, MAX_HORIZON_MONTHS,
-};
+use crate::domain::continuity::{coverage, DEFAULT_HORIZON_MONTHS, MAX_HORIZON_MONTHS};
 use crate::domain::{clock, Money, Month, Percent};
 use crate::error::ApiError;
 use crate::http::extract::{parse_param, path_id, Query};
 use crate::http::posts;
+use crate::http::reports::{project_posts, Selection};
 use crate::AppState;
 use actix_web::{web, HttpResponse};
-use diesel::prelude::*;
 use serde::Deserialize;
-use std::collections::HashMap;
 
 /// The query of the continuity endpoint.
 #[derive(Debug, Deserialize)]
@@ -67,39 +62,17 @@ pub async fn get(
                     "must not be after the post's end",
                 ));
             }
-            let commitments = of_post(conn, &post.row.id)?;
-            let terms: Vec<Terms> = commitments
-                .iter()
-                .enumerate()
-                .map(|(rank, c)| c.terms(rank as i64))
-                .collect();
-            let used: HashMap<String, i64> = allocation_lines::table
-                .filter(allocation_lines::post_id.eq(&post.row.id))
-                .filter(allocation_lines::month.lt(as_of.to_string()))
-                .group_by(allocation_lines::commitment_id)
-                .select((
-                    allocation_lines::commitment_id,
-                    diesel::dsl::sql::<diesel::sql_types::BigInt>(
-                        "CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT)",
-                    ),
-                ))
-                .load::<(String, i64)>(conn)?
-                .into_iter()
-                .collect();
-            let allocated_before: Vec<i64> = commitments
-                .iter()
-                .map(|c| used.get(&c.id).copied().unwrap_or(0))
-                .collect();
-            let budget = |m: Month| post.budget_cents(m);
-            let verdict = project(&ProjectionInput {
+            let facts = project_posts(
+                conn,
+                &Selection::Post(post.row.id.clone()),
+                None,
                 as_of,
-                horizon_months: horizon,
+                horizon,
                 threshold,
-                post_end: post.end(),
-                budget_cents: &budget,
-                commitments: &terms,
-                allocated_before: &allocated_before,
-            });
+            )?
+            .pop()
+            .ok_or(ApiError::NotFound("post"))?;
+            let (commitments, verdict) = (facts.commitments, facts.continuity);
             // A funder sees its own lines and commitments, never the budget or the others.
             let own = |i: usize| match caller.scope {
                 Scope::Funder(funder) => commitments[i].funder_id == funder.to_string(),

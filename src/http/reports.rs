@@ -21,6 +21,9 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use uuid::Uuid;
 
+/// How many post ids one query binds at most.
+const ID_CHUNK: usize = 5_000;
+
 /// The regional goal of the 2013 convention: 3,000 mediation jobs.
 pub const REGIONAL_TARGET_POSTS: i64 = 3_000;
 
@@ -43,6 +46,8 @@ pub enum Selection {
     Employer(String),
     /// The posts a funder has a commitment on.
     FundedBy(String),
+    /// One post.
+    Post(String),
 }
 
 /// Reads the posts in force at `as_of` with their budgets, commitments and allocations before
@@ -65,6 +70,7 @@ pub fn project_posts(
     match selection {
         Selection::All => {}
         Selection::Employer(id) => q = q.filter(posts::employer_id.eq(id.clone())),
+        Selection::Post(id) => q = q.filter(posts::id.eq(id.clone())),
         Selection::FundedBy(funder) => {
             q = q.filter(
                 posts::id.eq_any(
@@ -79,46 +85,57 @@ pub fn project_posts(
         q = q.filter(posts::employer_id.eq(employer.to_owned()));
     }
     let rows: Vec<PostRow> = q.load(conn)?;
-    let wanted: HashSet<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    // The whole region reads whole tables; a narrower selection reads its posts' rows only,
+    // in chunks that stay within both databases' limits on bound values.
+    let everything = matches!(selection, Selection::All) && employer_filter.is_none();
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let chunks: Vec<&[String]> = if everything {
+        vec![&[]]
+    } else {
+        ids.chunks(ID_CHUNK).collect()
+    };
 
     let mut budgets: HashMap<String, Vec<(Month, i64)>> = HashMap::new();
-    for (post, from, amount) in post_budgets::table
-        .order((post_budgets::post_id, post_budgets::from_month))
-        .select((
-            post_budgets::post_id,
-            post_budgets::from_month,
-            post_budgets::monthly_amount_cents,
-        ))
-        .load::<(String, String, i64)>(conn)?
-    {
-        if wanted.contains(post.as_str()) {
+    let mut by_post: HashMap<String, Vec<CommitmentRow>> = HashMap::new();
+    let mut used: HashMap<String, i64> = HashMap::new();
+    for chunk in chunks {
+        let mut b = post_budgets::table
+            .order((post_budgets::post_id, post_budgets::from_month))
+            .select((
+                post_budgets::post_id,
+                post_budgets::from_month,
+                post_budgets::monthly_amount_cents,
+            ))
+            .into_boxed();
+        let mut c = commitments::table
+            .order((commitments::created_at, commitments::id))
+            .select(CommitmentRow::as_select())
+            .into_boxed();
+        let mut a = allocation_lines::table
+            .filter(allocation_lines::month.lt(&month))
+            .group_by(allocation_lines::commitment_id)
+            .select((
+                allocation_lines::commitment_id,
+                diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                    "CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT)",
+                ),
+            ))
+            .into_boxed();
+        if !everything {
+            b = b.filter(post_budgets::post_id.eq_any(chunk));
+            c = c.filter(commitments::post_id.eq_any(chunk));
+            a = a.filter(allocation_lines::post_id.eq_any(chunk));
+        }
+        for (post, from, amount) in b.load::<(String, String, i64)>(conn)? {
             if let Ok(from) = Month::parse(&from) {
                 budgets.entry(post).or_default().push((from, amount));
             }
         }
-    }
-    let mut by_post: HashMap<String, Vec<CommitmentRow>> = HashMap::new();
-    for row in commitments::table
-        .order((commitments::created_at, commitments::id))
-        .select(CommitmentRow::as_select())
-        .load(conn)?
-    {
-        if wanted.contains(row.post_id.as_str()) {
+        for row in c.load(conn)? {
             by_post.entry(row.post_id.clone()).or_default().push(row);
         }
+        used.extend(a.load::<(String, i64)>(conn)?);
     }
-    let used: HashMap<String, i64> = allocation_lines::table
-        .filter(allocation_lines::month.lt(&month))
-        .group_by(allocation_lines::commitment_id)
-        .select((
-            allocation_lines::commitment_id,
-            diesel::dsl::sql::<diesel::sql_types::BigInt>(
-                "CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT)",
-            ),
-        ))
-        .load::<(String, i64)>(conn)?
-        .into_iter()
-        .collect();
 
     Ok(rows
         .into_iter()
