@@ -7,6 +7,7 @@ use portage_ledger::auth::{now_seconds, Claims, TokenKeys};
 use portage_ledger::config::{self, Config};
 use portage_ledger::db::{self, DatabaseUrl};
 use portage_ledger::error::CauseChain;
+use portage_ledger::http::idempotency::purge_expired;
 use portage_ledger::{build_server, demo, AppState, ServerSettings};
 use std::net::TcpListener;
 use std::process::ExitCode;
@@ -143,6 +144,26 @@ fn token(
     Ok(())
 }
 
+/// Forgets idempotency keys past their retention, once at start and then every hour, so that
+/// the table does not grow for ever.
+fn spawn_key_purger(pool: db::Pool) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("idempotency-purge".into())
+        .spawn(move || loop {
+            let purged = pool
+                .get()
+                .map_err(|e| e.to_string())
+                .and_then(|mut conn| purge_expired(&mut conn).map_err(|e| e.to_string()));
+            match purged {
+                Ok(0) => {}
+                Ok(count) => tracing::info!(count, "expired idempotency keys forgotten"),
+                Err(error) => tracing::warn!(%error, "could not purge idempotency keys"),
+            }
+            std::thread::sleep(std::time::Duration::from_secs(3_600));
+        })?;
+    Ok(())
+}
+
 fn serve(demo_mode: bool) -> anyhow::Result<()> {
     let default_database = if demo_mode {
         config::DEMO_DATABASE_URL
@@ -188,6 +209,7 @@ fn serve(demo_mode: bool) -> anyhow::Result<()> {
         database = %config.database_url.redacted(),
         "portage-ledger listening"
     );
+    spawn_key_purger(pools.write.clone())?;
     let group_commit = db::Pools::group_commit(&config.database_url, config.pool);
     let state = AppState::new(pools, group_commit)?;
     let settings = ServerSettings {

@@ -122,7 +122,35 @@ async fn concurrent_replays_create_one(app: &TestApp) {
     assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
 }
 
+async fn expired_keys_are_forgotten(app: &TestApp) {
+    let mut conn = app.pool.get().unwrap();
+    let old = portage_ledger::db::format_timestamp(
+        time::OffsetDateTime::now_utc()
+            - time::Duration::hours(portage_ledger::http::idempotency::RETENTION_HOURS + 1),
+    );
+    for (key, created_at) in [("old", old), ("new", portage_ledger::db::now_timestamp())] {
+        diesel::insert_into(idempotency_keys::table)
+            .values((
+                idempotency_keys::caller.eq("admin:test"),
+                idempotency_keys::idempotency_key.eq(key),
+                idempotency_keys::request_hash.eq("h"),
+                idempotency_keys::state.eq("done"),
+                idempotency_keys::created_at.eq(created_at),
+            ))
+            .execute(&mut conn)
+            .unwrap();
+    }
+    let purged = portage_ledger::http::idempotency::purge_expired(&mut conn).unwrap();
+    assert_eq!(purged, 1);
+    let left: Vec<String> = idempotency_keys::table
+        .select(idempotency_keys::idempotency_key)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(left, vec!["new".to_owned()]);
+}
+
 crate::on_both_databases!(
+    expired_keys_are_forgotten,
     replays_create_nothing,
     a_key_in_flight_answers_409,
     concurrent_replays_create_one,
