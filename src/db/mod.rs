@@ -254,13 +254,23 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
+    // Only an outermost transaction takes the gate: a nested one (a savepoint, as in a group
+    // commit) runs inside a transaction that already holds it.
+    let outermost = matches!(
+        <<DbConnection as Connection>::TransactionManager as diesel::connection::TransactionManager<DbConnection>>::transaction_manager_status_mut(conn)
+            .transaction_depth(),
+        Ok(None)
+    );
     conn.transaction(|conn| {
-        if let DbConnection::Sqlite(c) = conn {
-            c.batch_execute("UPDATE write_gate SET turns = turns + 1 WHERE id = 1")?;
+        if let (true, DbConnection::Sqlite(c)) = (outermost, &mut *conn) {
+            c.batch_execute(WRITE_GATE)?;
         }
         work(conn)
     })
 }
+
+/// The statement that takes SQLite's write lock at the start of a write transaction.
+const WRITE_GATE: &str = "UPDATE write_gate SET turns = turns + 1 WHERE id = 1";
 
 /// On PostgreSQL, locks a row of `table` until the transaction ends. On SQLite the write
 /// transaction already holds the whole database.

@@ -8,7 +8,6 @@
 
 use super::{DbConnection, Pool};
 use crate::error::ApiError;
-use diesel::Connection;
 use std::sync::mpsc;
 
 /// The most jobs committed together.
@@ -87,7 +86,7 @@ fn run_batch(pool: &Pool, batch: Vec<Job>) {
         }
     };
     let mut deliveries: Vec<Delivery> = Vec::with_capacity(batch.len());
-    let committed = conn.transaction::<(), diesel::result::Error, _>(|conn| {
+    let committed = super::write_transaction::<(), diesel::result::Error, _>(&mut conn, |conn| {
         for job in batch {
             // Each job opens its own write transaction, which nests as a savepoint here.
             deliveries.push(job(conn));
