@@ -79,6 +79,8 @@ pub fn run(
     scope: RunScope<'_>,
     month: Month,
 ) -> Result<Vec<RunResult>, ApiError> {
+    // A closed month is never allocated again, and later months are open if it is.
+    super::periods::check_open(conn, employer_id, month)?;
     let month_name = month.to_string();
     let one_post = match scope {
         RunScope::Post(id) => id.to_owned(),

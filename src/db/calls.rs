@@ -258,6 +258,7 @@ pub struct NewCall<'a> {
 /// posts 441 / 4687, and applies the funder's credit with the employer to it. Answers the
 /// call's id; 422 when nothing is left to call. The caller holds the employer's lock.
 pub fn issue(conn: &mut DbConnection, new: &NewCall<'_>) -> Result<String, ApiError> {
+    super::periods::check_open(conn, new.employer_id, new.issued_on.month())?;
     let funder = new.funder_id.to_string();
     let lines = callable(conn, new.employer_id, &funder, new.from, new.to)?;
     if lines.is_empty() {
@@ -402,6 +403,7 @@ fn apply_credit(
 /// `AV-YYYY-NNNN`; its allocations become callable again. A call with money applied to it,
 /// or already cancelled, answers 409. The caller holds the employer's lock.
 pub fn cancel(conn: &mut DbConnection, call: &CallRow, today: Date) -> Result<(), ApiError> {
+    super::periods::check_open(conn, &call.employer_id, today.month())?;
     if call.cancelled_on.is_some() {
         return Err(ApiError::conflict(
             "already_cancelled",
@@ -474,6 +476,7 @@ pub fn receive(
     reference: &str,
     named: Option<&[(String, i64)]>,
 ) -> Result<String, ApiError> {
+    super::periods::check_open(conn, employer_id, received_on.month())?;
     let funder = funder_id.to_string();
     let id = Uuid::now_v7().to_string();
     let entry_id = post_entry(

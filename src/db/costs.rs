@@ -57,6 +57,7 @@ pub struct CostRow {
 /// Records a cost and posts its entry dated the month's last day; answers the stored row.
 /// The caller holds the employer's lock.
 pub fn record(conn: &mut DbConnection, cost: &NewCost<'_>) -> Result<CostRow, ApiError> {
+    super::periods::check_open(conn, cost.employer_id, cost.month)?;
     let id = Uuid::now_v7().to_string();
     let entry_id = post_entry(
         conn,

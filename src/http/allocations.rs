@@ -64,7 +64,6 @@ pub async fn run(
                 let post = posts::load_writable(conn, &caller, post_id)?;
                 db::lock_row(conn, LockedTable::Employers, &post.employer_id)?;
                 post.check_month(month)?;
-                db::periods::check_open(conn, &post.employer_id, month)?;
                 allocation_runs::run(conn, &post.employer_id, RunScope::Post(&post.id), month)?
             }
             Target::Employer(employer_id) => {
@@ -72,7 +71,6 @@ pub async fn run(
                 crate::http::employers::find(conn, employer_id)?;
                 let employer = employer_id.to_string();
                 db::lock_row(conn, LockedTable::Employers, &employer)?;
-                db::periods::check_open(conn, &employer, month)?;
                 let month_name = month.to_string();
                 let post_ids: Vec<String> = posts_table::table
                     .filter(posts_table::employer_id.eq(&employer))

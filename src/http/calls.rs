@@ -79,7 +79,6 @@ pub async fn create(
         crate::http::funders::find(conn, input.funder_id)?;
         let employer = input.employer_id.to_string();
         db::lock_row(conn, LockedTable::Employers, &employer)?;
-        db::periods::check_open(conn, &employer, input.issued_on.month())?;
         let id = store::issue(
             conn,
             &NewCall {
@@ -122,9 +121,7 @@ pub async fn cancel(
             .map_err(|_| ApiError::NotFound("call"))?;
         db::lock_row(conn, LockedTable::Employers, &call.employer_id)?;
         let call = store::find(conn, &id)?;
-        let today = clock::today();
-        db::periods::check_open(conn, &call.employer_id, today.month())?;
-        store::cancel(conn, &call, today)?;
+        store::cancel(conn, &call, clock::today())?;
         tracing::info!(call_id = %id, "call cancelled by credit note");
         Ok(Outcome::ok(view_one(conn, &id)?))
     })

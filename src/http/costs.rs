@@ -102,7 +102,6 @@ pub async fn create(
         let post = posts::load_writable(conn, &caller, post_id)?;
         db::lock_row(conn, LockedTable::Employers, &post.employer_id)?;
         post.check_month(input.month)?;
-        db::periods::check_open(conn, &post.employer_id, input.month)?;
         let row = db::costs::record(
             conn,
             &db::costs::NewCost {

@@ -191,7 +191,6 @@ pub async fn create(
         let employer = input.employer_id.to_string();
         let funder = input.funder_id.to_string();
         db::lock_row(conn, LockedTable::Employers, &employer)?;
-        db::periods::check_open(conn, &employer, input.received_on.month())?;
         let named = input
             .applications
             .as_deref()
