@@ -4,7 +4,7 @@ use super::ledger::{post_entry, EntryKind, NewEntry};
 use super::schema::costs;
 use super::DbConnection;
 use crate::domain::kinds::CostCategory;
-use crate::domain::{ledger, Month};
+use crate::domain::{ledger, Date, Month};
 use crate::error::ApiError;
 use diesel::prelude::*;
 use uuid::Uuid;
@@ -82,6 +82,68 @@ pub fn record(conn: &mut DbConnection, cost: &NewCost<'_>) -> Result<CostRow, Ap
         reason: None,
         entry_id,
         created_at: super::now_timestamp(),
+    };
+    diesel::insert_into(costs::table)
+        .values(&row)
+        .execute(conn)?;
+    Ok(row)
+}
+
+/// The reversal of a cost, if it was reversed.
+pub fn reversal_of(conn: &mut DbConnection, id: &str) -> QueryResult<Option<String>> {
+    costs::table
+        .filter(costs::reverses_cost_id.eq(id))
+        .select(costs::id)
+        .first(conn)
+        .optional()
+}
+
+/// Reverses a cost: a record of the opposite amount for the same month that names it, and
+/// the entry that reverses the cost's entry, dated `today`. A reversal is not reversed, a
+/// cost is reversed once, and nothing of a closed month changes (409). The caller holds the
+/// employer's lock.
+pub fn reverse(
+    conn: &mut DbConnection,
+    original: &CostRow,
+    reason: &str,
+    today: Date,
+) -> Result<CostRow, ApiError> {
+    if original.reverses_cost_id.is_some() {
+        return Err(ApiError::conflict(
+            "is_a_reversal",
+            "a reversal cannot itself be reversed",
+        ));
+    }
+    if let Some(existing) = reversal_of(conn, &original.id)? {
+        return Err(ApiError::conflict(
+            "already_reversed",
+            format!("this cost was already reversed by {existing}"),
+        ));
+    }
+    let month = Month::parse(&original.month).map_err(anyhow::Error::from)?;
+    super::periods::check_open(conn, &original.employer_id, month)?;
+    super::periods::check_open(conn, &original.employer_id, today.month())?;
+    let post_id = Uuid::parse_str(&original.post_id).map_err(anyhow::Error::from)?;
+    let id = Uuid::now_v7().to_string();
+    let entry_id = post_entry(
+        conn,
+        NewEntry {
+            employer_id: &original.employer_id,
+            date: today,
+            kind: EntryKind::CostReversal,
+            reference: format!("reversal {id} of cost {}", original.id),
+            reverses: Some(&original.entry_id),
+            lines: ledger::cost_lines(post_id, month, -original.amount_cents).to_vec(),
+        },
+    )?;
+    let row = CostRow {
+        id,
+        amount_cents: -original.amount_cents,
+        reverses_cost_id: Some(original.id.clone()),
+        reason: Some(reason.to_owned()),
+        entry_id,
+        created_at: super::now_timestamp(),
+        ..original.clone()
     };
     diesel::insert_into(costs::table)
         .values(&row)

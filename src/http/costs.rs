@@ -4,11 +4,10 @@
 
 use crate::auth::{Caller, Scope};
 use crate::db::costs::CostRow;
-use crate::db::ledger::{post_entry, EntryKind, NewEntry};
 use crate::db::schema::costs;
 use crate::db::{self, DbConnection, LockedTable};
 use crate::domain::kinds::CostCategory;
-use crate::domain::{clock, ledger, Money, Month};
+use crate::domain::{clock, Money, Month};
 use crate::error::ApiError;
 use crate::http::extract::{page_response, parse_param, path_id, Body, Page, Query};
 use crate::http::idempotency::{self, Outcome};
@@ -62,14 +61,6 @@ fn find(conn: &mut DbConnection, id: &str) -> Result<CostRow, ApiError> {
         .first(conn)
         .optional()?
         .ok_or(ApiError::NotFound("cost"))
-}
-
-fn reversal_of(conn: &mut DbConnection, id: &str) -> QueryResult<Option<String>> {
-    costs::table
-        .filter(costs::reverses_cost_id.eq(id))
-        .select(costs::id)
-        .first(conn)
-        .optional()
 }
 
 /// Costs are the employer's own data: a funder never reads them (it could derive the other
@@ -137,51 +128,8 @@ pub async fn reverse(
             .require_employer_writer(employer)
             .map_err(|_| ApiError::NotFound("cost"))?;
         db::lock_row(conn, LockedTable::Employers, &original.employer_id)?;
-        if original.reverses_cost_id.is_some() {
-            return Err(ApiError::conflict(
-                "is_a_reversal",
-                "a reversal cannot itself be reversed",
-            ));
-        }
-        if let Some(existing) = reversal_of(conn, &cost_id)? {
-            return Err(ApiError::conflict(
-                "already_reversed",
-                format!("this cost was already reversed by {existing}"),
-            ));
-        }
-        let month = Month::parse(&original.month).map_err(anyhow::Error::from)?;
-        // Nothing of a closed month changes, and the reversal itself is dated today.
-        db::periods::check_open(conn, &original.employer_id, month)?;
-        db::periods::check_open(conn, &original.employer_id, clock::today().month())?;
-        let post_id = Uuid::parse_str(&original.post_id).map_err(anyhow::Error::from)?;
-        let id = Uuid::now_v7().to_string();
-        let entry_id = post_entry(
-            conn,
-            NewEntry {
-                employer_id: &original.employer_id,
-                date: clock::today(),
-                kind: EntryKind::CostReversal,
-                reference: format!("reversal {id} of cost {cost_id}"),
-                reverses: Some(&original.entry_id),
-                lines: ledger::cost_lines(post_id, month, -original.amount_cents).to_vec(),
-            },
-        )?;
-        diesel::insert_into(costs::table)
-            .values((
-                costs::id.eq(&id),
-                costs::employer_id.eq(&original.employer_id),
-                costs::post_id.eq(&original.post_id),
-                costs::month.eq(&original.month),
-                costs::category.eq(&original.category),
-                costs::amount_cents.eq(-original.amount_cents),
-                costs::reference.eq(&original.reference),
-                costs::reverses_cost_id.eq(&cost_id),
-                costs::reason.eq(&reason),
-                costs::entry_id.eq(&entry_id),
-                costs::created_at.eq(db::now_timestamp()),
-            ))
-            .execute(conn)?;
-        let row = find(conn, &id)?;
+        let row = db::costs::reverse(conn, &original, &reason, clock::today())?;
+        let id = &row.id;
         tracing::info!(cost_id = %cost_id, reversal_id = %id, "cost reversed");
         Ok(Outcome::created(
             format!("/v1/costs/{id}"),
@@ -206,7 +154,7 @@ pub async fn get(
             if !caller.can_read_employer(employer) {
                 return Err(ApiError::NotFound("cost"));
             }
-            let reversed_by = reversal_of(conn, &row.id)?;
+            let reversed_by = db::costs::reversal_of(conn, &row.id)?;
             Ok(view(&row, reversed_by))
         })
         .await?;
@@ -258,7 +206,7 @@ pub async fn list(
             let (rows, next) = page.finish(rows, |c: &CostRow| c.id.clone());
             let mut items = Vec::with_capacity(rows.len());
             for row in rows {
-                let reversed_by = reversal_of(conn, &row.id)?;
+                let reversed_by = db::costs::reversal_of(conn, &row.id)?;
                 items.push(view(&row, reversed_by));
             }
             Ok((items, next))
