@@ -6,6 +6,7 @@ use super::schema::{
     allocation_lines, call_lines, calls, number_sequences, payment_applications, payments,
 };
 use super::DbConnection;
+use crate::domain::statement::settle;
 use crate::domain::{ledger, Date, Money, Month};
 use crate::error::ApiError;
 use diesel::prelude::*;
@@ -182,6 +183,32 @@ pub fn lines_of(
         by_call.entry(call).or_default().push((post, month, amount));
     }
     Ok(by_call)
+}
+
+/// A call's line with the part of it paid: (post, month, amount, paid), in cents.
+pub type SettledLine = (String, String, i64, i64);
+
+/// The lines of calls with what was paid on each: a call's payments settle its lines oldest
+/// month first, then by post (`domain::statement::settle`).
+pub fn settled_lines(
+    conn: &mut DbConnection,
+    call_ids: &[String],
+) -> QueryResult<BTreeMap<String, Vec<SettledLine>>> {
+    let lines = lines_of(conn, call_ids)?;
+    let paid = paid(conn, call_ids)?;
+    Ok(lines
+        .into_iter()
+        .map(|(call, lines)| {
+            let amounts: Vec<i64> = lines.iter().map(|l| l.2).collect();
+            let settled = settle(paid.get(&call).copied().unwrap_or(0), &amounts);
+            let lines = lines
+                .into_iter()
+                .zip(settled)
+                .map(|((post, month, amount), settled)| (post, month, amount, settled))
+                .collect();
+            (call, lines)
+        })
+        .collect())
 }
 
 /// The status of a call from its amount and what was paid on it.

@@ -6,7 +6,7 @@ use crate::auth::{Caller, Scope};
 use crate::db::calls as store;
 use crate::db::schema::{allocated_months, allocation_lines, call_lines, calls, costs};
 use crate::domain::continuity::coverage;
-use crate::domain::statement::{settle, Aging};
+use crate::domain::statement::Aging;
 use crate::domain::{clock, Date, Money, Month};
 use crate::error::ApiError;
 use crate::http::extract::{page_response, parse_param, path_id, Page, Query};
@@ -106,8 +106,7 @@ pub async fn get(
                 .select(call_lines::call_id)
                 .distinct()
                 .load(conn)?;
-            let mut lines = store::lines_of(conn, &call_ids)?;
-            let paid = store::paid(conn, &call_ids)?;
+            let mut lines = store::settled_lines(conn, &call_ids)?;
             let due: BTreeMap<String, (String, String)> = calls::table
                 .filter(calls::id.eq_any(&call_ids))
                 .select((calls::id, calls::funder_id, calls::due_on))
@@ -121,11 +120,8 @@ pub async fn get(
                 let Some((funder, due_on)) = due.get(id) else {
                     continue;
                 };
-                let call_lines = lines.remove(id).unwrap_or_default();
-                let amounts: Vec<i64> = call_lines.iter().map(|l| l.2).collect();
-                let settled = settle(paid.get(id).copied().unwrap_or(0), &amounts);
-                for ((line_post, month, amount), settled) in call_lines.iter().zip(settled) {
-                    if *line_post != post || !mine(funder) {
+                for (line_post, month, amount, settled) in lines.remove(id).unwrap_or_default() {
+                    if line_post != post || !mine(funder) {
                         continue;
                     }
                     let figures = cash

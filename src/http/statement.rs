@@ -6,7 +6,7 @@ use crate::auth::{Caller, Scope};
 use crate::db::calls::{self as store, CallRow};
 use crate::db::commitments::{allocation_of, CommitmentRow};
 use crate::db::schema::{allocation_lines, calls, commitments, payment_applications, payments};
-use crate::domain::statement::{settle, Aging};
+use crate::domain::statement::Aging;
 use crate::domain::{clock, Date, Money, Month};
 use crate::error::ApiError;
 use crate::http::extract::{parse_param, path_id, Query};
@@ -116,21 +116,17 @@ pub async fn get(
                 .filter(|c| same_employer(&c.employer_id))
                 .collect();
             let ids: Vec<String> = call_rows.iter().map(|c| c.id.clone()).collect();
-            let mut lines = store::lines_of(conn, &ids)?;
+            let mut lines = store::settled_lines(conn, &ids)?;
             let paid = store::paid(conn, &ids)?;
             let today = clock::today();
             let mut aging = Aging::default();
             let mut by_call = Vec::new();
             for call in &call_rows {
-                let call_lines = lines.remove(&call.id).unwrap_or_default();
-                let amounts: Vec<i64> = call_lines.iter().map(|l| l.2).collect();
-                let settled = settle(paid.get(&call.id).copied().unwrap_or(0), &amounts);
                 let mut figures = Figures::default();
-                for ((post, month, amount), settled) in call_lines.iter().zip(settled) {
-                    if in_range(month) {
-                        let post_figures = by_post
-                            .entry((call.employer_id.clone(), post.clone()))
-                            .or_default();
+                for (post, month, amount, settled) in lines.remove(&call.id).unwrap_or_default() {
+                    if in_range(&month) {
+                        let post_figures =
+                            by_post.entry((call.employer_id.clone(), post)).or_default();
                         post_figures.called += amount;
                         post_figures.paid += settled;
                         figures.called += amount;
