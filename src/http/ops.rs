@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Instant;
+use tracing::Instrument;
 
 /// Upper bounds of the latency histogram's buckets, in seconds.
 const LATENCY_BUCKETS_SECONDS: [f64; 11] = [
@@ -112,10 +113,10 @@ pub async fn observe(
         .unwrap_or_else(|| "unmatched".to_owned());
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let span = tracing::info_span!("request", %method, %route, caller = tracing::field::Empty);
-    let response = {
-        let _entered = span.enter();
-        next.call(req).await
-    };
+    // Instrumented, not entered: a guard held across the await would leave the span entered
+    // on the worker thread while other requests run there, and every later request's span
+    // would nest inside it (log lines growing without bound, spans never freed).
+    let response = next.call(req).instrument(span.clone()).await;
     let elapsed = started.elapsed();
     let status = match &response {
         Ok(r) => r.status().as_u16(),
@@ -169,4 +170,65 @@ pub async fn no_route() -> Result<HttpResponse, ApiError> {
 /// Answers known routes called with a method they do not take.
 pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
     Err(ApiError::MethodNotAllowed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::observe;
+    use actix_web::{middleware::from_fn, test, web, App, HttpResponse};
+    use std::sync::{Arc, Mutex};
+
+    /// Collects what the subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| std::io::Error::other("poisoned"))?
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    async fn yielding_handler() -> HttpResponse {
+        // A handler that suspends, as every database call does, before it logs.
+        actix_rt::task::yield_now().await;
+        tracing::info!("inside the handler");
+        HttpResponse::Ok().finish()
+    }
+
+    #[actix_web::test]
+    async fn each_request_logs_under_its_own_span_only() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+        let app = test::init_service(
+            App::new()
+                .wrap(from_fn(observe))
+                .route("/x", web::get().to(yielding_handler)),
+        )
+        .await;
+        // Concurrent on one thread, as on an actix worker: each suspends while others run.
+        let requests = (0..3)
+            .map(|_| test::call_service(&app, test::TestRequest::get().uri("/x").to_request()));
+        for response in futures_util::future::join_all(requests).await {
+            assert!(response.status().is_success());
+        }
+        let text = String::from_utf8(captured.0.lock().map(|b| b.clone()).unwrap_or_default())
+            .unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 6, "{text}");
+        for line in lines {
+            assert_eq!(line.matches("request{").count(), 1, "{line}");
+        }
+    }
 }
