@@ -1,6 +1,7 @@
 //! Benchmark (c): recording costs over HTTP with 16 concurrent clients against the real server
 //! on SQLite (a fresh temporary file), for a bounded number of requests on loopback.
-//! Reports requests per second and p50/p99 latency. `cargo bench --bench http_costs`.
+//! Reports requests per second and p50/p99 latency, request logs formatted as in `serve`.
+//! `cargo bench --bench http_costs`.
 
 use diesel::prelude::*;
 use portage_ledger::auth::{now_seconds, Claims, TokenKeys};
@@ -17,6 +18,13 @@ const CLIENTS: usize = 16;
 const REQUESTS_PER_CLIENT: usize = 1_000;
 
 fn main() -> anyhow::Result<()> {
+    // Request logs are formatted as `serve` formats them (and discarded), so that their cost
+    // is part of the figure.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_ansi(false)
+        .with_writer(std::io::sink)
+        .init();
     let path =
         std::env::temp_dir().join(format!("portage_http_bench_{}.db", Uuid::new_v4().simple()));
     let result = actix_rt::System::new().block_on(run(&path));
