@@ -7,6 +7,7 @@ use crate::domain::kinds::CostCategory;
 use crate::domain::{ledger, Date, Month};
 use crate::error::ApiError;
 use diesel::prelude::*;
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// A cost to record.
@@ -96,6 +97,18 @@ pub fn reversal_of(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Stri
         .select(costs::id)
         .first(conn)
         .optional()
+}
+
+/// The reversals of costs, by the id of the cost each reverses, with one query.
+pub fn reversals_of(conn: &mut DbConnection, ids: &[&str]) -> QueryResult<HashMap<String, String>> {
+    let pairs: Vec<(Option<String>, String)> = costs::table
+        .filter(costs::reverses_cost_id.eq_any(ids))
+        .select((costs::reverses_cost_id, costs::id))
+        .load(conn)?;
+    Ok(pairs
+        .into_iter()
+        .filter_map(|(original, reversal)| original.map(|o| (o, reversal)))
+        .collect())
 }
 
 /// Reverses a cost: a record of the opposite amount for the same month that names it, and

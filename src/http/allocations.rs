@@ -135,13 +135,11 @@ pub async fn list(
             };
             let mut months_q = allocated_months::table
                 .filter(allocated_months::post_id.eq(&post))
-                .order(allocated_months::month)
                 .select((
                     allocated_months::month,
                     allocated_months::cost_cents,
                     allocated_months::uncovered_cents,
                 ))
-                .limit(page.limit + 1)
                 .into_boxed();
             if let Some(from) = from {
                 months_q = months_q.filter(allocated_months::month.ge(from.to_string()));
@@ -149,9 +147,7 @@ pub async fn list(
             if let Some(to) = to {
                 months_q = months_q.filter(allocated_months::month.le(to.to_string()));
             }
-            if let Some(after) = &page.after {
-                months_q = months_q.filter(allocated_months::month.gt(after.clone()));
-            }
+            let mut months_q = keyset_page!(months_q, allocated_months::month, page);
             if let Some(funder) = &funder {
                 months_q = months_q.filter(
                     allocated_months::month.eq_any(

@@ -169,11 +169,7 @@ pub async fn list(
     let employer = parse_param("employer_id", q.employer_id.as_deref(), Uuid::parse_str)?;
     let (items, next) = state
         .with_connection(move |conn| {
-            let mut query = calls::table
-                .select(CallRow::as_select())
-                .order(calls::id)
-                .limit(page.limit + 1)
-                .into_boxed();
+            let mut query = calls::table.select(CallRow::as_select()).into_boxed();
             if let Some(funder) = funder {
                 query = query.filter(calls::funder_id.eq(funder.to_string()));
             }
@@ -187,9 +183,7 @@ pub async fn list(
                 }
                 Scope::Funder(own) => query = query.filter(calls::funder_id.eq(own.to_string())),
             }
-            if let Some(after) = &page.after {
-                query = query.filter(calls::id.gt(after.clone()));
-            }
+            let query = keyset_page!(query, calls::id, page);
             let rows = query.load(conn)?;
             let (rows, next) = page.finish(rows, |c: &CallRow| c.id.clone());
             Ok((views(conn, &rows)?, next))

@@ -251,8 +251,6 @@ pub async fn list(
         .with_connection(move |conn| {
             let mut q = commitments::table
                 .select(CommitmentRow::as_select())
-                .order(commitments::id)
-                .limit(page.limit + 1)
                 .into_boxed();
             if let Some(post) = post {
                 q = q.filter(commitments::post_id.eq(post.to_string()));
@@ -265,9 +263,7 @@ pub async fn list(
                 Scope::Employer(own) => q = q.filter(commitments::employer_id.eq(own.to_string())),
                 Scope::Funder(own) => q = q.filter(commitments::funder_id.eq(own.to_string())),
             }
-            if let Some(after) = &page.after {
-                q = q.filter(commitments::id.gt(after.clone()));
-            }
+            let q = keyset_page!(q, commitments::id, page);
             let rows = q.load(conn)?;
             let (rows, next) = page.finish(rows, |c: &CommitmentRow| c.id.clone());
             let mut items = Vec::with_capacity(rows.len());

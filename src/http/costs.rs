@@ -190,8 +190,6 @@ pub async fn list(
             let mut q = costs::table
                 .filter(costs::post_id.eq(post_id.to_string()))
                 .select(CostRow::as_select())
-                .order(costs::id)
-                .limit(page.limit + 1)
                 .into_boxed();
             if let Some(from) = from {
                 q = q.filter(costs::month.ge(from.to_string()));
@@ -199,16 +197,15 @@ pub async fn list(
             if let Some(to) = to {
                 q = q.filter(costs::month.le(to.to_string()));
             }
-            if let Some(after) = &page.after {
-                q = q.filter(costs::id.gt(after.clone()));
-            }
+            let q = keyset_page!(q, costs::id, page);
             let rows = q.load(conn)?;
             let (rows, next) = page.finish(rows, |c: &CostRow| c.id.clone());
-            let mut items = Vec::with_capacity(rows.len());
-            for row in rows {
-                let reversed_by = db::costs::reversal_of(conn, &row.id)?;
-                items.push(view(&row, reversed_by));
-            }
+            let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+            let mut reversals = db::costs::reversals_of(conn, &ids)?;
+            let items: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|row| view(row, reversals.remove(&row.id)))
+                .collect();
             Ok((items, next))
         })
         .await?;

@@ -104,17 +104,11 @@ pub async fn list(
     };
     let rows = state
         .with_connection(move |conn| {
-            let mut query = employers::table
-                .select(Employer::as_select())
-                .order(employers::id)
-                .limit(page.limit + 1)
-                .into_boxed();
+            let mut query = employers::table.select(Employer::as_select()).into_boxed();
             if let Some(id) = only {
                 query = query.filter(employers::id.eq(id));
             }
-            if let Some(after) = &page.after {
-                query = query.filter(employers::id.gt(after.clone()));
-            }
+            let query = keyset_page!(query, employers::id, page);
             let rows = query.load(conn)?;
             Ok(page.finish(rows, |e: &Employer| e.id.clone()))
         })

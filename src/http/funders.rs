@@ -99,14 +99,8 @@ pub async fn list(
     let page = Page::parse(query.0.limit.as_deref(), query.0.cursor.as_deref())?;
     let (rows, next) = state
         .with_connection(move |conn| {
-            let mut query = funders::table
-                .select(Funder::as_select())
-                .order(funders::id)
-                .limit(page.limit + 1)
-                .into_boxed();
-            if let Some(after) = &page.after {
-                query = query.filter(funders::id.gt(after.clone()));
-            }
+            let query = funders::table.select(Funder::as_select()).into_boxed();
+            let query = keyset_page!(query, funders::id, page);
             let rows = query.load(conn)?;
             Ok(page.finish(rows, |f: &Funder| f.id.clone()))
         })

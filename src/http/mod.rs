@@ -1,6 +1,19 @@
 //! The HTTP layer: one module per resource, each parsing the request, calling the domain and
 //! the database, and shaping the response.
 
+/// Keyset pagination, the one way every list pages: orders a boxed diesel query by its key
+/// column, starts it after the page's cursor and asks for one row more than the page holds, so
+/// that [`extract::Page::finish`] knows whether another page follows.
+macro_rules! keyset_page {
+    ($query:expr, $key:expr, $page:expr) => {{
+        let query = $query.order($key).limit($page.limit + 1);
+        match &$page.after {
+            Some(after) => query.filter($key.gt(after.clone())),
+            None => query,
+        }
+    }};
+}
+
 pub mod allocations;
 pub mod calls;
 pub mod commitments;

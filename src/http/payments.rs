@@ -271,8 +271,6 @@ pub async fn list(
                     payments::reference,
                     payments::created_at,
                 ))
-                .order(payments::id)
-                .limit(page.limit + 1)
                 .into_boxed();
             if let Some(funder) = funder {
                 query = query.filter(payments::funder_id.eq(funder.to_string()));
@@ -287,9 +285,7 @@ pub async fn list(
                 }
                 Scope::Funder(own) => query = query.filter(payments::funder_id.eq(own.to_string())),
             }
-            if let Some(after) = &page.after {
-                query = query.filter(payments::id.gt(after.clone()));
-            }
+            let query = keyset_page!(query, payments::id, page);
             let rows: Vec<PaymentRow> = query.load(conn)?;
             let (rows, next) = page.finish(rows, |r| r.0.clone());
             Ok((views(conn, &rows)?, next))

@@ -84,15 +84,11 @@ pub async fn list(
     };
     let (items, next) = state
         .with_connection(move |conn| {
-            let mut q = closed_periods::table
+            let q = closed_periods::table
                 .filter(closed_periods::employer_id.eq(employer.to_string()))
-                .order(closed_periods::month)
                 .select((closed_periods::month, closed_periods::closed_at))
-                .limit(page.limit + 1)
                 .into_boxed();
-            if let Some(after) = &page.after {
-                q = q.filter(closed_periods::month.gt(after.clone()));
-            }
+            let q = keyset_page!(q, closed_periods::month, page);
             let rows: Vec<(String, String)> = q.load(conn)?;
             let (rows, next) = page.finish(rows, |r| r.0.clone());
             let items: Vec<serde_json::Value> = rows

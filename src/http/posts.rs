@@ -14,6 +14,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// The body of `POST /v1/posts`.
@@ -221,20 +222,33 @@ pub fn load(conn: &mut DbConnection, id: Uuid) -> Result<Post, ApiError> {
         .first(conn)
         .optional()?
         .ok_or(ApiError::NotFound("post"))?;
-    let budgets = load_budgets(conn, &row.id)?;
+    let budgets = load_budgets(conn, &[&row.id])?
+        .remove(&row.id)
+        .unwrap_or_default();
     Ok(Post { row, budgets })
 }
 
-fn load_budgets(conn: &mut DbConnection, post_id: &str) -> Result<Vec<(Month, i64)>, ApiError> {
-    let rows: Vec<(String, i64)> = post_budgets::table
-        .filter(post_budgets::post_id.eq(post_id))
-        .order(post_budgets::from_month)
-        .select((post_budgets::from_month, post_budgets::monthly_amount_cents))
+/// The budget schedules of posts, each in month order, with one query.
+fn load_budgets(
+    conn: &mut DbConnection,
+    post_ids: &[&str],
+) -> Result<HashMap<String, Vec<(Month, i64)>>, ApiError> {
+    let rows: Vec<(String, String, i64)> = post_budgets::table
+        .filter(post_budgets::post_id.eq_any(post_ids))
+        .order((post_budgets::post_id, post_budgets::from_month))
+        .select((
+            post_budgets::post_id,
+            post_budgets::from_month,
+            post_budgets::monthly_amount_cents,
+        ))
         .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(m, a)| Month::parse(&m).ok().map(|m| (m, a)))
-        .collect())
+    let mut by_post: HashMap<String, Vec<(Month, i64)>> = HashMap::new();
+    for (post_id, month, amount) in rows {
+        if let Ok(month) = Month::parse(&month) {
+            by_post.entry(post_id).or_default().push((month, amount));
+        }
+    }
+    Ok(by_post)
 }
 
 /// Loads a post the caller may read, or 404: its employer, the mission, the operator, and a
@@ -375,11 +389,7 @@ pub async fn list(
     let caller_for_query = caller.clone();
     let (posts, next) = state
         .with_connection(move |conn| {
-            let mut q = posts::table
-                .select(PostRow::as_select())
-                .order(posts::id)
-                .limit(page.limit + 1)
-                .into_boxed();
+            let mut q = posts::table.select(PostRow::as_select()).into_boxed();
             if let Some(employer) = employer {
                 q = q.filter(posts::employer_id.eq(employer.to_string()));
             }
@@ -396,16 +406,18 @@ pub async fn list(
                     )
                 }
             }
-            if let Some(after) = &page.after {
-                q = q.filter(posts::id.gt(after.clone()));
-            }
+            let q = keyset_page!(q, posts::id, page);
             let rows = q.load(conn)?;
             let (rows, next) = page.finish(rows, |p: &PostRow| p.id.clone());
-            let mut posts = Vec::with_capacity(rows.len());
-            for row in rows {
-                let budgets = load_budgets(conn, &row.id)?;
-                posts.push(Post { row, budgets });
-            }
+            let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+            let mut budgets = load_budgets(conn, &ids)?;
+            let posts = rows
+                .into_iter()
+                .map(|row| {
+                    let budgets = budgets.remove(&row.id).unwrap_or_default();
+                    Post { row, budgets }
+                })
+                .collect::<Vec<_>>();
             Ok((posts, next))
         })
         .await?;

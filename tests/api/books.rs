@@ -349,6 +349,20 @@ async fn the_worked_example_splits_to_the_cent(app: &TestApp) {
         .await
         .expect(200);
     assert_eq!(original.body["reversed_by"], reversal_id);
+    let listed = app
+        .get(&format!("/v1/posts/{post}/costs"), &token)
+        .await
+        .expect(200);
+    let listed = listed.body["items"].as_array().unwrap();
+    assert!(listed.iter().any(|item| item["id"] == added_id));
+    for item in listed {
+        let expected = if item["id"] == added_id {
+            json!(reversal_id)
+        } else {
+            json!(null)
+        };
+        assert_eq!(item["reversed_by"], expected, "{item}");
+    }
     app.post(
         "/v1/allocations/run",
         &token,

@@ -210,6 +210,20 @@ async fn budgets_change_from_a_month_on(app: &TestApp) {
         ])
     );
     assert_eq!(answer.body["version"], 3);
+    // A list gives each post its own schedule.
+    let other = app.post_of(&employer, "2026-06", "700.00").await;
+    let list = app.get("/v1/posts", me).await.expect(200);
+    let items = list.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    for item in items {
+        let expected = if item["id"] == post.as_str() {
+            answer.body["budget"].clone()
+        } else {
+            assert_eq!(item["id"], other.as_str());
+            json!([{"from_month": "2026-06", "monthly_amount": "700.00"}])
+        };
+        assert_eq!(item["budget"], expected);
+    }
     put(json!({"from_month": "2025-12", "monthly_amount": "1.00"}))
         .await
         .problem(422, "validation_failed");
