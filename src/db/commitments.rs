@@ -5,6 +5,7 @@ use super::DbConnection;
 use crate::domain::allocation::{Basis, Terms};
 use crate::domain::{Month, Percent};
 use diesel::prelude::*;
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// A commitment row.
@@ -99,6 +100,23 @@ pub fn allocation_of(
         ))
         .load(conn)?;
     Ok(rows.into_iter().next().unwrap_or((0, None)))
+}
+
+/// What each of several commitments was allocated in all, with one query (a commitment
+/// never allocated is absent).
+pub fn allocated_to_date(
+    conn: &mut DbConnection,
+    commitment_ids: &[&str],
+) -> QueryResult<HashMap<String, i64>> {
+    let rows: Vec<(String, i64)> = allocation_lines::table
+        .filter(allocation_lines::commitment_id.eq_any(commitment_ids))
+        .group_by(allocation_lines::commitment_id)
+        .select((
+            allocation_lines::commitment_id,
+            diesel::dsl::sql::<diesel::sql_types::BigInt>("CAST(SUM(amount_cents) AS BIGINT)"),
+        ))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
 }
 
 /// A commitment to insert.

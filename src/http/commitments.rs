@@ -1,7 +1,7 @@
 //! `/v1/commitments`: what each funder signed for a post, and early terminations.
 
 use crate::auth::{Caller, Scope};
-use crate::db::commitments::{allocation_of, of_post, CommitmentRow};
+use crate::db::commitments::{allocated_to_date, allocation_of, of_post, CommitmentRow};
 use crate::db::schema::commitments;
 use crate::db::{self, DbConnection, LockedTable};
 use crate::domain::allocation::Basis;
@@ -266,11 +266,12 @@ pub async fn list(
             let q = keyset_page!(q, commitments::id, page);
             let rows = q.load(conn)?;
             let (rows, next) = page.finish(rows, |c: &CommitmentRow| c.id.clone());
-            let mut items = Vec::with_capacity(rows.len());
-            for row in rows {
-                let (allocated, _) = allocation_of(conn, &row.id)?;
-                items.push(view(&row, allocated));
-            }
+            let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+            let allocated = allocated_to_date(conn, &ids)?;
+            let items: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|row| view(row, allocated.get(&row.id).copied().unwrap_or(0)))
+                .collect();
             Ok((items, next))
         })
         .await?;

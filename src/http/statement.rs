@@ -4,7 +4,7 @@
 
 use crate::auth::{Caller, Scope};
 use crate::db::calls::{self as store, CallRow};
-use crate::db::commitments::{allocation_of, CommitmentRow};
+use crate::db::commitments::{allocated_to_date, CommitmentRow};
 use crate::db::schema::{allocation_lines, calls, commitments, payment_applications, payments};
 use crate::domain::statement::Aging;
 use crate::domain::{clock, Date, Money, Month};
@@ -84,11 +84,15 @@ pub async fn get(
                 .into_iter()
                 .filter(|c| same_employer(&c.employer_id))
                 .collect();
-            let mut commitment_views = Vec::with_capacity(commitment_rows.len());
-            for row in &commitment_rows {
-                let (allocated, _) = allocation_of(conn, &row.id)?;
-                commitment_views.push(crate::http::commitments::view(row, allocated));
-            }
+            let ids: Vec<&str> = commitment_rows.iter().map(|r| r.id.as_str()).collect();
+            let allocated = allocated_to_date(conn, &ids)?;
+            let commitment_views: Vec<serde_json::Value> = commitment_rows
+                .iter()
+                .map(|row| {
+                    let allocated = allocated.get(&row.id).copied().unwrap_or(0);
+                    crate::http::commitments::view(row, allocated)
+                })
+                .collect();
 
             let mut by_post: BTreeMap<(String, String), Figures> = BTreeMap::new();
             let allocations: Vec<(String, String, String, i64)> = allocation_lines::table
