@@ -165,8 +165,11 @@ impl ManageConnection for ConnectionManager {
             .map_err(r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
+    /// A connection given back while its thread panics, or left in a transaction (or with its
+    /// transaction manager in error), is closed rather than reused: its open transaction then
+    /// rolls back instead of swallowing the next user's work.
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        std::thread::panicking() || !outside_transactions(conn)
     }
 }
 
@@ -256,17 +259,22 @@ where
 {
     // Only an outermost transaction takes the gate: a nested one (a savepoint, as in a group
     // commit) runs inside a transaction that already holds it.
-    let outermost = matches!(
-        <<DbConnection as Connection>::TransactionManager as diesel::connection::TransactionManager<DbConnection>>::transaction_manager_status_mut(conn)
-            .transaction_depth(),
-        Ok(None)
-    );
+    let outermost = outside_transactions(conn);
     conn.transaction(|conn| {
         if let (true, DbConnection::Sqlite(c)) = (outermost, &mut *conn) {
             c.batch_execute(WRITE_GATE)?;
         }
         work(conn)
     })
+}
+
+/// Whether the connection is in no transaction, with its transaction manager in order.
+fn outside_transactions(conn: &mut DbConnection) -> bool {
+    matches!(
+        <<DbConnection as Connection>::TransactionManager as diesel::connection::TransactionManager<DbConnection>>::transaction_manager_status_mut(conn)
+            .transaction_depth(),
+        Ok(None)
+    )
 }
 
 /// The statement that takes SQLite's write lock at the start of a write transaction.
@@ -354,6 +362,20 @@ mod tests {
         assert!(DatabaseUrl::parse("mysql://h/db").is_err());
         assert!(DatabaseUrl::parse("portage.db").is_err());
         assert!(DatabaseUrl::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn a_connection_left_in_a_transaction_is_not_reused() {
+        use diesel::connection::TransactionManager;
+        type Manager = <DbConnection as Connection>::TransactionManager;
+        let url = DatabaseUrl::Sqlite(":memory:".into());
+        let manager = ConnectionManager { url: url.clone() };
+        let mut conn = url.connect().unwrap();
+        assert!(!manager.has_broken(&mut conn));
+        Manager::begin_transaction(&mut conn).unwrap();
+        assert!(manager.has_broken(&mut conn));
+        Manager::commit_transaction(&mut conn).unwrap();
+        assert!(!manager.has_broken(&mut conn));
     }
 
     #[test]

@@ -39,7 +39,16 @@ impl WriteQueue {
                             Err(_) => break,
                         }
                     }
-                    run_batch(&pool, batch);
+                    // A job that panics must not take the writer with it: every later write
+                    // would fail. The batch's connection is then dropped while unwinding, which
+                    // the pool discards (its transaction rolls back), and the batch's requesters
+                    // are answered 503, as for any write the database did not take.
+                    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        run_batch(&pool, batch)
+                    }));
+                    if ran.is_err() {
+                        tracing::error!("a write batch panicked; it was rolled back");
+                    }
                 }
             })?;
         Ok(WriteQueue { sender })
@@ -99,5 +108,77 @@ fn run_batch(pool: &Pool, batch: Vec<Job>) {
     }
     for deliver in deliveries {
         deliver(outcome.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WriteQueue;
+    use crate::db::{self, DatabaseUrl, PoolSettings};
+    use crate::error::ApiError;
+    use diesel::prelude::*;
+    use std::time::Duration;
+
+    #[actix_web::test]
+    async fn a_panicking_job_fails_alone_and_the_writer_goes_on() {
+        let path = std::env::temp_dir().join(format!(
+            "portage_write_queue_{}.db",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let url = DatabaseUrl::parse(&format!("sqlite://{}", path.display())).unwrap();
+        let pools = db::build_pools(
+            &url,
+            PoolSettings {
+                max_size: 2,
+                connection_timeout: Duration::from_secs(5),
+                sqlite_writers: 1,
+            },
+        )
+        .unwrap();
+        db::run_migrations(&mut pools.write.get().unwrap()).unwrap();
+        let queue = WriteQueue::start(pools.write.clone()).unwrap();
+        let execute = |sql: &'static str| {
+            move |conn: &mut db::DbConnection| -> Result<(), ApiError> {
+                db::write_transaction(conn, |conn| {
+                    diesel::sql_query(sql).execute(conn)?;
+                    Ok(())
+                })
+            }
+        };
+        queue
+            .run(execute("CREATE TABLE probe (x INTEGER NOT NULL)"))
+            .await
+            .unwrap();
+        let panicked = queue
+            .run(|conn| -> Result<(), ApiError> {
+                db::write_transaction(conn, |conn| -> Result<(), ApiError> {
+                    diesel::sql_query("INSERT INTO probe VALUES (1)").execute(conn)?;
+                    std::panic::panic_any("a bug in a handler")
+                })
+            })
+            .await;
+        assert!(
+            matches!(panicked, Err(ApiError::Unavailable(_))),
+            "{panicked:?}"
+        );
+        queue
+            .run(execute("INSERT INTO probe VALUES (2)"))
+            .await
+            .unwrap();
+        let kept: Vec<i64> = queue
+            .run(|conn| {
+                Ok(
+                    diesel::dsl::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                        "(SELECT COALESCE(SUM(x), 0) FROM probe)",
+                    ))
+                    .get_results::<i64>(conn)?,
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(kept, vec![2], "the panicking job's insert was rolled back");
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
     }
 }
