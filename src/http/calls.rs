@@ -169,20 +169,13 @@ pub async fn list(
     let employer = parse_param("employer_id", q.employer_id.as_deref(), Uuid::parse_str)?;
     let (items, next) = state
         .with_connection(move |conn| {
-            let mut query = calls::table.select(CallRow::as_select()).into_boxed();
-            if let Some(funder) = funder {
-                query = query.filter(calls::funder_id.eq(funder.to_string()));
-            }
-            if let Some(employer) = employer {
-                query = query.filter(calls::employer_id.eq(employer.to_string()));
-            }
-            match caller.scope {
-                Scope::Admin | Scope::Mission => {}
-                Scope::Employer(own) => {
-                    query = query.filter(calls::employer_id.eq(own.to_string()))
-                }
-                Scope::Funder(own) => query = query.filter(calls::funder_id.eq(own.to_string())),
-            }
+            let query = party_filters!(
+                calls::table.select(CallRow::as_select()).into_boxed(),
+                calls,
+                caller,
+                employer = employer,
+                funder = funder
+            );
             let query = keyset_page!(query, calls::id, page);
             let rows = query.load(conn)?;
             let (rows, next) = page.finish(rows, |c: &CallRow| c.id.clone());

@@ -255,14 +255,13 @@ pub async fn list(
             if let Some(post) = post {
                 q = q.filter(commitments::post_id.eq(post.to_string()));
             }
-            if let Some(funder) = funder {
-                q = q.filter(commitments::funder_id.eq(funder.to_string()));
-            }
-            match caller.scope {
-                Scope::Admin | Scope::Mission => {}
-                Scope::Employer(own) => q = q.filter(commitments::employer_id.eq(own.to_string())),
-                Scope::Funder(own) => q = q.filter(commitments::funder_id.eq(own.to_string())),
-            }
+            let q = party_filters!(
+                q,
+                commitments,
+                caller,
+                employer = None::<Uuid>,
+                funder = funder
+            );
             let q = keyset_page!(q, commitments::id, page);
             let rows = q.load(conn)?;
             let (rows, next) = page.finish(rows, |c: &CommitmentRow| c.id.clone());

@@ -261,7 +261,7 @@ pub async fn list(
     let employer = parse_param("employer_id", q.employer_id.as_deref(), Uuid::parse_str)?;
     let (items, next) = state
         .with_connection(move |conn| {
-            let mut query = payments::table
+            let query = payments::table
                 .select((
                     payments::id,
                     payments::employer_id,
@@ -272,19 +272,13 @@ pub async fn list(
                     payments::created_at,
                 ))
                 .into_boxed();
-            if let Some(funder) = funder {
-                query = query.filter(payments::funder_id.eq(funder.to_string()));
-            }
-            if let Some(employer) = employer {
-                query = query.filter(payments::employer_id.eq(employer.to_string()));
-            }
-            match caller.scope {
-                Scope::Admin | Scope::Mission => {}
-                Scope::Employer(own) => {
-                    query = query.filter(payments::employer_id.eq(own.to_string()))
-                }
-                Scope::Funder(own) => query = query.filter(payments::funder_id.eq(own.to_string())),
-            }
+            let query = party_filters!(
+                query,
+                payments,
+                caller,
+                employer = employer,
+                funder = funder
+            );
             let query = keyset_page!(query, payments::id, page);
             let rows: Vec<PaymentRow> = query.load(conn)?;
             let (rows, next) = page.finish(rows, |r| r.0.clone());
