@@ -5,8 +5,9 @@ use crate::error::ApiError;
 use crate::AppState;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
@@ -167,9 +168,20 @@ pub async fn no_route() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NoRoute)
 }
 
-/// Answers known routes called with a method they do not take.
-pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
+/// Answers known routes called with a method they do not take, naming in `Allow` the methods
+/// they do take (RFC 9110), read from the route table.
+pub async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    let pattern = req.match_pattern();
+    let allowed: Vec<&str> = super::ROUTES
+        .iter()
+        .filter(|(_, path)| pattern.as_deref() == Some(*path))
+        .map(|(method, _)| *method)
+        .collect();
+    let mut response = ApiError::MethodNotAllowed.error_response();
+    if let Ok(value) = HeaderValue::from_str(&allowed.join(", ")) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
 }
 
 #[cfg(test)]

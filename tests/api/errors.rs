@@ -91,9 +91,16 @@ async fn transport_errors_are_problems(app: &TestApp) {
     app.get("/v1/nothing-here", &admin)
         .await
         .problem(404, "no_route");
-    app.send("DELETE", "/v1/employers", Some(&admin), None, &[])
+    let refused = app
+        .send("DELETE", "/v1/employers", Some(&admin), None, &[])
         .await
         .problem(405, "method_not_allowed");
+    assert_eq!(refused.header("allow").as_deref(), Some("GET, POST"));
+    let refused = app
+        .send("PUT", "/v1/posts/x/costs", Some(&admin), None, &[])
+        .await
+        .problem(405, "method_not_allowed");
+    assert_eq!(refused.header("allow").as_deref(), Some("GET, POST"));
     app.get("/v1/employers/not-a-uuid", &admin)
         .await
         .problem(404, "not_found");
