@@ -230,7 +230,7 @@ pub async fn balances(
 ) -> Result<HttpResponse, ApiError> {
     let q = query.0;
     let page = Page::parse_with(q.limit.as_deref(), q.cursor.as_deref(), |c| {
-        (c.len() <= 200).then(|| c.to_owned())
+        (!c.is_empty() && c.len() <= 200).then(|| c.to_owned())
     })?;
     let employer = employer_scope(
         &caller,
