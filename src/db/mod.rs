@@ -39,6 +39,7 @@ pub mod allocation_runs;
 pub mod calls;
 pub mod commitments;
 pub mod costs;
+pub mod exports;
 pub mod ledger;
 pub mod periods;
 pub mod schema;

@@ -5,6 +5,7 @@ pub mod allocation;
 pub mod clock;
 pub mod continuity;
 pub mod decimal_units;
+pub mod export;
 pub mod kinds;
 pub mod ledger;
 pub mod money;

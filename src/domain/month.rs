@@ -35,6 +35,8 @@ fn parse_digits(text: &str) -> Option<i32> {
 impl Month {
     /// The first accepted month.
     pub const FIRST: Month = Month(FIRST_YEAR * 12);
+    /// The last accepted month.
+    pub const LAST: Month = Month(LAST_YEAR * 12 + 11);
 
     /// Builds a month from a year and a month number (1–12) within the accepted years.
     pub fn new(year: i32, month: u32) -> Option<Month> {
@@ -148,6 +150,11 @@ impl Date {
         month: Month::FIRST,
         day: 1,
     };
+    /// The last accepted day.
+    pub const LAST: Date = Date {
+        month: Month::LAST,
+        day: 31,
+    };
 
     /// Parses `YYYY-MM-DD`, refusing days that do not exist.
     pub fn parse(text: &str) -> Result<Date, CalendarError> {
@@ -222,6 +229,14 @@ impl<'de> Deserialize<'de> for Date {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_accepted_range_ends_where_parsing_does() {
+        assert_eq!(Date::parse("2000-01-01"), Ok(Date::FIRST));
+        assert_eq!(Date::parse("2199-12-31"), Ok(Date::LAST));
+        assert_eq!(Month::parse("2199-12"), Ok(Month::LAST));
+        assert!(Month::LAST.plus(1).is_none());
+    }
 
     #[test]
     fn parses_and_prints_months() {

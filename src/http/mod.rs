@@ -42,6 +42,7 @@ pub mod commitments;
 pub mod continuity;
 pub mod costs;
 pub mod employers;
+pub mod exports;
 pub mod extract;
 pub mod funders;
 pub mod idempotency;
@@ -111,4 +112,6 @@ routes! {
     "/v1/reports/at-risk" => { GET: reports::at_risk },
     "/v1/ledger/entries" => { GET: ledger::entries },
     "/v1/ledger/balances" => { GET: ledger::balances },
+    "/v1/exports/fec" => { GET: exports::fec },
+    "/v1/exports/journal" => { GET: exports::journal },
 }

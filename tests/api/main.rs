@@ -13,6 +13,7 @@ mod continuity;
 mod contract;
 mod demo;
 mod errors;
+mod exports;
 mod idempotency;
 mod money_in;
 mod periods;

@@ -5,7 +5,7 @@ use crate::support::TestApp;
 use serde_json::{json, Value};
 
 /// The worked example, with costs recorded and allocated for January to March 2026.
-async fn three_allocated_months(
+pub async fn three_allocated_months(
     app: &TestApp,
 ) -> (
     String,
@@ -30,7 +30,7 @@ async fn three_allocated_months(
     (employer, post, funders)
 }
 
-fn call_body(employer: &str, funder: &str, from: &str, to: &str, issued: &str) -> Value {
+pub fn call_body(employer: &str, funder: &str, from: &str, to: &str, issued: &str) -> Value {
     json!({"employer_id": employer, "funder_id": funder, "from_month": from, "to_month": to,
            "issued_on": issued, "due_on": "2026-05-31"})
 }

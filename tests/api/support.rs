@@ -176,6 +176,8 @@ pub struct Answer {
     pub headers: actix_web::http::header::HeaderMap,
     /// The body as JSON, `Null` when empty or not JSON.
     pub body: Value,
+    /// The body as text.
+    pub text: String,
 }
 
 impl Answer {
@@ -339,6 +341,7 @@ impl TestApp {
             status: response.status().as_u16(),
             headers: response.headers().clone(),
             body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            text: String::from_utf8_lossy(&bytes).into_owned(),
         }
     }
 

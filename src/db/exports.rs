@@ -1,0 +1,118 @@
+//! Reading an employer's journal for the exports, page by page in the order it was recorded.
+
+use super::schema::{funders, journal_entries, journal_lines};
+use super::DbConnection;
+use crate::domain::export::{ExportEntry, ExportLine, Party};
+use crate::domain::{clock, Date};
+use diesel::prelude::*;
+use std::collections::HashMap;
+
+/// Where a page ends: the last entry's (`created_at`, `id`), from which the next page starts.
+pub type PageKey = (String, String);
+
+/// A page of the employer's entries dated from `from` to `to` inclusive, recorded after
+/// `after`, oldest recorded first, with their lines and the funders they name; and the key of
+/// its last entry.
+pub fn entries_page(
+    conn: &mut DbConnection,
+    employer_id: &str,
+    (from, to): (Date, Date),
+    after: Option<&PageKey>,
+    limit: i64,
+) -> QueryResult<(Vec<ExportEntry>, Option<PageKey>)> {
+    let mut query = journal_entries::table
+        .filter(journal_entries::employer_id.eq(employer_id))
+        .filter(journal_entries::entry_date.ge(from.to_string()))
+        .filter(journal_entries::entry_date.le(to.to_string()))
+        .select((
+            journal_entries::id,
+            journal_entries::entry_date,
+            journal_entries::kind,
+            journal_entries::reference,
+            journal_entries::reverses_entry_id,
+            journal_entries::created_at,
+        ))
+        .order((journal_entries::created_at, journal_entries::id))
+        .limit(limit)
+        .into_boxed();
+    if let Some((created_at, id)) = after {
+        query = query.filter(
+            journal_entries::created_at
+                .gt(created_at.clone())
+                .or(journal_entries::created_at
+                    .eq(created_at.clone())
+                    .and(journal_entries::id.gt(id.clone()))),
+        );
+    }
+    type EntryRow = (String, String, String, String, Option<String>, String);
+    let rows: Vec<EntryRow> = query.load(conn)?;
+    let last = rows.last().map(|r| (r.5.clone(), r.0.clone()));
+
+    let ids: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    type LineRow = (
+        String,
+        String,
+        i64,
+        i64,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let line_rows: Vec<LineRow> = journal_lines::table
+        .filter(journal_lines::entry_id.eq_any(&ids))
+        .order((journal_lines::entry_id, journal_lines::line_no))
+        .select((
+            journal_lines::entry_id,
+            journal_lines::account,
+            journal_lines::debit_cents,
+            journal_lines::credit_cents,
+            journal_lines::funder_id,
+            journal_lines::post_id,
+            journal_lines::month,
+        ))
+        .load(conn)?;
+
+    let mut funder_ids: Vec<&str> = line_rows.iter().filter_map(|l| l.4.as_deref()).collect();
+    funder_ids.sort_unstable();
+    funder_ids.dedup();
+    let parties: HashMap<String, Party> = funders::table
+        .filter(funders::id.eq_any(&funder_ids))
+        .select((funders::id, funders::name, funders::siren))
+        .load::<(String, String, Option<String>)>(conn)?
+        .into_iter()
+        .map(|(id, name, siren)| (id.clone(), Party { id, name, siren }))
+        .collect();
+
+    let mut lines: HashMap<String, Vec<ExportLine>> = HashMap::new();
+    for (entry_id, account, debit_cents, credit_cents, funder_id, post_id, month) in line_rows {
+        lines.entry(entry_id).or_default().push(ExportLine {
+            account,
+            debit_cents,
+            credit_cents,
+            funder: funder_id.and_then(|f| parties.get(&f).cloned()),
+            post_id,
+            month,
+        });
+    }
+    // A stored date that does not read back fails the export rather than leave an entry out.
+    let entries = rows
+        .into_iter()
+        .map(|(id, date, kind, reference, reverses, created_at)| {
+            let date = Date::parse(&date)
+                .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
+            let recorded_on = super::parse_timestamp(&created_at)
+                .and_then(clock::paris_date)
+                .unwrap_or(date);
+            Ok(ExportEntry {
+                lines: lines.remove(&id).unwrap_or_default(),
+                id,
+                date,
+                kind,
+                reference,
+                recorded_on,
+                reverses,
+            })
+        })
+        .collect::<QueryResult<Vec<_>>>()?;
+    Ok((entries, last))
+}

@@ -1,0 +1,246 @@
+//! `GET /v1/exports/fec` and `GET /v1/exports/journal`: an employer's journal as files an
+//! accountant opens, the French FEC of a fiscal year and an hledger / ledger-cli journal.
+//!
+//! Both are streamed: the journal is read page by page inside one read transaction (a single
+//! snapshot, so no entry is counted twice or missed across pages) on a blocking thread, and
+//! each page is sent as it is written, so a large year never sits whole in memory.
+
+use crate::auth::{Caller, Scope};
+use crate::db::exports::{entries_page, PageKey};
+use crate::db::schema::employers;
+use crate::db::{DbConnection, Pool};
+use crate::domain::export::{fec_header, write_fec_entry, write_journal_entry, ExportEntry};
+use crate::domain::Date;
+use crate::error::ApiError;
+use crate::http::extract::{parse_param, Query};
+use crate::AppState;
+use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
+use actix_web::web::{self, Bytes};
+use actix_web::HttpResponse;
+use diesel::prelude::*;
+use serde::Deserialize;
+use uuid::Uuid;
+
+/// Entries read per page.
+const PAGE_ENTRIES: i64 = 2_000;
+/// Pages written ahead of a slow reader.
+const PAGES_AHEAD: usize = 2;
+
+/// The employer whose books are exported: an employer's own (another id answers 404); the
+/// mission and the operator name one; funders read their statements instead.
+fn exported_employer(caller: &Caller, asked: Option<Uuid>) -> Result<Uuid, ApiError> {
+    match (caller.scope, asked) {
+        (Scope::Funder(_), _) => Err(ApiError::Forbidden(
+            "funders read their statement, not an employer's books".into(),
+        )),
+        (Scope::Employer(own), Some(other)) if other != own => Err(ApiError::NotFound("employer")),
+        (Scope::Employer(own), _) => Ok(own),
+        (Scope::Mission | Scope::Admin, Some(id)) => Ok(id),
+        (Scope::Mission | Scope::Admin, None) => Err(ApiError::field(
+            "/employer_id",
+            "name the employer whose books to export",
+        )),
+    }
+}
+
+/// The employer's name and SIREN, or 404.
+async fn employer_of(state: &AppState, id: Uuid) -> Result<(String, Option<String>), ApiError> {
+    state
+        .with_connection(move |conn| {
+            employers::table
+                .find(id.to_string())
+                .select((employers::name, employers::siren))
+                .first(conn)
+                .optional()?
+                .ok_or(ApiError::NotFound("employer"))
+        })
+        .await
+}
+
+/// Opens a read transaction that sees one snapshot throughout.
+fn read_snapshot<T>(
+    conn: &mut DbConnection,
+    work: impl FnOnce(&mut DbConnection) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    conn.transaction(|conn| {
+        if let DbConnection::Postgresql(_) = conn {
+            diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(conn)?;
+        }
+        work(conn)
+    })
+}
+
+/// Streams `head`, then the employer's entries dated within `dates`, each written by `write`.
+fn stream_entries(
+    pool: Pool,
+    employer: Uuid,
+    dates: (Date, Date),
+    head: String,
+    mut write: impl FnMut(&mut String, &ExportEntry) + Send + 'static,
+) -> HttpResponse {
+    let (sender, receiver) =
+        tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(PAGES_AHEAD);
+    let span = tracing::Span::current();
+    actix_web::rt::task::spawn_blocking(move || {
+        let _entered = span.enter();
+        let employer = employer.to_string();
+        let mut written = 0usize;
+        let outcome = pool
+            .get()
+            .map_err(anyhow::Error::from)
+            .and_then(|mut conn| {
+                read_snapshot(&mut conn, |conn| {
+                    if sender.blocking_send(Ok(Bytes::from(head))).is_err() {
+                        return Ok(());
+                    }
+                    let mut after: Option<PageKey> = None;
+                    loop {
+                        let (entries, last) =
+                            entries_page(conn, &employer, dates, after.as_ref(), PAGE_ENTRIES)?;
+                        let mut text = String::new();
+                        for entry in &entries {
+                            write(&mut text, entry);
+                        }
+                        written += entries.len();
+                        if !text.is_empty() && sender.blocking_send(Ok(Bytes::from(text))).is_err()
+                        {
+                            // The client went away; nothing more to do.
+                            return Ok(());
+                        }
+                        if (entries.len() as i64) < PAGE_ENTRIES {
+                            return Ok(());
+                        }
+                        after = last;
+                    }
+                })
+            });
+        match outcome {
+            Ok(()) => tracing::info!(entries = written, "export written"),
+            Err(error) => {
+                tracing::error!(
+                    error = format!("{error:#}"),
+                    entries = written,
+                    "export failed"
+                );
+                // The status is sent already: breaking the stream tells the client the file is
+                // incomplete.
+                let _ = sender.blocking_send(Err(std::io::Error::other("the export failed")));
+            }
+        }
+    });
+    let body = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|chunk| (chunk, receiver))
+    });
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .streaming(body)
+}
+
+fn attachment(response: &mut HttpResponse, filename: String) {
+    let disposition = ContentDisposition {
+        disposition: DispositionType::Attachment,
+        parameters: vec![DispositionParam::Filename(filename)],
+    };
+    if let Ok(value) = header::HeaderValue::from_str(&disposition.to_string()) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, value);
+    }
+}
+
+/// The query of `GET /v1/exports/fec`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FecQuery {
+    employer_id: Option<String>,
+    year: Option<String>,
+}
+
+/// `GET /v1/exports/fec?employer_id=&year=`: the FEC of a calendar fiscal year, entries
+/// numbered in the order they were recorded.
+pub async fn fec(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: Query<FecQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.0;
+    let employer = exported_employer(
+        &caller,
+        parse_param("employer_id", q.employer_id.as_deref(), Uuid::parse_str)?,
+    )?;
+    let year = q
+        .year
+        .as_deref()
+        .ok_or_else(|| ApiError::field("/year", "name the fiscal year, such as 2026"))?;
+    let year_dates = |year: &str| -> Option<(Date, Date)> {
+        let first = Date::parse(&format!("{year}-01-01")).ok()?;
+        let last = Date::parse(&format!("{year}-12-31")).ok()?;
+        (year.len() == 4).then_some((first, last))
+    };
+    let dates = year_dates(year)
+        .ok_or_else(|| ApiError::field("/year", "must be a year from 2000 to 2199"))?;
+    let (_, siren) = employer_of(&state, employer).await?;
+    let mut number = 0u64;
+    let mut response = stream_entries(
+        state.pool.clone(),
+        employer,
+        dates,
+        fec_header(),
+        move |out, entry| {
+            number += 1;
+            write_fec_entry(out, number, entry);
+        },
+    );
+    // The norm's name: SIREN, "FEC", the closing date of the fiscal year.
+    let filename = format!("{}FEC{year}1231.txt", siren.unwrap_or_default());
+    attachment(&mut response, filename);
+    Ok(response)
+}
+
+/// The query of `GET /v1/exports/journal`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalQuery {
+    employer_id: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `GET /v1/exports/journal?employer_id=&from=&to=`: the journal for hledger or ledger-cli,
+/// entries dated from `from` to `to` (inclusive, every date when absent).
+pub async fn journal(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: Query<JournalQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.0;
+    let employer = exported_employer(
+        &caller,
+        parse_param("employer_id", q.employer_id.as_deref(), Uuid::parse_str)?,
+    )?;
+    let from = parse_param("from", q.from.as_deref(), Date::parse)?.unwrap_or(Date::FIRST);
+    let to = parse_param("to", q.to.as_deref(), Date::parse)?.unwrap_or(Date::LAST);
+    if from > to {
+        return Err(ApiError::field("/to", "must not be before from"));
+    }
+    let (name, _) = employer_of(&state, employer).await?;
+    let head = format!(
+        "; portage-ledger journal of {} ({employer}), entries dated {from} to {to}\n\
+         ; accounts are roots of the French chart of accounts (PCG); amounts in euros\n\
+         commodity 1000.00 EUR\n\n",
+        name.replace(['\n', '\r'], " ")
+    );
+    let mut response = stream_entries(
+        state.pool.clone(),
+        employer,
+        (from, to),
+        head,
+        write_journal_entry,
+    );
+    attachment(
+        &mut response,
+        format!("portage-{employer}-{from}-{to}.journal"),
+    );
+    Ok(response)
+}

@@ -1,0 +1,289 @@
+//! The FEC and journal exports, held to the ledger the API reports.
+
+use crate::money_in::{call_body, three_allocated_months};
+use crate::support::TestApp;
+use portage_ledger::db::exports::entries_page;
+use portage_ledger::domain::export::FEC_FIELDS;
+use portage_ledger::domain::Date;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Every journal entry of the employer dated in 2026, as `/v1/ledger/entries` lists them.
+async fn ledger_entries(app: &TestApp, token: &str) -> Vec<Value> {
+    let mut entries = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = app
+            .get(
+                &format!("/v1/ledger/entries?from=2026-01-01&to=2026-12-31&limit=2{cursor}"),
+                token,
+            )
+            .await
+            .expect(200);
+        entries.extend(page.body["items"].as_array().unwrap().iter().cloned());
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => return entries,
+        }
+    }
+}
+
+fn cents(text: &str) -> i64 {
+    let (units, decimals) = text.split_once(['.', ',']).unwrap();
+    let value = units.trim_start_matches('-').parse::<i64>().unwrap() * 100
+        + decimals.parse::<i64>().unwrap();
+    if text.starts_with('-') {
+        -value
+    } else {
+        value
+    }
+}
+
+/// Costs, allocations, a call and a payment: one entry of every kind but credit notes.
+async fn books_with_every_kind(app: &TestApp) -> (String, String, BTreeMap<&'static str, String>) {
+    let (employer, post, funders) = three_allocated_months(app).await;
+    let token = app.token("employer", Some(&employer));
+    let state = &funders["state"];
+    app.post(
+        "/v1/calls",
+        &token,
+        &call_body(&employer, state, "2026-01", "2026-03", "2026-04-02"),
+    )
+    .await
+    .expect(201);
+    app.post(
+        "/v1/payments",
+        &token,
+        &json!({"employer_id": employer, "funder_id": state, "amount": "1000.00",
+                "received_on": "2026-04-10", "reference": "VIR 0001"}),
+    )
+    .await
+    .expect(201);
+    (employer, post, funders)
+}
+
+async fn the_fec_holds_every_line_of_the_year(app: &TestApp) {
+    let (employer, _post, _funders) = books_with_every_kind(app).await;
+    let token = app.token("employer", Some(&employer));
+    let entries = ledger_entries(app, &token).await;
+    let ledger_lines: usize = entries
+        .iter()
+        .map(|e| e["lines"].as_array().unwrap().len())
+        .sum();
+    let ledger_debits: i64 = entries
+        .iter()
+        .flat_map(|e| e["lines"].as_array().unwrap().iter())
+        .map(|l| cents(l["debit"].as_str().unwrap()))
+        .sum();
+
+    let fec = app
+        .get("/v1/exports/fec?year=2026", &token)
+        .await
+        .expect(200);
+    assert_eq!(
+        fec.header("content-type").as_deref(),
+        Some("text/plain; charset=utf-8")
+    );
+    assert!(fec
+        .header("content-disposition")
+        .unwrap()
+        .contains("FEC20261231.txt"));
+    let rows: Vec<Vec<&str>> = fec
+        .text
+        .split("\r\n")
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split('\t').collect())
+        .collect();
+    assert_eq!(rows[0], FEC_FIELDS);
+    let rows = &rows[1..];
+    assert_eq!(rows.len(), ledger_lines);
+    let mut per_entry: BTreeMap<u64, (i64, i64)> = BTreeMap::new();
+    let mut last_number = 0;
+    let mut journals = BTreeSet::new();
+    for row in rows {
+        assert_eq!(row.len(), 18, "{row:?}");
+        let number: u64 = row[2].parse().unwrap();
+        // Numbered without gaps, in file order.
+        assert!(
+            number == last_number || number == last_number + 1,
+            "{row:?}"
+        );
+        last_number = number;
+        assert!(row[3].starts_with("2026") && row[3].len() == 8);
+        assert!(
+            ["640000", "420000", "468700", "740000", "441000", "512000"].contains(&row[4]),
+            "{row:?}"
+        );
+        let totals = per_entry.entry(number).or_default();
+        totals.0 += cents(row[11]);
+        totals.1 += cents(row[12]);
+        journals.insert(row[0]);
+        if row[0] == "AF" {
+            assert_eq!(row[8], "AF-2026-0001");
+        }
+        if row[4] == "441000" || row[4] == "468700" {
+            assert!(!row[6].is_empty() && !row[7].is_empty(), "{row:?}");
+        }
+        assert_eq!(row[15].len(), 8, "ValidDate: {row:?}");
+    }
+    assert_eq!(per_entry.len(), entries.len());
+    assert!(per_entry.values().all(|(debit, credit)| debit == credit));
+    assert_eq!(
+        per_entry.values().map(|(debit, _)| debit).sum::<i64>(),
+        ledger_debits
+    );
+    assert_eq!(journals, BTreeSet::from(["AF", "AL", "BQ", "CP"]));
+
+    // A year without entries: the header alone.
+    let empty = app
+        .get("/v1/exports/fec?year=2025", &token)
+        .await
+        .expect(200);
+    assert_eq!(empty.text, format!("{}\r\n", FEC_FIELDS.join("\t")));
+}
+
+async fn the_journal_balances_transaction_by_transaction(app: &TestApp) {
+    let (employer, _post, _funders) = books_with_every_kind(app).await;
+    let token = app.token("employer", Some(&employer));
+    let entries = ledger_entries(app, &token).await;
+    let journal = app
+        .get(
+            &format!("/v1/exports/journal?employer_id={employer}&from=2026-01-01&to=2026-12-31"),
+            &token,
+        )
+        .await
+        .expect(200);
+    assert!(journal
+        .header("content-disposition")
+        .unwrap()
+        .ends_with(".journal\""));
+    let mut transactions: Vec<(String, i64, usize)> = Vec::new();
+    for line in journal.text.lines() {
+        if line.starts_with("2026-") {
+            transactions.push((line.to_owned(), 0, 0));
+        } else if let Some(posting) = line.strip_prefix("    ") {
+            if posting.starts_with(';') {
+                continue;
+            }
+            let amount = posting
+                .split("  ")
+                .map(str::trim)
+                .find(|part| part.ends_with(" EUR"))
+                .unwrap();
+            let last = transactions.last_mut().unwrap();
+            last.1 += cents(amount.trim_end_matches(" EUR"));
+            last.2 += 1;
+        }
+    }
+    assert_eq!(transactions.len(), entries.len());
+    for (header, sum, postings) in &transactions {
+        assert_eq!(*sum, 0, "{header} does not balance");
+        assert!(*postings >= 2, "{header}");
+    }
+    assert!(transactions
+        .iter()
+        .any(|(header, _, _)| header.starts_with("2026-04-02 * (AF-2026-0001)")));
+    // A range that holds only the payment.
+    let april = app
+        .get("/v1/exports/journal?from=2026-04-05&to=2026-04-30", &token)
+        .await
+        .expect(200);
+    assert_eq!(april.text.matches("\n2026-").count(), 1, "{}", april.text);
+    assert!(april
+        .text
+        .contains("2026-04-10 * Règlement - payment VIR 0001"));
+}
+
+async fn exports_are_the_employers_own(app: &TestApp) {
+    let (employer, post, funders) = books_with_every_kind(app).await;
+    let token = app.token("employer", Some(&employer));
+    let other = app.employer("Other").await;
+    let other_token = app.token("employer", Some(&other));
+    for path in ["/v1/exports/fec?year=2026", "/v1/exports/journal"] {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        app.get(
+            &format!("{path}{separator}employer_id={employer}"),
+            &other_token,
+        )
+        .await
+        .problem(404, "not_found");
+        app.get(path, &app.token("funder", Some(&funders["state"])))
+            .await
+            .problem(403, "forbidden");
+        let asked = app
+            .get(path, &app.mission())
+            .await
+            .problem(422, "validation_failed");
+        assert_eq!(asked.pointers(), ["/employer_id"]);
+        app.get(
+            &format!("{path}{separator}employer_id={}", uuid::Uuid::now_v7()),
+            &app.admin(),
+        )
+        .await
+        .problem(404, "not_found");
+        app.get(
+            &format!("{path}{separator}employer_id={employer}"),
+            &app.mission(),
+        )
+        .await
+        .expect(200);
+        app.get(&format!("{path}{separator}post_id={post}"), &token)
+            .await
+            .problem(422, "validation_failed");
+    }
+    // The other employer's books are its own, and empty.
+    let theirs = app
+        .get("/v1/exports/fec?year=2026", &other_token)
+        .await
+        .expect(200);
+    assert_eq!(theirs.text.lines().count(), 1);
+    for bad in [
+        "",
+        "year=",
+        "year=1999",
+        "year=2200",
+        "year=26",
+        "year=abcd",
+    ] {
+        let answer = app
+            .get(&format!("/v1/exports/fec?{bad}"), &token)
+            .await
+            .problem(422, "validation_failed");
+        assert_eq!(answer.pointers(), ["/year"], "{bad}");
+    }
+    for bad in ["from=2026-13-01", "to=x", "from=2026-05-01&to=2026-04-30"] {
+        app.get(&format!("/v1/exports/journal?{bad}"), &token)
+            .await
+            .problem(422, "validation_failed");
+    }
+}
+
+/// Reading page by page gives the same entries, in the same order, as reading at once.
+async fn pages_follow_one_another_without_gaps(app: &TestApp) {
+    let (employer, _post, _funders) = books_with_every_kind(app).await;
+    let mut conn = app.pool.get().unwrap();
+    let year = (
+        Date::parse("2026-01-01").unwrap(),
+        Date::parse("2026-12-31").unwrap(),
+    );
+    let (all, _) = entries_page(&mut conn, &employer, year, None, 1_000).unwrap();
+    assert!(all.len() > 6);
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let (page, last) = entries_page(&mut conn, &employer, year, after.as_ref(), 2).unwrap();
+        if page.is_empty() {
+            break;
+        }
+        paged.extend(page);
+        after = last;
+    }
+    assert_eq!(paged, all);
+}
+
+crate::on_both_databases!(
+    the_fec_holds_every_line_of_the_year,
+    the_journal_balances_transaction_by_transaction,
+    exports_are_the_employers_own,
+    pages_follow_one_another_without_gaps,
+);
