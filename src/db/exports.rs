@@ -1,8 +1,12 @@
 //! Reading an employer's journal for the exports, page by page in the order it was recorded.
 
-use super::schema::{funders, journal_entries, journal_lines};
+use super::schema::{
+    calls, funders, journal_entries, journal_lines, payment_applications, payments,
+};
 use super::DbConnection;
-use crate::domain::export::{ExportEntry, ExportLine, Party};
+use crate::domain::export::{
+    letters, ExportEntry, ExportLine, Letter, LetteredCall, LetteredPayment, Party,
+};
 use crate::domain::{clock, Date};
 use diesel::prelude::*;
 use std::collections::HashMap;
@@ -115,4 +119,74 @@ pub fn entries_page(
         })
         .collect::<QueryResult<Vec<_>>>()?;
     Ok((entries, last))
+}
+
+/// The lettering of the employer's 441 lines, by journal entry: its calls, credit notes and
+/// payments, and the applications between them.
+pub fn lettering(
+    conn: &mut DbConnection,
+    employer_id: &str,
+) -> QueryResult<HashMap<String, Letter>> {
+    let date = |text: &str| {
+        Date::parse(text).map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))
+    };
+    type CallRow = (String, i64, String, String, Option<String>, Option<String>);
+    let call_rows: Vec<CallRow> = calls::table
+        .filter(calls::employer_id.eq(employer_id))
+        .select((
+            calls::id,
+            calls::amount_cents,
+            calls::entry_id,
+            calls::issued_on,
+            calls::credit_note_entry_id,
+            calls::cancelled_on,
+        ))
+        .load(conn)?;
+    let mut lettered_calls = Vec::with_capacity(call_rows.len());
+    for (id, amount_cents, entry_id, issued_on, note_entry, cancelled_on) in call_rows {
+        let cancelled = match (note_entry, cancelled_on) {
+            (Some(entry), Some(on)) => Some((entry, date(&on)?)),
+            _ => None,
+        };
+        lettered_calls.push(LetteredCall {
+            id,
+            amount_cents,
+            entry_id,
+            issued_on: date(&issued_on)?,
+            cancelled,
+        });
+    }
+    let payment_rows: Vec<(String, i64, String, String)> = payments::table
+        .filter(payments::employer_id.eq(employer_id))
+        .select((
+            payments::id,
+            payments::amount_cents,
+            payments::entry_id,
+            payments::received_on,
+        ))
+        .load(conn)?;
+    let mut lettered_payments = Vec::with_capacity(payment_rows.len());
+    for (id, amount_cents, entry_id, received_on) in payment_rows {
+        lettered_payments.push(LetteredPayment {
+            id,
+            amount_cents,
+            entry_id,
+            received_on: date(&received_on)?,
+        });
+    }
+    let applications: Vec<(String, String, i64)> = payment_applications::table
+        .filter(
+            payment_applications::payment_id.eq_any(
+                payments::table
+                    .filter(payments::employer_id.eq(employer_id))
+                    .select(payments::id),
+            ),
+        )
+        .select((
+            payment_applications::payment_id,
+            payment_applications::call_id,
+            payment_applications::amount_cents,
+        ))
+        .load(conn)?;
+    Ok(letters(&lettered_calls, &lettered_payments, &applications))
 }

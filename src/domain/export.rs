@@ -165,8 +165,13 @@ fn entry_label(entry: &ExportEntry) -> String {
     format!("{what} - {}", entry.reference)
 }
 
-/// Appends an entry's FEC lines, numbered `number`.
-pub fn write_fec_entry(out: &mut String, number: u64, entry: &ExportEntry) {
+/// Appends an entry's FEC lines, numbered `number`; `letter` letters its 441 line.
+pub fn write_fec_entry(
+    out: &mut String,
+    number: u64,
+    entry: &ExportEntry,
+    letter: Option<&Letter>,
+) {
     let (journal_code, journal_label) = journal_of(&entry.kind);
     let date = fec_date(entry.date);
     let validated = fec_date(entry.recorded_on);
@@ -179,6 +184,12 @@ pub fn write_fec_entry(out: &mut String, number: u64, entry: &ExportEntry) {
                 field(&party.name),
             ),
             None => (String::new(), String::new()),
+        };
+        let (letter_code, lettered_on) = match letter {
+            Some(letter) if line.account == GRANTS_RECEIVABLE => {
+                (letter.code.clone(), fec_date(letter.on))
+            }
+            _ => (String::new(), String::new()),
         };
         let fields = [
             journal_code.to_owned(),
@@ -194,8 +205,8 @@ pub fn write_fec_entry(out: &mut String, number: u64, entry: &ExportEntry) {
             label.clone(),
             fec_amount(line.debit_cents),
             fec_amount(line.credit_cents),
-            String::new(),
-            String::new(),
+            letter_code,
+            lettered_on,
             validated.clone(),
             String::new(),
             String::new(),
@@ -261,6 +272,147 @@ pub fn write_journal_entry(out: &mut String, entry: &ExportEntry) {
     out.push('\n');
 }
 
+/// A call for funds, as lettering sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LetteredCall {
+    /// Its id.
+    pub id: String,
+    /// Its amount, in cents.
+    pub amount_cents: i64,
+    /// Its journal entry.
+    pub entry_id: String,
+    /// The day it was issued.
+    pub issued_on: Date,
+    /// Its credit note's entry and date, when cancelled.
+    pub cancelled: Option<(String, Date)>,
+}
+
+/// A payment, as lettering sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LetteredPayment {
+    /// Its id.
+    pub id: String,
+    /// Its amount, in cents.
+    pub amount_cents: i64,
+    /// Its journal entry.
+    pub entry_id: String,
+    /// The day it was received.
+    pub received_on: Date,
+}
+
+/// The code and date that letter an entry's 441 line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Letter {
+    /// `A`, `B`, … `Z`, `AA`, …
+    pub code: String,
+    /// The day the group balanced.
+    pub on: Date,
+}
+
+/// The lettering code of the `index`-th group: `A`…`Z`, then `AA`, `AB`…
+fn letter_code(mut index: usize) -> String {
+    let mut code = Vec::new();
+    loop {
+        code.push(b'A' + (index % 26) as u8);
+        if index < 26 {
+            break;
+        }
+        index = index / 26 - 1;
+    }
+    code.reverse();
+    String::from_utf8(code).unwrap_or_default()
+}
+
+/// Letters the 441 lines that offset each other exactly (*lettrage*): a cancelled call with its
+/// credit note, and each set of calls and payments joined by applications in which every call
+/// is paid in full and every payment applied in full. Groups that do not balance (a call partly
+/// paid, a payment with credit left) stay unlettered. Codes follow the groups' dates, then
+/// their first entry, so that they do not depend on the order the rows come in.
+pub fn letters(
+    calls: &[LetteredCall],
+    payments: &[LetteredPayment],
+    applications: &[(String, String, i64)],
+) -> std::collections::HashMap<String, Letter> {
+    use std::collections::{BTreeMap, HashMap};
+    // Union-find over calls (0..n) and payments (n..n+m).
+    let index: HashMap<&str, usize> = calls
+        .iter()
+        .map(|c| c.id.as_str())
+        .chain(payments.iter().map(|p| p.id.as_str()))
+        .enumerate()
+        .map(|(i, id)| (id, i))
+        .collect();
+    let mut parent: Vec<usize> = (0..calls.len() + payments.len()).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    let mut applied: HashMap<usize, i64> = HashMap::new();
+    for (payment_id, call_id, amount) in applications {
+        let (Some(&p), Some(&c)) = (index.get(payment_id.as_str()), index.get(call_id.as_str()))
+        else {
+            continue;
+        };
+        *applied.entry(p).or_default() += amount;
+        *applied.entry(c).or_default() += amount;
+        let (a, b) = (root(&mut parent, p), root(&mut parent, c));
+        parent[a] = b;
+    }
+    // Each group: (entries, balanced so far, latest date).
+    let mut groups: BTreeMap<usize, (Vec<String>, bool, Date)> = BTreeMap::new();
+    let mut closed: Vec<(Date, String, Vec<String>)> = Vec::new();
+    for (i, call) in calls.iter().enumerate() {
+        if let Some((note_entry, cancelled_on)) = &call.cancelled {
+            closed.push((
+                *cancelled_on,
+                call.entry_id.clone(),
+                vec![call.entry_id.clone(), note_entry.clone()],
+            ));
+            continue;
+        }
+        let group =
+            groups
+                .entry(root(&mut parent, i))
+                .or_insert((Vec::new(), true, call.issued_on));
+        group.0.push(call.entry_id.clone());
+        group.1 &= applied.get(&i).copied().unwrap_or(0) == call.amount_cents;
+        group.2 = group.2.max(call.issued_on);
+    }
+    for (j, payment) in payments.iter().enumerate() {
+        let i = calls.len() + j;
+        let group =
+            groups
+                .entry(root(&mut parent, i))
+                .or_insert((Vec::new(), true, payment.received_on));
+        group.0.push(payment.entry_id.clone());
+        group.1 &= applied.get(&i).copied().unwrap_or(0) == payment.amount_cents;
+        group.2 = group.2.max(payment.received_on);
+    }
+    for (mut entries, balanced, on) in groups.into_values() {
+        if balanced && entries.len() > 1 {
+            entries.sort();
+            closed.push((on, entries[0].clone(), entries));
+        }
+    }
+    closed.sort();
+    let mut letters = HashMap::new();
+    for (n, (on, _, entries)) in closed.into_iter().enumerate() {
+        for entry in entries {
+            letters.insert(
+                entry,
+                Letter {
+                    code: letter_code(n),
+                    on,
+                },
+            );
+        }
+    }
+    letters
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,7 +458,7 @@ mod tests {
     #[test]
     fn fec_lines_have_eighteen_fields_in_the_norms_formats() {
         let mut out = fec_header();
-        write_fec_entry(&mut out, 7, &call_entry());
+        write_fec_entry(&mut out, 7, &call_entry(), None);
         let lines: Vec<&str> = out.split("\r\n").filter(|l| !l.is_empty()).collect();
         assert_eq!(lines.len(), 3);
         for line in &lines {
@@ -354,6 +506,100 @@ mod tests {
         note.kind = "credit_note".into();
         note.reference = "AV-2026-0001 cancels AF-2026-0001".into();
         assert_eq!(piece_ref(&note), "AV-2026-0001");
+    }
+
+    #[test]
+    fn lettered_lines_carry_their_code_and_date() {
+        let letter = Letter {
+            code: "B".into(),
+            on: date("2026-04-10"),
+        };
+        let mut out = String::new();
+        write_fec_entry(&mut out, 1, &call_entry(), Some(&letter));
+        let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split('\t').collect()).collect();
+        assert_eq!((rows[0][13], rows[0][14]), ("B", "20260410"));
+        // Only the 441 line: 4687 is not a third-party account.
+        assert_eq!((rows[1][13], rows[1][14]), ("", ""));
+    }
+
+    fn call(id: &str, amount_cents: i64, on: &str) -> LetteredCall {
+        LetteredCall {
+            id: id.into(),
+            amount_cents,
+            entry_id: format!("e-{id}"),
+            issued_on: date(on),
+            cancelled: None,
+        }
+    }
+
+    fn payment(id: &str, amount_cents: i64, on: &str) -> LetteredPayment {
+        LetteredPayment {
+            id: id.into(),
+            amount_cents,
+            entry_id: format!("e-{id}"),
+            received_on: date(on),
+        }
+    }
+
+    #[test]
+    fn only_groups_that_offset_exactly_are_lettered() {
+        let mut cancelled = call("c4", 900, "2026-02-01");
+        cancelled.cancelled = Some(("e-av1".into(), date("2026-02-03")));
+        let calls = [
+            call("c1", 1_000, "2026-03-01"),
+            call("c2", 500, "2026-03-01"),
+            call("c3", 700, "2026-03-01"),
+            cancelled,
+        ];
+        let payments = [
+            // Pays c1 and c2 in full between them.
+            payment("p1", 1_200, "2026-04-10"),
+            payment("p2", 300, "2026-04-20"),
+            // Pays c3 in part.
+            payment("p3", 200, "2026-04-01"),
+            // Applied to nothing: a credit.
+            payment("p4", 50, "2026-04-01"),
+        ];
+        let applications = [
+            ("p1".to_string(), "c1".to_string(), 1_000),
+            ("p1".to_string(), "c2".to_string(), 200),
+            ("p2".to_string(), "c2".to_string(), 300),
+            ("p3".to_string(), "c3".to_string(), 200),
+        ];
+        let letters = letters(&calls, &payments, &applications);
+        let code = |entry: &str| {
+            letters
+                .get(entry)
+                .map(|l| (l.code.as_str(), l.on.to_string()))
+        };
+        // The cancelled call and its credit note balance first (February).
+        assert_eq!(code("e-c4"), Some(("A", "2026-02-03".into())));
+        assert_eq!(code("e-av1"), Some(("A", "2026-02-03".into())));
+        for entry in ["e-c1", "e-c2", "e-p1", "e-p2"] {
+            assert_eq!(code(entry), Some(("B", "2026-04-20".into())), "{entry}");
+        }
+        for entry in ["e-c3", "e-p3", "e-p4"] {
+            assert_eq!(code(entry), None, "{entry}");
+        }
+        // The rows' order does not matter.
+        let mut reversed_calls = calls.to_vec();
+        reversed_calls.reverse();
+        let mut reversed_applications = applications.to_vec();
+        reversed_applications.reverse();
+        assert_eq!(
+            super::letters(&reversed_calls, &payments, &reversed_applications),
+            letters
+        );
+    }
+
+    #[test]
+    fn codes_run_from_a_to_zz_and_on() {
+        assert_eq!(letter_code(0), "A");
+        assert_eq!(letter_code(25), "Z");
+        assert_eq!(letter_code(26), "AA");
+        assert_eq!(letter_code(27), "AB");
+        assert_eq!(letter_code(26 + 26 * 26 - 1), "ZZ");
+        assert_eq!(letter_code(26 + 26 * 26), "AAA");
     }
 
     #[test]

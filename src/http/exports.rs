@@ -6,7 +6,7 @@
 //! each page is sent as it is written, so a large year never sits whole in memory.
 
 use crate::auth::{Caller, Scope};
-use crate::db::exports::{entries_page, PageKey};
+use crate::db::exports::{entries_page, lettering, PageKey};
 use crate::db::schema::employers;
 use crate::db::{DbConnection, Pool};
 use crate::domain::export::{fec_header, write_fec_entry, write_journal_entry, ExportEntry};
@@ -71,13 +71,15 @@ fn read_snapshot<T>(
     })
 }
 
-/// Streams `head`, then the employer's entries dated within `dates`, each written by `write`.
-fn stream_entries(
+/// Streams `head`, then the employer's entries dated within `dates`, each written by `write`
+/// with what `prepare` read first in the same snapshot.
+fn stream_entries<C>(
     pool: Pool,
     employer: Uuid,
     dates: (Date, Date),
     head: String,
-    mut write: impl FnMut(&mut String, &ExportEntry) + Send + 'static,
+    prepare: impl FnOnce(&mut DbConnection, &str) -> anyhow::Result<C> + Send + 'static,
+    mut write: impl FnMut(&mut String, &ExportEntry, &C) + Send + 'static,
 ) -> HttpResponse {
     let (sender, receiver) =
         tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(PAGES_AHEAD);
@@ -91,6 +93,7 @@ fn stream_entries(
             .map_err(anyhow::Error::from)
             .and_then(|mut conn| {
                 read_snapshot(&mut conn, |conn| {
+                    let context = prepare(conn, &employer)?;
                     if sender.blocking_send(Ok(Bytes::from(head))).is_err() {
                         return Ok(());
                     }
@@ -100,7 +103,7 @@ fn stream_entries(
                             entries_page(conn, &employer, dates, after.as_ref(), PAGE_ENTRIES)?;
                         let mut text = String::new();
                         for entry in &entries {
-                            write(&mut text, entry);
+                            write(&mut text, entry, &context);
                         }
                         written += entries.len();
                         if !text.is_empty() && sender.blocking_send(Ok(Bytes::from(text))).is_err()
@@ -187,9 +190,10 @@ pub async fn fec(
         employer,
         dates,
         fec_header(),
-        move |out, entry| {
+        |conn, employer| Ok(lettering(conn, employer)?),
+        move |out, entry, letters| {
             number += 1;
-            write_fec_entry(out, number, entry);
+            write_fec_entry(out, number, entry, letters.get(&entry.id));
         },
     );
     // The norm's name: SIREN, "FEC", the closing date of the fiscal year.
@@ -236,7 +240,8 @@ pub async fn journal(
         employer,
         (from, to),
         head,
-        write_journal_entry,
+        |_, _| Ok(()),
+        |out, entry, _| write_journal_entry(out, entry),
     );
     attachment(
         &mut response,

@@ -142,6 +142,80 @@ async fn the_fec_holds_every_line_of_the_year(app: &TestApp) {
     assert_eq!(empty.text, format!("{}\r\n", FEC_FIELDS.join("\t")));
 }
 
+async fn the_fec_letters_what_offsets(app: &TestApp) {
+    let (employer, _post, funders) = books_with_every_kind(app).await;
+    let token = app.token("employer", Some(&employer));
+    let fec_rows = |text: &str| -> Vec<Vec<String>> {
+        text.split("\r\n")
+            .skip(1)
+            .filter(|l| !l.is_empty())
+            .map(|l| l.split('\t').map(str::to_owned).collect())
+            .collect()
+    };
+    // The State's call is paid in part: nothing is lettered yet.
+    let before = app
+        .get("/v1/exports/fec?year=2026", &token)
+        .await
+        .expect(200);
+    assert!(fec_rows(&before.text)
+        .iter()
+        .all(|r| r[13].is_empty() && r[14].is_empty()));
+
+    // The rest of it, and a call to A cancelled by its credit note.
+    app.post(
+        "/v1/payments",
+        &token,
+        &json!({"employer_id": employer, "funder_id": funders["state"], "amount": "4334.99",
+                "received_on": "2026-04-15", "reference": "VIR 0002"}),
+    )
+    .await
+    .expect(201);
+    let cancelled = app
+        .post(
+            "/v1/calls",
+            &token,
+            &call_body(&employer, &funders["A"], "2026-01", "2026-02", "2026-04-02"),
+        )
+        .await
+        .expect(201);
+    let cancelled = cancelled.body["id"].as_str().unwrap();
+    let note = app
+        .post(&format!("/v1/calls/{cancelled}/cancel"), &token, &json!({}))
+        .await
+        .expect(200);
+    let note_number = note.body["credit_note_number"].as_str().unwrap().to_owned();
+    let today = portage_ledger::domain::clock::today()
+        .to_string()
+        .replace('-', "");
+
+    let after = app
+        .get("/v1/exports/fec?year=2026", &token)
+        .await
+        .expect(200);
+    let rows = fec_rows(&after.text);
+    let lettered: Vec<(&str, &str, &str, &str)> = rows
+        .iter()
+        .filter(|r| !r[13].is_empty())
+        .map(|r| (r[8].as_str(), r[4].as_str(), r[13].as_str(), r[14].as_str()))
+        .collect();
+    assert_eq!(
+        lettered,
+        [
+            ("AF-2026-0001", "441000", "A", "20260415"),
+            ("payment VIR 0001", "441000", "A", "20260415"),
+            ("payment VIR 0002", "441000", "A", "20260415"),
+            ("AF-2026-0002", "441000", "B", today.as_str()),
+            (note_number.as_str(), "441000", "B", today.as_str()),
+        ]
+    );
+    // Each lettered group offsets to the cent.
+    let mut per_code: BTreeMap<&str, i64> = BTreeMap::new();
+    for r in rows.iter().filter(|r| !r[13].is_empty()) {
+        *per_code.entry(r[13].as_str()).or_default() += cents(&r[11]) - cents(&r[12]);
+    }
+    assert!(per_code.values().all(|&sum| sum == 0), "{per_code:?}");
+}
+
 async fn the_journal_balances_transaction_by_transaction(app: &TestApp) {
     let (employer, _post, _funders) = books_with_every_kind(app).await;
     let token = app.token("employer", Some(&employer));
@@ -283,6 +357,7 @@ async fn pages_follow_one_another_without_gaps(app: &TestApp) {
 
 crate::on_both_databases!(
     the_fec_holds_every_line_of_the_year,
+    the_fec_letters_what_offsets,
     the_journal_balances_transaction_by_transaction,
     exports_are_the_employers_own,
     pages_follow_one_another_without_gaps,
