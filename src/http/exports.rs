@@ -72,15 +72,17 @@ fn read_snapshot<T>(
 }
 
 /// Streams `head`, then the employer's entries dated within `dates`, each written by `write`
-/// with what `prepare` read first in the same snapshot.
-fn stream_entries<C>(
+/// with what `prepare` read first in the same snapshot. The connection is taken before the
+/// answer starts, so that a busy database answers 503 rather than a broken file.
+async fn stream_entries<C>(
     pool: Pool,
     employer: Uuid,
     dates: (Date, Date),
     head: String,
     prepare: impl FnOnce(&mut DbConnection, &str) -> anyhow::Result<C> + Send + 'static,
     mut write: impl FnMut(&mut String, &ExportEntry, &C) + Send + 'static,
-) -> HttpResponse {
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = web::block(move || pool.get()).await??;
     let (sender, receiver) =
         tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(PAGES_AHEAD);
     let span = tracing::Span::current();
@@ -88,36 +90,30 @@ fn stream_entries<C>(
         let _entered = span.enter();
         let employer = employer.to_string();
         let mut written = 0usize;
-        let outcome = pool
-            .get()
-            .map_err(anyhow::Error::from)
-            .and_then(|mut conn| {
-                read_snapshot(&mut conn, |conn| {
-                    let context = prepare(conn, &employer)?;
-                    if sender.blocking_send(Ok(Bytes::from(head))).is_err() {
-                        return Ok(());
-                    }
-                    let mut after: Option<PageKey> = None;
-                    loop {
-                        let (entries, last) =
-                            entries_page(conn, &employer, dates, after.as_ref(), PAGE_ENTRIES)?;
-                        let mut text = String::new();
-                        for entry in &entries {
-                            write(&mut text, entry, &context);
-                        }
-                        written += entries.len();
-                        if !text.is_empty() && sender.blocking_send(Ok(Bytes::from(text))).is_err()
-                        {
-                            // The client went away; nothing more to do.
-                            return Ok(());
-                        }
-                        if (entries.len() as i64) < PAGE_ENTRIES {
-                            return Ok(());
-                        }
-                        after = last;
-                    }
-                })
-            });
+        let outcome = read_snapshot(&mut conn, |conn| {
+            let context = prepare(conn, &employer)?;
+            if sender.blocking_send(Ok(Bytes::from(head))).is_err() {
+                return Ok(());
+            }
+            let mut after: Option<PageKey> = None;
+            loop {
+                let (entries, last) =
+                    entries_page(conn, &employer, dates, after.as_ref(), PAGE_ENTRIES)?;
+                let mut text = String::new();
+                for entry in &entries {
+                    write(&mut text, entry, &context);
+                }
+                written += entries.len();
+                if !text.is_empty() && sender.blocking_send(Ok(Bytes::from(text))).is_err() {
+                    // The client went away; nothing more to do.
+                    return Ok(());
+                }
+                if (entries.len() as i64) < PAGE_ENTRIES {
+                    return Ok(());
+                }
+                after = last;
+            }
+        });
         match outcome {
             Ok(()) => tracing::info!(entries = written, "export written"),
             Err(error) => {
@@ -135,9 +131,9 @@ fn stream_entries<C>(
     let body = futures_util::stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|chunk| (chunk, receiver))
     });
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
-        .streaming(body)
+        .streaming(body))
 }
 
 fn attachment(response: &mut HttpResponse, filename: String) {
@@ -195,7 +191,8 @@ pub async fn fec(
             number += 1;
             write_fec_entry(out, number, entry, letters.get(&entry.id));
         },
-    );
+    )
+    .await?;
     // The norm's name: SIREN, "FEC", the closing date of the fiscal year.
     let filename = format!("{}FEC{year}1231.txt", siren.unwrap_or_default());
     attachment(&mut response, filename);
@@ -242,7 +239,8 @@ pub async fn journal(
         head,
         |_, _| Ok(()),
         |out, entry, _| write_journal_entry(out, entry),
-    );
+    )
+    .await?;
     attachment(
         &mut response,
         format!("portage-{employer}-{from}-{to}.journal"),
