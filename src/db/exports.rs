@@ -1,8 +1,6 @@
 //! Reading an employer's journal for the exports, page by page in the order it was recorded.
 
-use super::schema::{
-    calls, funders, journal_entries, journal_lines, payment_applications, payments,
-};
+use super::schema::{calls, funders, journal_entries, payment_applications, payments};
 use super::DbConnection;
 use crate::domain::export::{
     letters, ExportEntry, ExportLine, Letter, LetteredCall, LetteredPayment, Party,
@@ -53,28 +51,7 @@ pub fn entries_page(
     let last = rows.last().map(|r| (r.5.clone(), r.0.clone()));
 
     let ids: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
-    type LineRow = (
-        String,
-        String,
-        i64,
-        i64,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    );
-    let line_rows: Vec<LineRow> = journal_lines::table
-        .filter(journal_lines::entry_id.eq_any(&ids))
-        .order((journal_lines::entry_id, journal_lines::line_no))
-        .select((
-            journal_lines::entry_id,
-            journal_lines::account,
-            journal_lines::debit_cents,
-            journal_lines::credit_cents,
-            journal_lines::funder_id,
-            journal_lines::post_id,
-            journal_lines::month,
-        ))
-        .load(conn)?;
+    let line_rows = super::ledger::lines_of(conn, &ids)?;
 
     let mut funder_ids: Vec<&str> = line_rows.iter().filter_map(|l| l.4.as_deref()).collect();
     funder_ids.sort_unstable();

@@ -221,3 +221,31 @@ fn move_balances(conn: &mut DbConnection, deltas: &[BalanceDelta]) -> QueryResul
     }
     Ok(())
 }
+
+/// A stored journal line: entry id, account, debit and credit in cents, funder, post, month.
+pub type StoredLine = (
+    String,
+    String,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// The lines of entries, by entry then in their order.
+pub fn lines_of(conn: &mut DbConnection, entry_ids: &[&str]) -> QueryResult<Vec<StoredLine>> {
+    journal_lines::table
+        .filter(journal_lines::entry_id.eq_any(entry_ids))
+        .order((journal_lines::entry_id, journal_lines::line_no))
+        .select((
+            journal_lines::entry_id,
+            journal_lines::account,
+            journal_lines::debit_cents,
+            journal_lines::credit_cents,
+            journal_lines::funder_id,
+            journal_lines::post_id,
+            journal_lines::month,
+        ))
+        .load(conn)
+}

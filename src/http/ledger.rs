@@ -43,16 +43,6 @@ pub struct EntriesQuery {
 }
 
 type EntryRow = (String, String, String, String, String, Option<String>);
-type LineRow = (
-    String,
-    String,
-    i64,
-    i64,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
-
 fn checked_account(text: &str) -> Result<String, ApiError> {
     if !text.is_empty() && text.len() <= 10 && text.bytes().all(|b| b.is_ascii_digit()) {
         Ok(text.to_owned())
@@ -161,21 +151,9 @@ fn with_lines(
     conn: &mut DbConnection,
     rows: Vec<EntryRow>,
 ) -> Result<Vec<serde_json::Value>, ApiError> {
-    let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    let ids: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
     let mut lines: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
-    let loaded: Vec<LineRow> = journal_lines::table
-        .filter(journal_lines::entry_id.eq_any(&ids))
-        .order((journal_lines::entry_id, journal_lines::line_no))
-        .select((
-            journal_lines::entry_id,
-            journal_lines::account,
-            journal_lines::debit_cents,
-            journal_lines::credit_cents,
-            journal_lines::funder_id,
-            journal_lines::post_id,
-            journal_lines::month,
-        ))
-        .load(conn)?;
+    let loaded = crate::db::ledger::lines_of(conn, &ids)?;
     for (entry, account, debit, credit, funder, post, month) in loaded {
         let mut line = serde_json::json!({
             "account": account, "debit": Money::from_cents(debit), "credit": Money::from_cents(credit),
