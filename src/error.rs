@@ -247,6 +247,15 @@ impl From<diesel::result::Error> for ApiError {
                     info.message()
                 ),
             ),
+            // The server went away (a restart, a fail-over): the pool drops this connection,
+            // and a retry gets a new one.
+            Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => {
+                tracing::warn!(error = info.message(), "the database connection was lost");
+                ApiError::Unavailable("the database connection was lost; retry".to_owned())
+            }
             other => ApiError::Internal(anyhow::Error::new(other).context("database query")),
         }
     }

@@ -82,7 +82,11 @@ impl AppState {
         web::block(move || {
             span.in_scope(|| {
                 let mut conn = pool.get()?;
-                work(&mut conn)
+                let result = work(&mut conn);
+                if result.is_err() {
+                    db::drop_if_dead(&mut conn);
+                }
+                result
             })
         })
         .await?

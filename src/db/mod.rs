@@ -269,6 +269,19 @@ where
     })
 }
 
+/// After a unit of work failed, makes sure a connection the database dropped (a restart, a
+/// fail-over) does not go back to the pool: libpq may fail such a query before its state tells
+/// diesel anything, and the pool would hand the dead connection out again and again. One
+/// `SELECT 1`, only on failure; a connection that fails it is marked broken, so the pool closes
+/// it and opens a new one.
+pub fn drop_if_dead(conn: &mut DbConnection) {
+    if conn.batch_execute("SELECT 1").is_err() {
+        tracing::warn!("a database connection failed; it will be replaced");
+        <<DbConnection as Connection>::TransactionManager as diesel::connection::TransactionManager<DbConnection>>::transaction_manager_status_mut(conn)
+            .set_in_error();
+    }
+}
+
 /// Whether the connection is in no transaction, with its transaction manager in order.
 fn outside_transactions(conn: &mut DbConnection) -> bool {
     matches!(

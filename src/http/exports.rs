@@ -117,6 +117,7 @@ async fn stream_entries<C>(
         match outcome {
             Ok(()) => tracing::info!(entries = written, "export written"),
             Err(error) => {
+                crate::db::drop_if_dead(&mut conn);
                 tracing::error!(
                     error = format!("{error:#}"),
                     entries = written,

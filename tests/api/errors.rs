@@ -176,3 +176,37 @@ crate::on_both_databases!(
     pages_are_bounded,
     operations_endpoints,
 );
+
+/// PostgreSQL dropping the server's connections (a restart, a fail-over) costs a few 503s,
+/// never a 500, and the dead connections are replaced rather than handed out again.
+#[actix_rt::test]
+async fn lost_database_connections_are_replaced() {
+    use diesel::prelude::*;
+    let Some(app) = crate::support::spawn(crate::support::Backend::Postgres).await else {
+        return;
+    };
+    let admin = app.admin();
+    app.get("/v1/employers", &admin).await.expect(200);
+    {
+        // Every connection to the test database, this one included (so its query fails).
+        let mut conn = app.pool.get().unwrap();
+        let _ = diesel::sql_query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database()",
+        )
+        .execute(&mut conn);
+    }
+    let mut failures = 0;
+    loop {
+        let answer = app.get("/v1/employers", &admin).await;
+        if answer.status == 200 {
+            break;
+        }
+        answer.problem(503, "unavailable");
+        failures += 1;
+        assert!(failures <= 8, "the dead connections keep coming back");
+    }
+    for _ in 0..10 {
+        app.get("/v1/employers", &admin).await.expect(200);
+    }
+}
