@@ -9,6 +9,12 @@ use crate::domain::{clock, Date};
 use diesel::prelude::*;
 use std::collections::HashMap;
 
+/// A stored date read back; one that does not read fails the export rather than leave an
+/// entry out or mis-date it.
+fn stored_date(text: &str) -> QueryResult<Date> {
+    Date::parse(text).map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))
+}
+
 /// Where a page ends: the last entry's (`created_at`, `id`), from which the next page starts.
 pub type PageKey = (String, String);
 
@@ -75,12 +81,10 @@ pub fn entries_page(
             month,
         });
     }
-    // A stored date that does not read back fails the export rather than leave an entry out.
     let entries = rows
         .into_iter()
         .map(|(id, date, kind, reference, reverses, created_at)| {
-            let date = Date::parse(&date)
-                .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
+            let date = stored_date(&date)?;
             let recorded_on = super::parse_timestamp(&created_at)
                 .and_then(clock::paris_date)
                 .unwrap_or(date);
@@ -104,9 +108,6 @@ pub fn lettering(
     conn: &mut DbConnection,
     employer_id: &str,
 ) -> QueryResult<HashMap<String, Letter>> {
-    let date = |text: &str| {
-        Date::parse(text).map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))
-    };
     type CallRow = (String, i64, String, String, Option<String>, Option<String>);
     let call_rows: Vec<CallRow> = calls::table
         .filter(calls::employer_id.eq(employer_id))
@@ -122,14 +123,14 @@ pub fn lettering(
     let mut lettered_calls = Vec::with_capacity(call_rows.len());
     for (id, amount_cents, entry_id, issued_on, note_entry, cancelled_on) in call_rows {
         let cancelled = match (note_entry, cancelled_on) {
-            (Some(entry), Some(on)) => Some((entry, date(&on)?)),
+            (Some(entry), Some(on)) => Some((entry, stored_date(&on)?)),
             _ => None,
         };
         lettered_calls.push(LetteredCall {
             id,
             amount_cents,
             entry_id,
-            issued_on: date(&issued_on)?,
+            issued_on: stored_date(&issued_on)?,
             cancelled,
         });
     }
@@ -148,7 +149,7 @@ pub fn lettering(
             id,
             amount_cents,
             entry_id,
-            received_on: date(&received_on)?,
+            received_on: stored_date(&received_on)?,
         });
     }
     let applications: Vec<(String, String, i64)> = payment_applications::table

@@ -8,6 +8,7 @@
 use super::ledger::{
     BANK, COSTS_PAYABLE, FUNDING_TO_CALL, GRANTS_RECEIVABLE, OPERATING_GRANTS, POST_COSTS,
 };
+use super::money::Money;
 use super::month::Date;
 use std::fmt::Write;
 
@@ -128,9 +129,7 @@ fn fec_date(date: Date) -> String {
 
 /// Cents as the FEC writes amounts: a comma before two decimals, no thousands separator.
 pub fn fec_amount(cents: i64) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    let cents = cents.unsigned_abs();
-    format!("{sign}{},{:02}", cents / 100, cents % 100)
+    Money::from_cents(cents).to_string().replace('.', ",")
 }
 
 /// Free text made safe for a delimited line: no separator, no line break, no control
@@ -218,9 +217,7 @@ pub fn write_fec_entry(
 
 /// Cents as a journal amount: a dot before two decimals, signed, in euros.
 fn journal_amount(cents: i64) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    let cents = cents.unsigned_abs();
-    format!("{sign}{}.{:02} EUR", cents / 100, cents % 100)
+    format!("{} EUR", Money::from_cents(cents))
 }
 
 /// A tag value made safe for a journal comment (tags end at a comma or a line end).
