@@ -187,11 +187,16 @@ impl Caller {
         }
     }
 
-    /// The employer a list is restricted to, if the caller sees only one.
-    pub fn own_employer(&self) -> Option<Uuid> {
-        match self.scope {
-            Scope::Employer(id) => Some(id),
-            _ => None,
+    /// The employer a request about employers' data is narrowed to: an employer's own (naming
+    /// another answers 404, so that its existence is not leaked); for the other roles the one
+    /// asked, if any.
+    pub fn employer_in_scope(&self, asked: Option<Uuid>) -> Result<Option<Uuid>, ApiError> {
+        match (self.scope, asked) {
+            (Scope::Employer(own), Some(other)) if other != own => {
+                Err(ApiError::NotFound("employer"))
+            }
+            (Scope::Employer(own), _) => Ok(Some(own)),
+            (_, asked) => Ok(asked),
         }
     }
 

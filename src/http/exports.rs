@@ -5,7 +5,7 @@
 //! snapshot, so no entry is counted twice or missed across pages) on a blocking thread, and
 //! each page is sent as it is written, so a large year never sits whole in memory.
 
-use crate::auth::{Caller, Scope};
+use crate::auth::Caller;
 use crate::db::exports::{entries_page, lettering, PageKey};
 use crate::db::schema::employers;
 use crate::db::{DbConnection, Pool};
@@ -13,6 +13,7 @@ use crate::domain::export::{fec_header, write_fec_entry, write_journal_entry, Ex
 use crate::domain::Date;
 use crate::error::ApiError;
 use crate::http::extract::{parse_param, Query};
+use crate::http::ledger::books_in_scope;
 use crate::AppState;
 use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
 use actix_web::web::{self, Bytes};
@@ -26,21 +27,11 @@ const PAGE_ENTRIES: i64 = 2_000;
 /// Pages written ahead of a slow reader.
 const PAGES_AHEAD: usize = 2;
 
-/// The employer whose books are exported: an employer's own (another id answers 404); the
-/// mission and the operator name one; funders read their statements instead.
+/// The employer whose books are exported: as for the ledger, and the mission and the operator
+/// must name one.
 fn exported_employer(caller: &Caller, asked: Option<Uuid>) -> Result<Uuid, ApiError> {
-    match (caller.scope, asked) {
-        (Scope::Funder(_), _) => Err(ApiError::Forbidden(
-            "funders read their statement, not an employer's books".into(),
-        )),
-        (Scope::Employer(own), Some(other)) if other != own => Err(ApiError::NotFound("employer")),
-        (Scope::Employer(own), _) => Ok(own),
-        (Scope::Mission | Scope::Admin, Some(id)) => Ok(id),
-        (Scope::Mission | Scope::Admin, None) => Err(ApiError::field(
-            "/employer_id",
-            "name the employer whose books to export",
-        )),
-    }
+    books_in_scope(caller, asked)?
+        .ok_or_else(|| ApiError::field("/employer_id", "name the employer whose books to export"))
 }
 
 /// The employer's name and SIREN, or 404.

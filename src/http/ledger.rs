@@ -14,18 +14,15 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-/// The ledger belongs to employers: funders read their statements instead.
-fn employer_scope(caller: &Caller, asked: Option<Uuid>) -> Result<Option<String>, ApiError> {
-    match caller.scope {
-        Scope::Funder(_) => Err(ApiError::Forbidden(
-            "funders read their statement, not an employer's ledger".into(),
-        )),
-        Scope::Employer(own) => match asked {
-            Some(other) if other != own => Err(ApiError::NotFound("employer")),
-            _ => Ok(Some(own.to_string())),
-        },
-        Scope::Mission | Scope::Admin => Ok(asked.map(|id| id.to_string())),
+/// The employer whose books are read: the ledger and its exports belong to employers, and
+/// funders read their statements instead.
+pub fn books_in_scope(caller: &Caller, asked: Option<Uuid>) -> Result<Option<Uuid>, ApiError> {
+    if let Scope::Funder(_) = caller.scope {
+        return Err(ApiError::Forbidden(
+            "funders read their statement, not an employer's books".into(),
+        ));
     }
+    caller.employer_in_scope(asked)
 }
 
 /// The query of `GET /v1/ledger/entries`.
@@ -68,10 +65,11 @@ pub async fn entries(
         Uuid::parse_str(id).ok()?;
         Some(c.to_owned())
     })?;
-    let employer = employer_scope(
+    let employer = books_in_scope(
         &caller,
         parse_param("employer_id", q.employer_id.as_deref(), Uuid::parse_str)?,
-    )?;
+    )?
+    .map(|id| id.to_string());
     let from = parse_param("from", q.from.as_deref(), Date::parse)?;
     let to = parse_param("to", q.to.as_deref(), Date::parse)?;
     let account = q.account.as_deref().map(checked_account).transpose()?;
@@ -210,10 +208,11 @@ pub async fn balances(
     let page = Page::parse_with(q.limit.as_deref(), q.cursor.as_deref(), |c| {
         (!c.is_empty() && c.len() <= 200).then(|| c.to_owned())
     })?;
-    let employer = employer_scope(
+    let employer = books_in_scope(
         &caller,
         parse_param("employer_id", q.employer_id.as_deref(), Uuid::parse_str)?,
-    )?;
+    )?
+    .map(|id| id.to_string());
     let as_of = parse_param("as_of", q.as_of.as_deref(), Date::parse)?;
     let grouping = match q.group_by.as_deref() {
         None | Some("account") => Grouping::Account,

@@ -254,16 +254,6 @@ impl Tally {
     }
 }
 
-fn employer_scope(caller: &Caller, asked: Option<Uuid>) -> Result<Option<String>, ApiError> {
-    match caller.scope {
-        Scope::Employer(own) => match asked {
-            Some(other) if other != own => Err(ApiError::NotFound("employer")),
-            _ => Ok(Some(own.to_string())),
-        },
-        _ => Ok(asked.map(|e| e.to_string())),
-    }
-}
-
 /// `GET /v1/reports/overview?as_of=&employer_id=` (mission, operator; an employer for itself).
 pub async fn overview(
     state: web::Data<AppState>,
@@ -283,10 +273,13 @@ pub async fn overview(
         ));
     }
     let as_of = as_of_month(&q)?;
-    let employer = employer_scope(
-        &caller,
-        parse_param("employer_id", q.employer_id.as_deref(), Uuid::parse_str)?,
-    )?;
+    let employer = caller
+        .employer_in_scope(parse_param(
+            "employer_id",
+            q.employer_id.as_deref(),
+            Uuid::parse_str,
+        )?)?
+        .map(|id| id.to_string());
     let body = state
         .with_connection(move |conn| {
             let facts = project_posts(conn, &Selection::All, employer.as_deref(), as_of, DEFAULT_HORIZON_MONTHS, Percent::HUNDRED)?;
@@ -374,13 +367,11 @@ pub async fn at_risk(
             Uuid::parse_str(c).ok().map(|id| id.to_string())
         })?;
     let asked = parse_param("employer_id", q.employer_id.as_deref(), Uuid::parse_str)?;
-    let (selection, employer) = match caller.scope {
-        Scope::Funder(own) => (
-            Selection::FundedBy(own.to_string()),
-            asked.map(|e| e.to_string()),
-        ),
-        _ => (Selection::All, employer_scope(&caller, asked)?),
+    let selection = match caller.scope {
+        Scope::Funder(own) => Selection::FundedBy(own.to_string()),
+        _ => Selection::All,
     };
+    let employer = caller.employer_in_scope(asked)?.map(|id| id.to_string());
     let own_funder = caller.own_funder().map(|f| f.to_string());
     let (items, next) = state
         .with_connection(move |conn| {
