@@ -187,6 +187,15 @@ impl Caller {
         }
     }
 
+    /// Reading a record between an employer and a funder (a commitment, a call, a payment): the
+    /// employer's side as for all its data, or the funder it concerns.
+    pub fn can_read_between(&self, employer_id: &str, funder_id: &str) -> bool {
+        match self.scope {
+            Scope::Funder(own) => funder_id == own.to_string(),
+            _ => Uuid::parse_str(employer_id).is_ok_and(|e| self.can_read_employer(e)),
+        }
+    }
+
     /// The employer a request about employers' data is narrowed to: an employer's own (naming
     /// another answers 404, so that its existence is not leaked); for the other roles the one
     /// asked, if any.

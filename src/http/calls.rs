@@ -1,12 +1,12 @@
 //! `/v1/calls`: calls for funds, numbered without gaps, and their cancellation by credit note.
 
-use crate::auth::{Caller, Scope};
+use crate::auth::Caller;
 use crate::db::calls::{self as store, CallRow, NewCall};
 use crate::db::schema::calls;
 use crate::db::{self, DbConnection, LockedTable};
 use crate::domain::{clock, Date, Month};
 use crate::error::ApiError;
-use crate::http::extract::{page_response, parse_param, path_id, Body, Page, Query};
+use crate::http::extract::{page_response, path_id, Body, PartiesQuery, Query};
 use crate::http::idempotency::{self, Outcome};
 use crate::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -28,10 +28,7 @@ pub struct NewCallRequest {
 
 /// Whether the caller may read a call: its employer, its funder, the mission, the operator.
 pub fn readable(caller: &Caller, call: &CallRow) -> bool {
-    match caller.scope {
-        Scope::Funder(own) => call.funder_id == own.to_string(),
-        _ => Uuid::parse_str(&call.employer_id).is_ok_and(|e| caller.can_read_employer(e)),
-    }
+    caller.can_read_between(&call.employer_id, &call.funder_id)
 }
 
 /// The full answer for calls: lines and paid amounts read in two queries.
@@ -147,26 +144,13 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(view))
 }
 
-/// The query of `GET /v1/calls`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    funder_id: Option<String>,
-    employer_id: Option<String>,
-    limit: Option<String>,
-    cursor: Option<String>,
-}
-
 /// `GET /v1/calls?funder_id=&employer_id=`: filtered to the caller's scope in the query.
 pub async fn list(
     state: web::Data<AppState>,
     caller: Caller,
-    query: Query<ListQuery>,
+    query: Query<PartiesQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = query.0;
-    let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
-    let funder = parse_param("funder_id", q.funder_id.as_deref(), Uuid::parse_str)?;
-    let employer = parse_param("employer_id", q.employer_id.as_deref(), Uuid::parse_str)?;
+    let (page, employer, funder) = query.0.parse()?;
     let (items, next) = state
         .with_connection(move |conn| {
             let query = party_filters!(

@@ -1,6 +1,6 @@
 //! `/v1/commitments`: what each funder signed for a post, and early terminations.
 
-use crate::auth::{Caller, Scope};
+use crate::auth::Caller;
 use crate::db::commitments::{allocated_to_date, allocation_of, of_post, CommitmentRow};
 use crate::db::schema::commitments;
 use crate::db::{self, DbConnection, LockedTable};
@@ -221,10 +221,7 @@ fn find(conn: &mut DbConnection, id: &str) -> Result<CommitmentRow, ApiError> {
 
 /// Whether the caller may read a commitment.
 fn readable(caller: &Caller, row: &CommitmentRow) -> bool {
-    match caller.scope {
-        Scope::Funder(own) => row.funder_id == own.to_string(),
-        _ => Uuid::parse_str(&row.employer_id).is_ok_and(|e| caller.can_read_employer(e)),
-    }
+    caller.can_read_between(&row.employer_id, &row.funder_id)
 }
 
 /// The query of `GET /v1/commitments`.

@@ -233,6 +233,27 @@ impl Page {
     }
 }
 
+/// The query of the lists of records between employers and funders (calls, payments):
+/// either party, and the page.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartiesQuery {
+    funder_id: Option<String>,
+    employer_id: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+impl PartiesQuery {
+    /// The page, and the employer and funder asked for.
+    pub fn parse(&self) -> Result<(Page, Option<Uuid>, Option<Uuid>), ApiError> {
+        let page = Page::parse(self.limit.as_deref(), self.cursor.as_deref())?;
+        let funder = parse_param("funder_id", self.funder_id.as_deref(), Uuid::parse_str)?;
+        let employer = parse_param("employer_id", self.employer_id.as_deref(), Uuid::parse_str)?;
+        Ok((page, employer, funder))
+    }
+}
+
 /// The answer of every list: `{"items": [...], "next_cursor": ...}`.
 pub fn page_response<T: serde::Serialize>(
     items: T,

@@ -1,12 +1,12 @@
 //! `/v1/payments`: money received from funders and its lettrage to calls.
 
-use crate::auth::{Caller, Scope};
+use crate::auth::Caller;
 use crate::db::calls as store;
 use crate::db::schema::{calls, payment_applications, payments};
 use crate::db::{self, DbConnection, LockedTable};
 use crate::domain::{Date, Money};
 use crate::error::{ApiError, FieldError};
-use crate::http::extract::{page_response, parse_param, path_id, Body, Page, Query};
+use crate::http::extract::{page_response, path_id, Body, PartiesQuery, Query};
 use crate::http::idempotency::{self, Outcome};
 use crate::http::text::required_label;
 use crate::AppState;
@@ -214,10 +214,7 @@ pub async fn create(
 }
 
 fn readable(caller: &Caller, row: &PaymentRow) -> bool {
-    match caller.scope {
-        Scope::Funder(own) => row.2 == own.to_string(),
-        _ => Uuid::parse_str(&row.1).is_ok_and(|e| caller.can_read_employer(e)),
-    }
+    caller.can_read_between(&row.1, &row.2)
 }
 
 /// `GET /v1/payments/{id}`.
@@ -239,26 +236,13 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(view))
 }
 
-/// The query of `GET /v1/payments`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    funder_id: Option<String>,
-    employer_id: Option<String>,
-    limit: Option<String>,
-    cursor: Option<String>,
-}
-
 /// `GET /v1/payments?funder_id=`: filtered to the caller's scope in the query.
 pub async fn list(
     state: web::Data<AppState>,
     caller: Caller,
-    query: Query<ListQuery>,
+    query: Query<PartiesQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = query.0;
-    let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
-    let funder = parse_param("funder_id", q.funder_id.as_deref(), Uuid::parse_str)?;
-    let employer = parse_param("employer_id", q.employer_id.as_deref(), Uuid::parse_str)?;
+    let (page, employer, funder) = query.0.parse()?;
     let (items, next) = state
         .with_connection(move |conn| {
             let query = payments::table
