@@ -92,11 +92,7 @@ pub fn record(conn: &mut DbConnection, cost: &NewCost<'_>) -> Result<CostRow, Ap
 
 /// The reversal of a cost, if it was reversed.
 pub fn reversal_of(conn: &mut DbConnection, id: &str) -> QueryResult<Option<String>> {
-    costs::table
-        .filter(costs::reverses_cost_id.eq(id))
-        .select(costs::id)
-        .first(conn)
-        .optional()
+    Ok(reversals_of(conn, &[id])?.remove(id))
 }
 
 /// The reversals of costs, by the id of the cost each reverses, with one query.

@@ -164,13 +164,10 @@ pub async fn fec(
         .year
         .as_deref()
         .ok_or_else(|| ApiError::field("/year", "name the fiscal year, such as 2026"))?;
-    let year_dates = |year: &str| -> Option<(Date, Date)> {
-        let first = Date::parse(&format!("{year}-01-01")).ok()?;
-        let last = Date::parse(&format!("{year}-12-31")).ok()?;
-        (year.len() == 4).then_some((first, last))
-    };
-    let dates = year_dates(year)
-        .ok_or_else(|| ApiError::field("/year", "must be a year from 2000 to 2199"))?;
+    // A date parses only with a four-digit year within the accepted ones.
+    let dates = Date::parse(&format!("{year}-01-01"))
+        .and_then(|first| Ok((first, Date::parse(&format!("{year}-12-31"))?)))
+        .map_err(|_| ApiError::field("/year", "must be a year from 2000 to 2199"))?;
     let (_, siren) = employer_of(&state, employer).await?;
     let mut number = 0u64;
     let mut response = stream_entries(
