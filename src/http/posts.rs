@@ -222,28 +222,31 @@ pub fn load(conn: &mut DbConnection, id: Uuid) -> Result<Post, ApiError> {
         .first(conn)
         .optional()?
         .ok_or(ApiError::NotFound("post"))?;
-    let budgets = load_budgets(conn, &[&row.id])?
+    let budgets = load_budgets(conn, Some(&[&row.id]))?
         .remove(&row.id)
         .unwrap_or_default();
     Ok(Post { row, budgets })
 }
 
-/// The budget schedules of posts, each in month order, with one query.
-fn load_budgets(
+/// The budget schedules of posts, each in month order, with one query: of the posts named, or
+/// of every post when `None` (the region-wide reports read the whole table).
+pub fn load_budgets(
     conn: &mut DbConnection,
-    post_ids: &[&str],
-) -> Result<HashMap<String, Vec<(Month, i64)>>, ApiError> {
-    let rows: Vec<(String, String, i64)> = post_budgets::table
-        .filter(post_budgets::post_id.eq_any(post_ids))
+    post_ids: Option<&[&str]>,
+) -> QueryResult<HashMap<String, Vec<(Month, i64)>>> {
+    let mut query = post_budgets::table
         .order((post_budgets::post_id, post_budgets::from_month))
         .select((
             post_budgets::post_id,
             post_budgets::from_month,
             post_budgets::monthly_amount_cents,
         ))
-        .load(conn)?;
+        .into_boxed();
+    if let Some(ids) = post_ids {
+        query = query.filter(post_budgets::post_id.eq_any(ids));
+    }
     let mut by_post: HashMap<String, Vec<(Month, i64)>> = HashMap::new();
-    for (post_id, month, amount) in rows {
+    for (post_id, month, amount) in query.load::<(String, String, i64)>(conn)? {
         if let Ok(month) = Month::parse(&month) {
             by_post.entry(post_id).or_default().push((month, amount));
         }
@@ -410,7 +413,7 @@ pub async fn list(
             let rows = q.load(conn)?;
             let (rows, next) = page.finish(rows, |p: &PostRow| p.id.clone());
             let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-            let mut budgets = load_budgets(conn, &ids)?;
+            let mut budgets = load_budgets(conn, Some(&ids))?;
             let posts = rows
                 .into_iter()
                 .map(|row| {

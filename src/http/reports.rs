@@ -4,7 +4,7 @@
 
 use crate::auth::{Caller, Scope};
 use crate::db::commitments::CommitmentRow;
-use crate::db::schema::{allocation_lines, commitments, employers, funders, post_budgets, posts};
+use crate::db::schema::{allocation_lines, commitments, employers, funders, posts};
 use crate::db::DbConnection;
 use crate::domain::allocation::Terms;
 use crate::domain::continuity::{
@@ -99,14 +99,6 @@ pub fn project_posts(
     let mut by_post: HashMap<String, Vec<CommitmentRow>> = HashMap::new();
     let mut used: HashMap<String, i64> = HashMap::new();
     for chunk in chunks {
-        let mut b = post_budgets::table
-            .order((post_budgets::post_id, post_budgets::from_month))
-            .select((
-                post_budgets::post_id,
-                post_budgets::from_month,
-                post_budgets::monthly_amount_cents,
-            ))
-            .into_boxed();
         let mut c = commitments::table
             .order((commitments::created_at, commitments::id))
             .select(CommitmentRow::as_select())
@@ -121,15 +113,14 @@ pub fn project_posts(
                 ),
             ))
             .into_boxed();
+        let chunk_ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        budgets.extend(crate::http::posts::load_budgets(
+            conn,
+            (!everything).then_some(chunk_ids.as_slice()),
+        )?);
         if !everything {
-            b = b.filter(post_budgets::post_id.eq_any(chunk));
             c = c.filter(commitments::post_id.eq_any(chunk));
             a = a.filter(allocation_lines::post_id.eq_any(chunk));
-        }
-        for (post, from, amount) in b.load::<(String, String, i64)>(conn)? {
-            if let Ok(from) = Month::parse(&from) {
-                budgets.entry(post).or_default().push((from, amount));
-            }
         }
         for row in c.load(conn)? {
             by_post.entry(row.post_id.clone()).or_default().push(row);
