@@ -78,6 +78,16 @@ pub async fn create(
     .await
 }
 
+/// Funders read the funder registry and their own statements, never the employers'.
+fn refuse_funders(caller: &Caller) -> Result<(), ApiError> {
+    match caller.scope {
+        Scope::Funder(_) => Err(ApiError::Forbidden(
+            "funders read the funder registry and their own statements, not employers".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The query of `GET /v1/employers`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -93,15 +103,8 @@ pub async fn list(
     query: Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = Page::parse(query.0.limit.as_deref(), query.0.cursor.as_deref())?;
-    let only = match caller.scope {
-        Scope::Admin | Scope::Mission => None,
-        Scope::Employer(id) => Some(id.to_string()),
-        Scope::Funder(_) => {
-            return Err(ApiError::Forbidden(
-                "funders read the funder registry and their own statements, not employers".into(),
-            ))
-        }
-    };
+    refuse_funders(&caller)?;
+    let only = caller.employer_in_scope(None)?.map(|id| id.to_string());
     let rows = state
         .with_connection(move |conn| {
             let mut query = employers::table.select(Employer::as_select()).into_boxed();
@@ -123,11 +126,7 @@ pub async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&path, "employer")?;
-    if let Scope::Funder(_) = caller.scope {
-        return Err(ApiError::Forbidden(
-            "funders read the funder registry and their own statements, not employers".into(),
-        ));
-    }
+    refuse_funders(&caller)?;
     if !caller.can_read_employer(id) {
         return Err(ApiError::NotFound("employer"));
     }
