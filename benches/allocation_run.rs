@@ -9,6 +9,7 @@ use portage_ledger::db::allocation_runs::{self, RunScope};
 use portage_ledger::db::schema::{employers, funders, post_budgets, posts};
 use portage_ledger::db::{self, DatabaseUrl, DbConnection};
 use portage_ledger::domain::allocation::Basis;
+use portage_ledger::domain::ids::{EmployerId, FunderId, PostId};
 use portage_ledger::domain::kinds::CostCategory;
 use portage_ledger::domain::{Month, Percent};
 use std::time::Instant;
@@ -29,7 +30,7 @@ fn seed(conn: &mut DbConnection, month: Month) -> anyhow::Result<String> {
                 employers::created_at.eq(&now),
             ))
             .execute(conn)?;
-        let funder_ids: Vec<String> = (0..6).map(|_| Uuid::now_v7().to_string()).collect();
+        let funder_ids: Vec<FunderId> = (0..6).map(|_| FunderId::generate()).collect();
         for (i, id) in funder_ids.iter().enumerate() {
             diesel::insert_into(funders::table)
                 .values((
@@ -77,9 +78,9 @@ fn seed(conn: &mut DbConnection, month: Month) -> anyhow::Result<String> {
                 db::commitments::insert(
                     conn,
                     &db::commitments::NewCommitment {
-                        employer_id: &employer,
-                        post_id: &post_id,
-                        funder_id: funder,
+                        employer_id: employer_id(&employer)?,
+                        post_id: PostId(post),
+                        funder_id: *funder,
                         basis,
                         start: month,
                         end: month.plus(11).unwrap_or(month),
@@ -88,11 +89,12 @@ fn seed(conn: &mut DbConnection, month: Month) -> anyhow::Result<String> {
                     },
                 )?;
             }
+            let lock = db::lock_employer(conn, employer_id(&employer)?)?;
             db::costs::record(
                 conn,
+                &lock,
                 &db::costs::NewCost {
-                    employer_id: &employer,
-                    post_id: post,
+                    post_id: PostId(post),
                     month,
                     category: CostCategory::Salary,
                     amount_cents: 312_745 + p as i64,
@@ -106,17 +108,23 @@ fn seed(conn: &mut DbConnection, month: Month) -> anyhow::Result<String> {
     Ok(employer)
 }
 
+fn employer_id(text: &str) -> Result<EmployerId, portage_ledger::error::ApiError> {
+    text.parse()
+        .map_err(|e: uuid::Error| portage_ledger::error::ApiError::Internal(e.into()))
+}
+
 fn run_all(conn: &mut DbConnection, employer: &str, month: Month) -> anyhow::Result<(f64, i64)> {
     let began = Instant::now();
     let posted = db::write_transaction(
         conn,
         |conn| -> Result<i64, portage_ledger::error::ApiError> {
-            let ids: Vec<String> = posts::table
+            let lock = db::lock_employer(conn, employer_id(employer)?)?;
+            let ids: Vec<PostId> = posts::table
                 .filter(posts::employer_id.eq(employer))
                 .order(posts::id)
                 .select(posts::id)
                 .load(conn)?;
-            let results = allocation_runs::run(conn, employer, RunScope::Posts(&ids), month)?;
+            let results = allocation_runs::run(conn, &lock, RunScope::Posts(&ids), month)?;
             Ok(results.iter().map(|r| r.entries_posted).sum())
         },
     )

@@ -81,14 +81,16 @@ async fn run(path: &std::path::Path) -> anyhow::Result<()> {
     // The database alone: the same write transaction the endpoint runs, without HTTP.
     let direct = 2_000;
     let began = Instant::now();
-    let post_uuid = Uuid::parse_str(&post)?;
+    let post_id: portage_ledger::domain::ids::PostId = post.parse()?;
+    let employer_id: portage_ledger::domain::ids::EmployerId = employer.parse()?;
     for i in 0..direct {
         db::write_transaction(&mut conn, |conn| {
+            let lock = db::lock_employer(conn, employer_id)?;
             db::costs::record(
                 conn,
+                &lock,
                 &db::costs::NewCost {
-                    employer_id: &employer,
-                    post_id: post_uuid,
+                    post_id,
                     month: Month::new(2026, 1 + (i % 12) as u32).unwrap_or(Month::FIRST),
                     category: CostCategory::Salary,
                     amount_cents: 100,

@@ -4,6 +4,7 @@
 //! trusting library defaults. A token that fails any check answers 401; what the caller may do
 //! once identified is decided by [`Caller`]'s methods.
 
+use crate::domain::ids::{EmployerId, FunderId};
 use crate::error::ApiError;
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -42,9 +43,9 @@ pub struct Claims {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     /// An employer, for its own data.
-    Employer(Uuid),
+    Employer(EmployerId),
     /// A funder, for what concerns itself.
-    Funder(Uuid),
+    Funder(FunderId),
     /// The regional support mission: reads everything, registers employers and funders.
     Mission,
     /// The operator: everything.
@@ -100,10 +101,11 @@ impl TokenKeys {
     }
 }
 
-fn scope_id(value: Option<&str>, claim: &str) -> Result<Uuid, ApiError> {
+fn scope_id<T: From<Uuid>>(value: Option<&str>, claim: &str) -> Result<T, ApiError> {
     let text =
         value.ok_or_else(|| ApiError::Unauthorized(format!("the token has no {claim} claim")))?;
     Uuid::parse_str(text)
+        .map(T::from)
         .map_err(|_| ApiError::Unauthorized(format!("the token's {claim} is not a UUID")))
 }
 
@@ -155,7 +157,7 @@ impl Caller {
 
     /// Changing an employer's data: that employer or the operator. Other employers get 404
     /// (existence is not leaked); the roles that may never write get 403.
-    pub fn require_employer_writer(&self, employer_id: Uuid) -> Result<(), ApiError> {
+    pub fn require_employer_writer(&self, employer_id: EmployerId) -> Result<(), ApiError> {
         match self.scope {
             Scope::Admin => Ok(()),
             Scope::Employer(own) if own == employer_id => Ok(()),
@@ -179,7 +181,7 @@ impl Caller {
     }
 
     /// Reading all of an employer's data: that employer, the mission, the operator.
-    pub fn can_read_employer(&self, employer_id: Uuid) -> bool {
+    pub fn can_read_employer(&self, employer_id: EmployerId) -> bool {
         match self.scope {
             Scope::Admin | Scope::Mission => true,
             Scope::Employer(own) => own == employer_id,
@@ -189,17 +191,20 @@ impl Caller {
 
     /// Reading a record between an employer and a funder (a commitment, a call, a payment): the
     /// employer's side as for all its data, or the funder it concerns.
-    pub fn can_read_between(&self, employer_id: &str, funder_id: &str) -> bool {
+    pub fn can_read_between(&self, employer_id: EmployerId, funder_id: FunderId) -> bool {
         match self.scope {
-            Scope::Funder(own) => funder_id == own.to_string(),
-            _ => Uuid::parse_str(employer_id).is_ok_and(|e| self.can_read_employer(e)),
+            Scope::Funder(own) => funder_id == own,
+            _ => self.can_read_employer(employer_id),
         }
     }
 
     /// The employer a request about employers' data is narrowed to: an employer's own (naming
     /// another answers 404, so that its existence is not leaked); for the other roles the one
     /// asked, if any.
-    pub fn employer_in_scope(&self, asked: Option<Uuid>) -> Result<Option<Uuid>, ApiError> {
+    pub fn employer_in_scope(
+        &self,
+        asked: Option<EmployerId>,
+    ) -> Result<Option<EmployerId>, ApiError> {
         match (self.scope, asked) {
             (Scope::Employer(own), Some(other)) if other != own => {
                 Err(ApiError::NotFound("employer"))
@@ -210,7 +215,7 @@ impl Caller {
     }
 
     /// The funder the caller is, if it is one.
-    pub fn own_funder(&self) -> Option<Uuid> {
+    pub fn own_funder(&self) -> Option<FunderId> {
         match self.scope {
             Scope::Funder(id) => Some(id),
             _ => None,
@@ -286,7 +291,10 @@ mod tests {
                 ..claims("employer")
             })
             .unwrap();
-        assert_eq!(keys.verify(&token).unwrap().scope, Scope::Employer(id));
+        assert_eq!(
+            keys.verify(&token).unwrap().scope,
+            Scope::Employer(EmployerId(id))
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use crate::db::allocation_runs::{self, RunScope};
 use crate::db::schema::{employers, funders, post_budgets, posts};
 use crate::db::{self, DbConnection};
 use crate::domain::allocation::Basis;
+use crate::domain::ids::{CallId, EmployerId, FunderId, PostId};
 use crate::domain::kinds::CostCategory;
 use crate::domain::{Date, Month, Percent};
 use crate::error::ApiError;
@@ -169,7 +170,8 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
             post_ids.push(id);
         }
         let first_post = post_ids[0];
-        let employer = grouping.to_string();
+        let employer = EmployerId(grouping);
+        let employer_lock = db::lock_employer(conn, employer)?;
         let commit = |conn: &mut DbConnection,
                       post: Uuid,
                       funder: Uuid,
@@ -180,9 +182,9 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
             db::commitments::insert(
                 conn,
                 &db::commitments::NewCommitment {
-                    employer_id: &employer,
-                    post_id: &post.to_string(),
-                    funder_id: &funder.to_string(),
+                    employer_id: employer,
+                    post_id: PostId(post),
+                    funder_id: FunderId(funder),
                     basis,
                     start: month("2026-01"),
                     end: month(end),
@@ -261,16 +263,16 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                 let m = month(&format!("2026-{number:02}"));
                 db::costs::record(
                     conn,
+                    &employer_lock,
                     &db::costs::NewCost {
-                        employer_id: &employer,
-                        post_id: post,
+                        post_id: PostId(post),
                         month: m,
                         category: CostCategory::Salary,
                         amount_cents: monthly_cents,
                         reference: Some("paie"),
                     },
                 )?;
-                allocation_runs::run(conn, &employer, RunScope::Post(&post.to_string()), m)?;
+                allocation_runs::run(conn, &employer_lock, RunScope::Post(PostId(post)), m)?;
             }
         }
         // The rest of the region: 57 more posts over the three employers, funded in six
@@ -287,14 +289,14 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
             "health",
         ];
         for i in 0..57usize {
-            let owner = [grouping, association, gip][i % 3].to_string();
+            let owner = EmployerId([grouping, association, gip][i % 3]);
+            let owner_lock = db::lock_employer(conn, owner)?;
             let budget_cents = 260_000 + (i as i64 % 8) * 9_000;
-            let id = Uuid::now_v7();
-            let post = id.to_string();
+            let post = PostId::generate();
             diesel::insert_into(posts::table)
                 .values((
-                    posts::id.eq(&post),
-                    posts::employer_id.eq(&owner),
+                    posts::id.eq(post),
+                    posts::employer_id.eq(owner),
                     posts::title.eq(format!("Médiateur·rice n° {}", i + 4)),
                     posts::territory.eq(territories[i % territories.len()]),
                     posts::activity.eq(activities[(i / 2) % activities.len()]),
@@ -306,7 +308,7 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                 .execute(conn)?;
             diesel::insert_into(post_budgets::table)
                 .values((
-                    post_budgets::post_id.eq(&post),
+                    post_budgets::post_id.eq(post),
                     post_budgets::from_month.eq("2026-01"),
                     post_budgets::monthly_amount_cents.eq(budget_cents),
                 ))
@@ -320,9 +322,9 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                 db::commitments::insert(
                     conn,
                     &db::commitments::NewCommitment {
-                        employer_id: &owner,
-                        post_id: &post,
-                        funder_id: &funder.to_string(),
+                        employer_id: owner,
+                        post_id: post,
+                        funder_id: FunderId(funder),
                         basis,
                         start: month("2026-01"),
                         end: month(end),
@@ -453,9 +455,9 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
             for number in 1..=10 {
                 db::costs::record(
                     conn,
+                    &owner_lock,
                     &db::costs::NewCost {
-                        employer_id: &owner,
-                        post_id: id,
+                        post_id: post,
                         month: month(&format!("2026-{number:02}")),
                         category: CostCategory::Salary,
                         amount_cents: budget_cents,
@@ -465,23 +467,23 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
             }
         }
         for owner in [association, gip] {
-            let owner = owner.to_string();
-            let ids: Vec<String> = posts::table
-                .filter(posts::employer_id.eq(&owner))
+            let owner_lock = db::lock_employer(conn, EmployerId(owner))?;
+            let ids: Vec<PostId> = posts::table
+                .filter(posts::employer_id.eq(owner_lock.employer()))
                 .order(posts::id)
                 .select(posts::id)
                 .load(conn)?;
             for number in 1..=10 {
                 allocation_runs::run(
                     conn,
-                    &owner,
+                    &owner_lock,
                     RunScope::Posts(&ids),
                     month(&format!("2026-{number:02}")),
                 )?;
             }
         }
-        let generated: Vec<String> = posts::table
-            .filter(posts::employer_id.eq(&employer))
+        let generated: Vec<PostId> = posts::table
+            .filter(posts::employer_id.eq(employer))
             .filter(posts::id.ne_all(post_ids.iter().map(|p| p.to_string()).collect::<Vec<_>>()))
             .order(posts::id)
             .select(posts::id)
@@ -489,7 +491,7 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
         for number in 1..=10 {
             allocation_runs::run(
                 conn,
-                &employer,
+                &employer_lock,
                 RunScope::Posts(&generated),
                 month(&format!("2026-{number:02}")),
             )?;
@@ -499,9 +501,9 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
         let issue = |conn: &mut DbConnection, funder: Uuid| {
             db::calls::issue(
                 conn,
+                &employer_lock,
                 &db::calls::NewCall {
-                    employer_id: &employer,
-                    funder_id: funder,
+                    funder_id: FunderId(funder),
                     from: month("2026-01"),
                     to: month("2026-06"),
                     issued_on: date("2026-07-03"),
@@ -513,23 +515,23 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
         let landlord_call = issue(conn, landlord_a)?;
         issue(conn, city)?;
         let amount_of =
-            |conn: &mut DbConnection, id: &str| db::calls::find(conn, id).map(|c| c.amount_cents);
+            |conn: &mut DbConnection, id: CallId| db::calls::find(conn, id).map(|c| c.amount_cents);
         // The State pays 40 % of its call; the landlord pays 1,500.00 more than its call.
-        let state_amount = amount_of(conn, &state_call)?;
+        let state_amount = amount_of(conn, state_call)?;
         db::calls::receive(
             conn,
-            &employer,
-            state,
+            &employer_lock,
+            FunderId(state),
             state_amount * 2 / 5,
             date("2026-09-10"),
             "VIR-PREF-2026-0912",
             None,
         )?;
-        let landlord_amount = amount_of(conn, &landlord_call)?;
+        let landlord_amount = amount_of(conn, landlord_call)?;
         db::calls::receive(
             conn,
-            &employer,
-            landlord_a,
+            &employer_lock,
+            FunderId(landlord_a),
             landlord_amount + 150_000,
             date("2026-09-15"),
             "VIR-LMH-88213",

@@ -6,6 +6,8 @@ use super::schema::{
     allocation_lines, call_lines, calls, number_sequences, payment_applications, payments,
 };
 use super::DbConnection;
+use super::EmployerLock;
+use crate::domain::ids::{CallId, CreditNoteId, EmployerId, EntryId, FunderId, PaymentId, PostId};
 use crate::domain::statement::settle;
 use crate::domain::{ledger, Date, Money, Month};
 use crate::error::ApiError;
@@ -14,52 +16,53 @@ use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 /// A line of a call: (post, month, amount in cents).
-pub type CallLine = (String, String, i64);
+pub type CallLine = (PostId, Month, i64);
 
 /// A call as stored.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = calls)]
 pub struct CallRow {
     /// Its id.
-    pub id: String,
+    pub id: CallId,
     /// The employer that issued it.
-    pub employer_id: String,
+    pub employer_id: EmployerId,
     /// The funder it asks.
-    pub funder_id: String,
+    pub funder_id: FunderId,
     /// `AF-YYYY-NNNN`.
     pub number: String,
     /// First allocation month called.
-    pub from_month: String,
+    pub from_month: Month,
     /// Last allocation month called.
-    pub to_month: String,
+    pub to_month: Month,
     /// Issue date.
-    pub issued_on: String,
+    pub issued_on: Date,
     /// Due date.
-    pub due_on: String,
+    pub due_on: Date,
     /// Total, in cents.
     pub amount_cents: i64,
     /// Its journal entry.
-    pub entry_id: String,
+    pub entry_id: EntryId,
     /// When it was cancelled, if it was.
-    pub cancelled_on: Option<String>,
+    pub cancelled_on: Option<Date>,
     /// Its credit note's id.
-    pub credit_note_id: Option<String>,
+    pub credit_note_id: Option<CreditNoteId>,
     /// Its credit note's number, `AV-YYYY-NNNN`.
     pub credit_note_number: Option<String>,
     /// Its credit note's journal entry.
-    pub credit_note_entry_id: Option<String>,
+    pub credit_note_entry_id: Option<EntryId>,
     /// Creation time.
     pub created_at: String,
 }
 
-/// The next gapless number of a kind (`AF`, `AV`) for an employer and year. The caller holds
-/// the employer's lock, and the number is taken in the transaction that issues the document.
-pub fn next_number(
+/// The next gapless number of a kind (`AF`, `AV`) for the locked employer and a year, taken
+/// in the transaction that issues the document.
+fn next_number(
     conn: &mut DbConnection,
-    employer_id: &str,
+    lock: &EmployerLock,
     kind: &str,
     year: i32,
 ) -> QueryResult<String> {
+    let employer_id = lock.employer();
     let key = number_sequences::table.find((employer_id, kind, year));
     let last: Option<i32> = key
         .select(number_sequences::last_number)
@@ -86,10 +89,10 @@ pub fn next_number(
 /// What is called, per post and month, for a funder of an employer (cancelled calls excluded).
 pub fn called(
     conn: &mut DbConnection,
-    employer_id: &str,
-    funder_id: &str,
-) -> QueryResult<HashMap<(String, String), i64>> {
-    let rows: Vec<(String, String, i64)> = call_lines::table
+    employer_id: EmployerId,
+    funder_id: FunderId,
+) -> QueryResult<HashMap<(PostId, Month), i64>> {
+    let rows: Vec<(PostId, Month, i64)> = call_lines::table
         .filter(call_lines::employer_id.eq(employer_id))
         .filter(call_lines::funder_id.eq(funder_id))
         .filter(
@@ -114,15 +117,15 @@ pub fn called(
 /// What a funder was allocated and not yet called, per post and month, within the months.
 pub fn callable(
     conn: &mut DbConnection,
-    employer_id: &str,
-    funder_id: &str,
+    employer_id: EmployerId,
+    funder_id: FunderId,
     from: Month,
     to: Month,
-) -> QueryResult<Vec<(String, String, i64)>> {
-    let allocated: Vec<(String, String, i64)> = allocation_lines::table
+) -> QueryResult<Vec<CallLine>> {
+    let allocated: Vec<CallLine> = allocation_lines::table
         .filter(allocation_lines::employer_id.eq(employer_id))
         .filter(allocation_lines::funder_id.eq(funder_id))
-        .filter(allocation_lines::month.between(from.to_string(), to.to_string()))
+        .filter(allocation_lines::month.between(from, to))
         .group_by((allocation_lines::post_id, allocation_lines::month))
         .select((
             allocation_lines::post_id,
@@ -133,13 +136,10 @@ pub fn callable(
         ))
         .load(conn)?;
     let called = called(conn, employer_id, funder_id)?;
-    let mut lines: Vec<(String, String, i64)> = allocated
+    let mut lines: Vec<CallLine> = allocated
         .into_iter()
         .map(|(post, month, amount)| {
-            let already = called
-                .get(&(post.clone(), month.clone()))
-                .copied()
-                .unwrap_or(0);
+            let already = called.get(&(post, month)).copied().unwrap_or(0);
             (post, month, amount - already)
         })
         .filter(|(_, _, left)| *left > 0)
@@ -149,8 +149,8 @@ pub fn callable(
 }
 
 /// What was paid on each call (the sum of its applications).
-pub fn paid(conn: &mut DbConnection, call_ids: &[String]) -> QueryResult<HashMap<String, i64>> {
-    let rows: Vec<(String, i64)> = payment_applications::table
+pub fn paid(conn: &mut DbConnection, call_ids: &[CallId]) -> QueryResult<HashMap<CallId, i64>> {
+    let rows: Vec<(CallId, i64)> = payment_applications::table
         .filter(payment_applications::call_id.eq_any(call_ids))
         .group_by(payment_applications::call_id)
         .select((
@@ -166,9 +166,9 @@ pub fn paid(conn: &mut DbConnection, call_ids: &[String]) -> QueryResult<HashMap
 /// The lines of calls, by call: (post, month, amount), oldest month first then by post.
 pub fn lines_of(
     conn: &mut DbConnection,
-    call_ids: &[String],
-) -> QueryResult<BTreeMap<String, Vec<CallLine>>> {
-    let rows: Vec<(String, String, String, i64)> = call_lines::table
+    call_ids: &[CallId],
+) -> QueryResult<BTreeMap<CallId, Vec<CallLine>>> {
+    let rows: Vec<(CallId, PostId, Month, i64)> = call_lines::table
         .filter(call_lines::call_id.eq_any(call_ids))
         .order((call_lines::call_id, call_lines::month, call_lines::post_id))
         .select((
@@ -178,7 +178,7 @@ pub fn lines_of(
             call_lines::amount_cents,
         ))
         .load(conn)?;
-    let mut by_call: BTreeMap<String, Vec<CallLine>> = BTreeMap::new();
+    let mut by_call: BTreeMap<CallId, Vec<CallLine>> = BTreeMap::new();
     for (call, post, month, amount) in rows {
         by_call.entry(call).or_default().push((post, month, amount));
     }
@@ -186,14 +186,14 @@ pub fn lines_of(
 }
 
 /// A call's line with the part of it paid: (post, month, amount, paid), in cents.
-pub type SettledLine = (String, String, i64, i64);
+pub type SettledLine = (PostId, Month, i64, i64);
 
 /// The lines of calls with what was paid on each: a call's payments settle its lines oldest
 /// month first, then by post (`domain::statement::settle`).
 pub fn settled_lines(
     conn: &mut DbConnection,
-    call_ids: &[String],
-) -> QueryResult<BTreeMap<String, Vec<SettledLine>>> {
+    call_ids: &[CallId],
+) -> QueryResult<BTreeMap<CallId, Vec<SettledLine>>> {
     let lines = lines_of(conn, call_ids)?;
     let paid = paid(conn, call_ids)?;
     Ok(lines
@@ -225,7 +225,7 @@ pub fn status(row: &CallRow, paid_cents: i64) -> &'static str {
 }
 
 /// The answer for a call.
-pub fn view(row: &CallRow, lines: &[(String, String, i64)], paid_cents: i64) -> serde_json::Value {
+pub fn view(row: &CallRow, lines: &[CallLine], paid_cents: i64) -> serde_json::Value {
     let outstanding = if row.cancelled_on.is_some() {
         0
     } else {
@@ -255,7 +255,7 @@ pub fn view(row: &CallRow, lines: &[(String, String, i64)], paid_cents: i64) -> 
 }
 
 /// Reads one call.
-pub fn find(conn: &mut DbConnection, id: &str) -> Result<CallRow, ApiError> {
+pub fn find(conn: &mut DbConnection, id: CallId) -> Result<CallRow, ApiError> {
     calls::table
         .find(id)
         .select(CallRow::as_select())
@@ -266,11 +266,9 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<CallRow, ApiError> {
 
 /// A call to issue.
 #[derive(Debug, Clone)]
-pub struct NewCall<'a> {
-    /// The issuing employer.
-    pub employer_id: &'a str,
+pub struct NewCall {
     /// The funder asked.
-    pub funder_id: Uuid,
+    pub funder_id: FunderId,
     /// First allocation month.
     pub from: Month,
     /// Last allocation month.
@@ -283,11 +281,16 @@ pub struct NewCall<'a> {
 
 /// Issues a call over everything allocated to the funder and not yet called in the months,
 /// posts 441 / 4687, and applies the funder's credit with the employer to it. Answers the
-/// call's id; 422 when nothing is left to call. The caller holds the employer's lock.
-pub fn issue(conn: &mut DbConnection, new: &NewCall<'_>) -> Result<String, ApiError> {
-    super::periods::check_open(conn, new.employer_id, new.issued_on.month())?;
-    let funder = new.funder_id.to_string();
-    let lines = callable(conn, new.employer_id, &funder, new.from, new.to)?;
+/// call's id; 422 when nothing is left to call. The call is the locked employer's.
+pub fn issue(
+    conn: &mut DbConnection,
+    lock: &EmployerLock,
+    new: &NewCall,
+) -> Result<CallId, ApiError> {
+    let employer_id = lock.employer();
+    super::periods::check_open(conn, employer_id, new.issued_on.month())?;
+    let funder = new.funder_id;
+    let lines = callable(conn, employer_id, funder, new.from, new.to)?;
     if lines.is_empty() {
         return Err(ApiError::unprocessable(
             "nothing_to_call",
@@ -297,40 +300,30 @@ pub fn issue(conn: &mut DbConnection, new: &NewCall<'_>) -> Result<String, ApiEr
             ),
         ));
     }
-    let number = next_number(conn, new.employer_id, "AF", new.issued_on.month().year())?;
-    let id = Uuid::now_v7().to_string();
-    let posted: Vec<(Uuid, Month, i64)> = lines
-        .iter()
-        .filter_map(|(post, month, amount)| {
-            Some((
-                Uuid::parse_str(post).ok()?,
-                Month::parse(month).ok()?,
-                *amount,
-            ))
-        })
-        .collect();
+    let number = next_number(conn, lock, "AF", new.issued_on.month().year())?;
+    let id = CallId::generate();
     let entry_id = post_entry(
         conn,
         NewEntry {
-            employer_id: new.employer_id,
+            employer_id,
             date: new.issued_on,
             kind: EntryKind::Call,
             reference: number.clone(),
             reverses: None,
-            lines: ledger::call_lines(new.funder_id, &posted, true),
+            lines: ledger::call_lines(new.funder_id, &lines, true),
         },
     )?;
     let amount: i64 = lines.iter().map(|(_, _, a)| a).sum();
     diesel::insert_into(calls::table)
         .values((
-            calls::id.eq(&id),
-            calls::employer_id.eq(new.employer_id),
-            calls::funder_id.eq(&funder),
+            calls::id.eq(id),
+            calls::employer_id.eq(employer_id),
+            calls::funder_id.eq(funder),
             calls::number.eq(&number),
-            calls::from_month.eq(new.from.to_string()),
-            calls::to_month.eq(new.to.to_string()),
-            calls::issued_on.eq(new.issued_on.to_string()),
-            calls::due_on.eq(new.due_on.to_string()),
+            calls::from_month.eq(new.from),
+            calls::to_month.eq(new.to),
+            calls::issued_on.eq(new.issued_on),
+            calls::due_on.eq(new.due_on),
             calls::amount_cents.eq(amount),
             calls::entry_id.eq(&entry_id),
             calls::created_at.eq(super::now_timestamp()),
@@ -339,33 +332,33 @@ pub fn issue(conn: &mut DbConnection, new: &NewCall<'_>) -> Result<String, ApiEr
     for (post, month, amount) in &lines {
         diesel::insert_into(call_lines::table)
             .values((
-                call_lines::call_id.eq(&id),
+                call_lines::call_id.eq(id),
                 call_lines::post_id.eq(post),
                 call_lines::month.eq(month),
-                call_lines::funder_id.eq(&funder),
-                call_lines::employer_id.eq(new.employer_id),
+                call_lines::funder_id.eq(funder),
+                call_lines::employer_id.eq(employer_id),
                 call_lines::amount_cents.eq(amount),
             ))
             .execute(conn)?;
     }
-    apply_credit(conn, new.employer_id, &funder, &id, amount)?;
+    apply_credit(conn, employer_id, funder, id, amount)?;
     Ok(id)
 }
 
 /// What each payment of a funder to an employer has left unapplied, oldest payment first.
 pub fn unapplied_payments(
     conn: &mut DbConnection,
-    employer_id: &str,
-    funder_id: &str,
-) -> QueryResult<Vec<(String, i64)>> {
-    let rows: Vec<(String, i64)> = payments::table
+    employer_id: EmployerId,
+    funder_id: FunderId,
+) -> QueryResult<Vec<(PaymentId, i64)>> {
+    let rows: Vec<(PaymentId, i64)> = payments::table
         .filter(payments::employer_id.eq(employer_id))
         .filter(payments::funder_id.eq(funder_id))
         .order((payments::received_on, payments::id))
         .select((payments::id, payments::amount_cents))
         .load(conn)?;
-    let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
-    let applied: HashMap<String, i64> = payment_applications::table
+    let ids: Vec<PaymentId> = rows.iter().map(|r| r.0).collect();
+    let applied: HashMap<PaymentId, i64> = payment_applications::table
         .filter(payment_applications::payment_id.eq_any(&ids))
         .group_by(payment_applications::payment_id)
         .select((
@@ -374,7 +367,7 @@ pub fn unapplied_payments(
                 "CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT)",
             ),
         ))
-        .load::<(String, i64)>(conn)?
+        .load::<(PaymentId, i64)>(conn)?
         .into_iter()
         .collect();
     Ok(rows
@@ -390,8 +383,8 @@ pub fn unapplied_payments(
 /// Records the application of part of a payment to a call.
 pub fn apply(
     conn: &mut DbConnection,
-    payment_id: &str,
-    call_id: &str,
+    payment_id: PaymentId,
+    call_id: CallId,
     amount_cents: i64,
 ) -> QueryResult<()> {
     diesel::insert_into(payment_applications::table)
@@ -409,9 +402,9 @@ pub fn apply(
 /// Applies a funder's credit (payments not yet applied) to a new call, oldest payment first.
 fn apply_credit(
     conn: &mut DbConnection,
-    employer_id: &str,
-    funder_id: &str,
-    call_id: &str,
+    employer_id: EmployerId,
+    funder_id: FunderId,
+    call_id: CallId,
     amount_cents: i64,
 ) -> QueryResult<()> {
     let mut left = amount_cents;
@@ -420,7 +413,7 @@ fn apply_credit(
             break;
         }
         let applied = unapplied.min(left);
-        apply(conn, &payment, call_id, applied)?;
+        apply(conn, payment, call_id, applied)?;
         left -= applied;
     }
     Ok(())
@@ -428,16 +421,26 @@ fn apply_credit(
 
 /// Cancels a call by its credit note: the reversing entry, dated `today`, and the number
 /// `AV-YYYY-NNNN`; its allocations become callable again. A call with money applied to it,
-/// or already cancelled, answers 409. The caller holds the employer's lock.
-pub fn cancel(conn: &mut DbConnection, call: &CallRow, today: Date) -> Result<(), ApiError> {
-    super::periods::check_open(conn, &call.employer_id, today.month())?;
+/// or already cancelled, answers 409. The call is the locked employer's.
+pub fn cancel(
+    conn: &mut DbConnection,
+    lock: &EmployerLock,
+    call: &CallRow,
+    today: Date,
+) -> Result<(), ApiError> {
+    if lock.employer() != call.employer_id {
+        return Err(ApiError::NotFound("call"));
+    }
+    super::periods::check_open(conn, call.employer_id, today.month())?;
     if call.cancelled_on.is_some() {
         return Err(ApiError::conflict(
             "already_cancelled",
             format!(
                 "{} was already cancelled by {}",
                 call.number,
-                call.credit_note_number.clone().unwrap_or_default()
+                call.credit_note_number
+                    .as_deref()
+                    .unwrap_or("its credit note")
             ),
         ));
     }
@@ -455,36 +458,26 @@ pub fn cancel(conn: &mut DbConnection, call: &CallRow, today: Date) -> Result<()
             ),
         ));
     }
+    // A call always has lines (an empty one is refused at issue), so none here means none.
     let lines = lines_of(conn, std::slice::from_ref(&call.id))?
         .remove(&call.id)
         .unwrap_or_default();
-    let funder = Uuid::parse_str(&call.funder_id).map_err(anyhow::Error::from)?;
-    let posted: Vec<(Uuid, Month, i64)> = lines
-        .iter()
-        .filter_map(|(post, month, amount)| {
-            Some((
-                Uuid::parse_str(post).ok()?,
-                Month::parse(month).ok()?,
-                *amount,
-            ))
-        })
-        .collect();
-    let number = next_number(conn, &call.employer_id, "AV", today.month().year())?;
+    let number = next_number(conn, lock, "AV", today.month().year())?;
     let entry_id = post_entry(
         conn,
         NewEntry {
-            employer_id: &call.employer_id,
+            employer_id: call.employer_id,
             date: today,
             kind: EntryKind::CreditNote,
             reference: format!("{number} cancels {}", call.number),
-            reverses: Some(&call.entry_id),
-            lines: ledger::call_lines(funder, &posted, false),
+            reverses: Some(call.entry_id),
+            lines: ledger::call_lines(call.funder_id, &lines, false),
         },
     )?;
-    diesel::update(calls::table.find(&call.id))
+    diesel::update(calls::table.find(call.id))
         .set((
-            calls::cancelled_on.eq(today.to_string()),
-            calls::credit_note_id.eq(Uuid::now_v7().to_string()),
+            calls::cancelled_on.eq(today),
+            calls::credit_note_id.eq(CreditNoteId::generate()),
             calls::credit_note_number.eq(&number),
             calls::credit_note_entry_id.eq(&entry_id),
         ))
@@ -496,16 +489,17 @@ pub fn cancel(conn: &mut DbConnection, call: &CallRow, today: Date) -> Result<()
 /// open calls with the employer, oldest due first. Answers the payment's id.
 pub fn receive(
     conn: &mut DbConnection,
-    employer_id: &str,
-    funder_id: Uuid,
+    lock: &EmployerLock,
+    funder_id: FunderId,
     amount_cents: i64,
     received_on: Date,
     reference: &str,
-    named: Option<&[(String, i64)]>,
-) -> Result<String, ApiError> {
+    named: Option<&[(CallId, i64)]>,
+) -> Result<PaymentId, ApiError> {
+    let employer_id = lock.employer();
     super::periods::check_open(conn, employer_id, received_on.month())?;
-    let funder = funder_id.to_string();
-    let id = Uuid::now_v7().to_string();
+    let funder = funder_id;
+    let id = PaymentId::generate();
     let entry_id = post_entry(
         conn,
         NewEntry {
@@ -519,11 +513,11 @@ pub fn receive(
     )?;
     diesel::insert_into(payments::table)
         .values((
-            payments::id.eq(&id),
+            payments::id.eq(id),
             payments::employer_id.eq(employer_id),
-            payments::funder_id.eq(&funder),
+            payments::funder_id.eq(funder),
             payments::amount_cents.eq(amount_cents),
-            payments::received_on.eq(received_on.to_string()),
+            payments::received_on.eq(received_on),
             payments::reference.eq(reference),
             payments::entry_id.eq(&entry_id),
             payments::created_at.eq(super::now_timestamp()),
@@ -532,18 +526,18 @@ pub fn receive(
     match named {
         Some(applications) => {
             for (call_id, amount) in applications {
-                apply(conn, &id, call_id, *amount)?;
+                apply(conn, id, *call_id, *amount)?;
             }
         }
         None => {
             let open: Vec<CallRow> = calls::table
                 .filter(calls::employer_id.eq(employer_id))
-                .filter(calls::funder_id.eq(&funder))
+                .filter(calls::funder_id.eq(funder))
                 .filter(calls::cancelled_on.is_null())
                 .order((calls::due_on, calls::issued_on, calls::number))
                 .select(CallRow::as_select())
                 .load(conn)?;
-            let ids: Vec<String> = open.iter().map(|c| c.id.clone()).collect();
+            let ids: Vec<CallId> = open.iter().map(|c| c.id).collect();
             let paid = paid(conn, &ids)?;
             let mut left = amount_cents;
             for call in &open {
@@ -553,7 +547,7 @@ pub fn receive(
                 let outstanding = call.amount_cents - paid.get(&call.id).copied().unwrap_or(0);
                 if outstanding > 0 {
                     let applied = outstanding.min(left);
-                    apply(conn, &id, &call.id, applied)?;
+                    apply(conn, id, call.id, applied)?;
                     left -= applied;
                 }
             }

@@ -3,23 +3,23 @@
 use super::schema::{allocation_lines, commitments};
 use super::DbConnection;
 use crate::domain::allocation::{Basis, Terms};
+use crate::domain::ids::{CommitmentId, EmployerId, FunderId, PostId};
 use crate::domain::{Month, Percent};
 use diesel::prelude::*;
 use std::collections::HashMap;
-use uuid::Uuid;
 
 /// A commitment row.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = commitments)]
 pub struct CommitmentRow {
     /// Its id.
-    pub id: String,
+    pub id: CommitmentId,
     /// The employer carrying the post.
-    pub employer_id: String,
+    pub employer_id: EmployerId,
     /// The post funded.
-    pub post_id: String,
+    pub post_id: PostId,
     /// The funder.
-    pub funder_id: String,
+    pub funder_id: FunderId,
     /// `fixed` or `share`.
     pub basis: String,
     /// The monthly amount of a fixed commitment.
@@ -27,9 +27,9 @@ pub struct CommitmentRow {
     /// The share of a share commitment, in ten-thousandths of a percent.
     pub percent_ten_thousandths: Option<i64>,
     /// First month.
-    pub start_month: String,
+    pub start_month: Month,
     /// Last month.
-    pub end_month: String,
+    pub end_month: Month,
     /// Cap over the whole commitment.
     pub cap_cents: Option<i64>,
     /// The convention's reference.
@@ -41,43 +41,55 @@ pub struct CommitmentRow {
 impl CommitmentRow {
     /// The first month.
     pub fn start(&self) -> Month {
-        Month::parse(&self.start_month).unwrap_or(Month::FIRST)
+        self.start_month
     }
 
     /// The last month.
     pub fn end(&self) -> Month {
-        Month::parse(&self.end_month).unwrap_or(Month::FIRST)
+        self.end_month
     }
 
-    /// The basis.
-    pub fn basis(&self) -> Basis {
-        match (self.monthly_amount_cents, self.percent_ten_thousandths) {
-            (Some(monthly_cents), _) => Basis::Fixed { monthly_cents },
-            (None, percent) => Basis::Share {
-                percent: Percent::from_ten_thousandths(percent.unwrap_or(0)),
-            },
+    /// The basis, from the `basis` column and the one amount column it uses; a row whose
+    /// columns disagree (which the schema's checks forbid) is an error naming it.
+    pub fn basis(&self) -> QueryResult<Basis> {
+        match (
+            self.basis.as_str(),
+            self.monthly_amount_cents,
+            self.percent_ten_thousandths,
+        ) {
+            ("fixed", Some(monthly_cents), None) => Ok(Basis::Fixed { monthly_cents }),
+            ("share", None, Some(percent)) => Ok(Basis::Share {
+                percent: Percent::from_ten_thousandths(percent),
+            }),
+            _ => Err(diesel::result::Error::DeserializationError(
+                format!(
+                    "commitments row {} has basis {:?} with monthly amount {:?} and percent {:?}",
+                    self.id, self.basis, self.monthly_amount_cents, self.percent_ten_thousandths
+                )
+                .into(),
+            )),
         }
     }
 
     /// The funder's id.
-    pub fn funder(&self) -> Uuid {
-        Uuid::parse_str(&self.funder_id).unwrap_or_default()
+    pub fn funder(&self) -> FunderId {
+        self.funder_id
     }
 
     /// The terms the engine needs, with the creation rank given.
-    pub fn terms(&self, created_order: i64) -> Terms {
-        Terms {
-            basis: self.basis(),
+    pub fn terms(&self, created_order: i64) -> QueryResult<Terms> {
+        Ok(Terms {
+            basis: self.basis()?,
             start: self.start(),
             end: self.end(),
             cap_cents: self.cap_cents,
             created_order,
-        }
+        })
     }
 }
 
 /// The commitments of a post in creation order (the last tie-break of the rounding).
-pub fn of_post(conn: &mut DbConnection, post_id: &str) -> QueryResult<Vec<CommitmentRow>> {
+pub fn of_post(conn: &mut DbConnection, post_id: PostId) -> QueryResult<Vec<CommitmentRow>> {
     commitments::table
         .filter(commitments::post_id.eq(post_id))
         .order((commitments::created_at, commitments::id))
@@ -88,9 +100,9 @@ pub fn of_post(conn: &mut DbConnection, post_id: &str) -> QueryResult<Vec<Commit
 /// What a commitment was allocated in all, and its last allocated month.
 pub fn allocation_of(
     conn: &mut DbConnection,
-    commitment_id: &str,
-) -> QueryResult<(i64, Option<String>)> {
-    let rows: Vec<(i64, Option<String>)> = allocation_lines::table
+    commitment_id: CommitmentId,
+) -> QueryResult<(i64, Option<Month>)> {
+    let rows: Vec<(i64, Option<Month>)> = allocation_lines::table
         .filter(allocation_lines::commitment_id.eq(commitment_id))
         .select((
             diesel::dsl::sql::<diesel::sql_types::BigInt>(
@@ -106,9 +118,9 @@ pub fn allocation_of(
 /// never allocated is absent).
 pub fn allocated_to_date(
     conn: &mut DbConnection,
-    commitment_ids: &[&str],
-) -> QueryResult<HashMap<String, i64>> {
-    let rows: Vec<(String, i64)> = allocation_lines::table
+    commitment_ids: &[CommitmentId],
+) -> QueryResult<HashMap<CommitmentId, i64>> {
+    let rows: Vec<(CommitmentId, i64)> = allocation_lines::table
         .filter(allocation_lines::commitment_id.eq_any(commitment_ids))
         .group_by(allocation_lines::commitment_id)
         .select((
@@ -123,11 +135,11 @@ pub fn allocated_to_date(
 #[derive(Debug, Clone)]
 pub struct NewCommitment<'a> {
     /// The post's employer.
-    pub employer_id: &'a str,
+    pub employer_id: EmployerId,
     /// The post.
-    pub post_id: &'a str,
+    pub post_id: PostId,
     /// The funder.
-    pub funder_id: &'a str,
+    pub funder_id: FunderId,
     /// Fixed amount or share.
     pub basis: Basis,
     /// First month.
@@ -141,23 +153,23 @@ pub struct NewCommitment<'a> {
 }
 
 /// Inserts a commitment whose checks the caller made; answers its id.
-pub fn insert(conn: &mut DbConnection, new: &NewCommitment<'_>) -> QueryResult<String> {
-    let id = Uuid::now_v7().to_string();
+pub fn insert(conn: &mut DbConnection, new: &NewCommitment<'_>) -> QueryResult<CommitmentId> {
+    let id = CommitmentId::generate();
     let (basis, monthly, percent) = match new.basis {
         Basis::Fixed { monthly_cents } => ("fixed", Some(monthly_cents), None),
         Basis::Share { percent } => ("share", None, Some(percent.ten_thousandths())),
     };
     diesel::insert_into(commitments::table)
         .values((
-            commitments::id.eq(&id),
+            commitments::id.eq(id),
             commitments::employer_id.eq(new.employer_id),
             commitments::post_id.eq(new.post_id),
             commitments::funder_id.eq(new.funder_id),
             commitments::basis.eq(basis),
             commitments::monthly_amount_cents.eq(monthly),
             commitments::percent_ten_thousandths.eq(percent),
-            commitments::start_month.eq(new.start.to_string()),
-            commitments::end_month.eq(new.end.to_string()),
+            commitments::start_month.eq(new.start),
+            commitments::end_month.eq(new.end),
             commitments::cap_cents.eq(new.cap_cents),
             commitments::reference.eq(new.reference),
             commitments::created_at.eq(super::now_timestamp()),

@@ -2,21 +2,19 @@
 
 use super::ledger::{post_entry, EntryKind, NewEntry};
 use super::schema::costs;
-use super::DbConnection;
+use super::{DbConnection, EmployerLock};
+use crate::domain::ids::{CostId, EmployerId, EntryId, PostId};
 use crate::domain::kinds::CostCategory;
 use crate::domain::{ledger, Date, Month};
 use crate::error::ApiError;
 use diesel::prelude::*;
 use std::collections::HashMap;
-use uuid::Uuid;
 
 /// A cost to record.
 #[derive(Debug, Clone)]
 pub struct NewCost<'a> {
-    /// The post's employer.
-    pub employer_id: &'a str,
     /// The post.
-    pub post_id: Uuid,
+    pub post_id: PostId,
     /// The month the cost belongs to.
     pub month: Month,
     /// What it is for.
@@ -32,13 +30,13 @@ pub struct NewCost<'a> {
 #[diesel(table_name = costs)]
 pub struct CostRow {
     /// The `id` column.
-    pub id: String,
+    pub id: CostId,
     /// The `employer_id` column.
-    pub employer_id: String,
+    pub employer_id: EmployerId,
     /// The `post_id` column.
-    pub post_id: String,
+    pub post_id: PostId,
     /// The `month` column.
-    pub month: String,
+    pub month: Month,
     /// The `category` column.
     pub category: String,
     /// The `amount_cents` column.
@@ -46,24 +44,29 @@ pub struct CostRow {
     /// The `reference` column.
     pub reference: Option<String>,
     /// The `reverses_cost_id` column.
-    pub reverses_cost_id: Option<String>,
+    pub reverses_cost_id: Option<CostId>,
     /// The `reason` column.
     pub reason: Option<String>,
     /// The `entry_id` column.
-    pub entry_id: String,
+    pub entry_id: EntryId,
     /// The `created_at` column.
     pub created_at: String,
 }
 
-/// Records a cost and posts its entry dated the month's last day; answers the stored row.
-/// The caller holds the employer's lock.
-pub fn record(conn: &mut DbConnection, cost: &NewCost<'_>) -> Result<CostRow, ApiError> {
-    super::periods::check_open(conn, cost.employer_id, cost.month)?;
-    let id = Uuid::now_v7().to_string();
+/// Records a cost of the locked employer's post and posts its entry dated the month's last
+/// day; answers the stored row.
+pub fn record(
+    conn: &mut DbConnection,
+    lock: &EmployerLock,
+    cost: &NewCost<'_>,
+) -> Result<CostRow, ApiError> {
+    let employer_id = lock.employer();
+    super::periods::check_open(conn, employer_id, cost.month)?;
+    let id = CostId::generate();
     let entry_id = post_entry(
         conn,
         NewEntry {
-            employer_id: cost.employer_id,
+            employer_id,
             date: cost.month.last_day(),
             kind: EntryKind::Cost,
             reference: format!("cost {id}"),
@@ -73,9 +76,9 @@ pub fn record(conn: &mut DbConnection, cost: &NewCost<'_>) -> Result<CostRow, Ap
     )?;
     let row = CostRow {
         id,
-        employer_id: cost.employer_id.to_owned(),
-        post_id: cost.post_id.to_string(),
-        month: cost.month.to_string(),
+        employer_id,
+        post_id: cost.post_id,
+        month: cost.month,
         category: cost.category.as_str().to_owned(),
         amount_cents: cost.amount_cents,
         reference: cost.reference.map(str::to_owned),
@@ -91,13 +94,16 @@ pub fn record(conn: &mut DbConnection, cost: &NewCost<'_>) -> Result<CostRow, Ap
 }
 
 /// The reversal of a cost, if it was reversed.
-pub fn reversal_of(conn: &mut DbConnection, id: &str) -> QueryResult<Option<String>> {
-    Ok(reversals_of(conn, &[id])?.remove(id))
+pub fn reversal_of(conn: &mut DbConnection, id: CostId) -> QueryResult<Option<CostId>> {
+    Ok(reversals_of(conn, &[id])?.remove(&id))
 }
 
 /// The reversals of costs, by the id of the cost each reverses, with one query.
-pub fn reversals_of(conn: &mut DbConnection, ids: &[&str]) -> QueryResult<HashMap<String, String>> {
-    let pairs: Vec<(Option<String>, String)> = costs::table
+pub fn reversals_of(
+    conn: &mut DbConnection,
+    ids: &[CostId],
+) -> QueryResult<HashMap<CostId, CostId>> {
+    let pairs: Vec<(Option<CostId>, CostId)> = costs::table
         .filter(costs::reverses_cost_id.eq_any(ids))
         .select((costs::reverses_cost_id, costs::id))
         .load(conn)?;
@@ -109,10 +115,11 @@ pub fn reversals_of(conn: &mut DbConnection, ids: &[&str]) -> QueryResult<HashMa
 
 /// Reverses a cost: a record of the opposite amount for the same month that names it, and
 /// the entry that reverses the cost's entry, dated `today`. A reversal is not reversed, a
-/// cost is reversed once, and nothing of a closed month changes (409). The caller holds the
-/// employer's lock.
+/// cost is reversed once, and nothing of a closed month changes (409). The cost is the locked
+/// employer's.
 pub fn reverse(
     conn: &mut DbConnection,
+    lock: &EmployerLock,
     original: &CostRow,
     reason: &str,
     today: Date,
@@ -123,32 +130,34 @@ pub fn reverse(
             "a reversal cannot itself be reversed",
         ));
     }
-    if let Some(existing) = reversal_of(conn, &original.id)? {
+    if lock.employer() != original.employer_id {
+        return Err(ApiError::NotFound("cost"));
+    }
+    if let Some(existing) = reversal_of(conn, original.id)? {
         return Err(ApiError::conflict(
             "already_reversed",
             format!("this cost was already reversed by {existing}"),
         ));
     }
-    let month = Month::parse(&original.month).map_err(anyhow::Error::from)?;
-    super::periods::check_open(conn, &original.employer_id, month)?;
-    super::periods::check_open(conn, &original.employer_id, today.month())?;
-    let post_id = Uuid::parse_str(&original.post_id).map_err(anyhow::Error::from)?;
-    let id = Uuid::now_v7().to_string();
+    let month = original.month;
+    super::periods::check_open(conn, original.employer_id, month)?;
+    super::periods::check_open(conn, original.employer_id, today.month())?;
+    let id = CostId::generate();
     let entry_id = post_entry(
         conn,
         NewEntry {
-            employer_id: &original.employer_id,
+            employer_id: original.employer_id,
             date: today,
             kind: EntryKind::CostReversal,
             reference: format!("reversal {id} of cost {}", original.id),
-            reverses: Some(&original.entry_id),
-            lines: ledger::cost_lines(post_id, month, -original.amount_cents).to_vec(),
+            reverses: Some(original.entry_id),
+            lines: ledger::cost_lines(original.post_id, month, -original.amount_cents).to_vec(),
         },
     )?;
     let row = CostRow {
         id,
         amount_cents: -original.amount_cents,
-        reverses_cost_id: Some(original.id.clone()),
+        reverses_cost_id: Some(original.id),
         reason: Some(reason.to_owned()),
         entry_id,
         created_at: super::now_timestamp(),

@@ -5,6 +5,7 @@ use super::DbConnection;
 use crate::domain::export::{
     letters, ExportEntry, ExportLine, Letter, LetteredCall, LetteredPayment, Party,
 };
+use crate::domain::ids::{EntryId, FunderId};
 use crate::domain::{clock, Date};
 use diesel::prelude::*;
 use std::collections::HashMap;
@@ -13,6 +14,11 @@ use std::collections::HashMap;
 /// entry out or mis-date it.
 fn stored_date(text: &str) -> QueryResult<Date> {
     Date::parse(text).map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))
+}
+
+/// A stored record that contradicts another: an error naming it, never a silent gap.
+fn corrupt(what: String) -> diesel::result::Error {
+    diesel::result::Error::DeserializationError(what.into())
 }
 
 /// Where a page ends: the last entry's (`created_at`, `id`), from which the next page starts.
@@ -52,50 +58,70 @@ pub fn entries_page(
                     .and(journal_entries::id.gt(id.clone()))),
         );
     }
-    type EntryRow = (String, String, String, String, Option<String>, String);
+    type EntryRow = (EntryId, Date, String, String, Option<EntryId>, String);
     let rows: Vec<EntryRow> = query.load(conn)?;
-    let last = rows.last().map(|r| (r.5.clone(), r.0.clone()));
+    let last = rows.last().map(|r| (r.5.clone(), r.0.to_string()));
 
-    let ids: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    let ids: Vec<EntryId> = rows.iter().map(|r| r.0).collect();
     let line_rows = super::ledger::lines_of(conn, &ids)?;
 
-    let mut funder_ids: Vec<&str> = line_rows.iter().filter_map(|l| l.4.as_deref()).collect();
+    let mut funder_ids: Vec<FunderId> = line_rows.iter().filter_map(|l| l.4).collect();
     funder_ids.sort_unstable();
     funder_ids.dedup();
-    let parties: HashMap<String, Party> = funders::table
+    let parties: HashMap<FunderId, Party> = funders::table
         .filter(funders::id.eq_any(&funder_ids))
         .select((funders::id, funders::name, funders::siren))
-        .load::<(String, String, Option<String>)>(conn)?
+        .load::<(FunderId, String, Option<String>)>(conn)?
         .into_iter()
-        .map(|(id, name, siren)| (id.clone(), Party { id, name, siren }))
+        .map(|(id, name, siren)| {
+            let id_text = id.to_string();
+            (
+                id,
+                Party {
+                    id: id_text,
+                    name,
+                    siren,
+                },
+            )
+        })
         .collect();
 
-    let mut lines: HashMap<String, Vec<ExportLine>> = HashMap::new();
+    let mut lines: HashMap<EntryId, Vec<ExportLine>> = HashMap::new();
     for (entry_id, account, debit_cents, credit_cents, funder_id, post_id, month) in line_rows {
+        let funder = match funder_id {
+            Some(f) => Some(parties.get(&f).cloned().ok_or_else(|| {
+                corrupt(format!("journal entry {entry_id} names unknown funder {f}"))
+            })?),
+            None => None,
+        };
         lines.entry(entry_id).or_default().push(ExportLine {
             account,
             debit_cents,
             credit_cents,
-            funder: funder_id.and_then(|f| parties.get(&f).cloned()),
-            post_id,
-            month,
+            funder,
+            post_id: post_id.map(|p| p.to_string()),
+            month: month.map(|m| m.to_string()),
         });
     }
     let entries = rows
         .into_iter()
         .map(|(id, date, kind, reference, reverses, created_at)| {
-            let date = stored_date(&date)?;
             let recorded_on = super::parse_timestamp(&created_at)
                 .and_then(clock::paris_date)
-                .unwrap_or(date);
+                .ok_or_else(|| {
+                    corrupt(format!(
+                        "journal entry {id} has a bad created_at {created_at:?}"
+                    ))
+                })?;
             Ok(ExportEntry {
+                // An entry always has lines (post_entries refuses an unbalanced, empty one).
                 lines: lines.remove(&id).unwrap_or_default(),
-                id,
+                id: id.to_string(),
                 date,
                 kind,
                 reference,
                 recorded_on,
-                reverses,
+                reverses: reverses.map(|r| r.to_string()),
             })
         })
         .collect::<QueryResult<Vec<_>>>()?;

@@ -5,13 +5,14 @@
 
 use super::schema::{account_balances, journal_entries, journal_lines};
 use super::DbConnection;
+use crate::domain::ids::{EmployerId, EntryId, FunderId, PostId};
 use crate::domain::ledger::{is_balanced, Line};
 use crate::domain::Date;
+use crate::domain::Month;
 use crate::error::ApiError;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 use std::collections::BTreeMap;
-use uuid::Uuid;
 
 use super::BATCH_ROWS;
 
@@ -48,9 +49,9 @@ impl EntryKind {
 
 /// An entry to post.
 #[derive(Debug, Clone)]
-pub struct NewEntry<'a> {
+pub struct NewEntry {
     /// The employer whose books it belongs to.
-    pub employer_id: &'a str,
+    pub employer_id: EmployerId,
     /// The entry's date, which decides its period.
     pub date: Date,
     /// What it records.
@@ -58,7 +59,7 @@ pub struct NewEntry<'a> {
     /// A human reference (cost id, post and month…).
     pub reference: String,
     /// The entry it reverses, if any.
-    pub reverses: Option<&'a str>,
+    pub reverses: Option<EntryId>,
     /// Its lines.
     pub lines: Vec<Line>,
 }
@@ -66,28 +67,28 @@ pub struct NewEntry<'a> {
 #[derive(Insertable)]
 #[diesel(table_name = journal_entries)]
 struct EntryRow<'a> {
-    id: String,
-    employer_id: &'a str,
-    entry_date: String,
+    id: EntryId,
+    employer_id: EmployerId,
+    entry_date: Date,
     kind: &'static str,
     reference: &'a str,
-    reverses_entry_id: Option<&'a str>,
+    reverses_entry_id: Option<EntryId>,
     created_at: String,
 }
 
 #[derive(Insertable)]
 #[diesel(table_name = journal_lines)]
-struct LineRow<'a> {
-    entry_id: String,
+struct LineRow {
+    entry_id: EntryId,
     line_no: i32,
-    employer_id: &'a str,
-    entry_date: String,
+    employer_id: EmployerId,
+    entry_date: Date,
     account: &'static str,
     debit_cents: i64,
     credit_cents: i64,
-    funder_id: Option<String>,
-    post_id: Option<String>,
-    month: Option<String>,
+    funder_id: Option<FunderId>,
+    post_id: Option<PostId>,
+    month: Option<Month>,
 }
 
 #[derive(Insertable)]
@@ -102,7 +103,7 @@ struct BalanceDelta {
 }
 
 /// Posts one entry; answers its id.
-pub fn post_entry(conn: &mut DbConnection, entry: NewEntry<'_>) -> Result<String, ApiError> {
+pub fn post_entry(conn: &mut DbConnection, entry: NewEntry) -> Result<EntryId, ApiError> {
     post_entries(conn, &[entry])?
         .pop()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("an entry was posted without an id")))
@@ -112,8 +113,8 @@ pub fn post_entry(conn: &mut DbConnection, entry: NewEntry<'_>) -> Result<String
 /// internal fault, any entry that does not balance: no caller may ever build one.
 pub fn post_entries(
     conn: &mut DbConnection,
-    entries: &[NewEntry<'_>],
-) -> Result<Vec<String>, ApiError> {
+    entries: &[NewEntry],
+) -> Result<Vec<EntryId>, ApiError> {
     if let Some(bad) = entries.iter().find(|e| !is_balanced(&e.lines)) {
         return Err(ApiError::Internal(anyhow::anyhow!(
             "refusing an unbalanced journal entry: {:?}",
@@ -121,14 +122,14 @@ pub fn post_entries(
         )));
     }
     let created_at = super::now_timestamp();
-    let ids: Vec<String> = entries.iter().map(|_| Uuid::now_v7().to_string()).collect();
+    let ids: Vec<EntryId> = entries.iter().map(|_| EntryId::generate()).collect();
     let entry_rows: Vec<EntryRow<'_>> = entries
         .iter()
         .zip(&ids)
         .map(|(e, id)| EntryRow {
-            id: id.clone(),
+            id: *id,
             employer_id: e.employer_id,
-            entry_date: e.date.to_string(),
+            entry_date: e.date,
             kind: e.kind.as_str(),
             reference: &e.reference,
             reverses_entry_id: e.reverses,
@@ -139,29 +140,29 @@ pub fn post_entries(
     let mut deltas: BTreeMap<(String, &'static str, String, String), (i64, i64)> = BTreeMap::new();
     for (entry, id) in entries.iter().zip(&ids) {
         for (line_no, line) in entry.lines.iter().enumerate() {
-            let funder = line.funder_id.map(|f| f.to_string());
-            let post = line.post_id.map(|p| p.to_string());
+            // The running balances key "no funder" and "no post" as the empty text (a UNIQUE
+            // key would take NULLs as distinct); this is that sentinel, not a default.
             let delta = deltas
                 .entry((
-                    entry.employer_id.to_owned(),
+                    entry.employer_id.to_string(),
                     line.account,
-                    funder.clone().unwrap_or_default(),
-                    post.clone().unwrap_or_default(),
+                    line.funder_id.map_or_else(String::new, |f| f.to_string()),
+                    line.post_id.map_or_else(String::new, |p| p.to_string()),
                 ))
                 .or_default();
             delta.0 += line.debit_cents;
             delta.1 += line.credit_cents;
             line_rows.push(LineRow {
-                entry_id: id.clone(),
+                entry_id: *id,
                 line_no: line_no as i32,
                 employer_id: entry.employer_id,
-                entry_date: entry.date.to_string(),
+                entry_date: entry.date,
                 account: line.account,
                 debit_cents: line.debit_cents,
                 credit_cents: line.credit_cents,
-                funder_id: funder,
-                post_id: post,
-                month: line.month.map(|m| m.to_string()),
+                funder_id: line.funder_id,
+                post_id: line.post_id,
+                month: line.month,
             });
         }
     }
@@ -224,17 +225,17 @@ fn move_balances(conn: &mut DbConnection, deltas: &[BalanceDelta]) -> QueryResul
 
 /// A stored journal line: entry id, account, debit and credit in cents, funder, post, month.
 pub type StoredLine = (
-    String,
+    EntryId,
     String,
     i64,
     i64,
-    Option<String>,
-    Option<String>,
-    Option<String>,
+    Option<FunderId>,
+    Option<PostId>,
+    Option<Month>,
 );
 
 /// The lines of entries, by entry then in their order.
-pub fn lines_of(conn: &mut DbConnection, entry_ids: &[&str]) -> QueryResult<Vec<StoredLine>> {
+pub fn lines_of(conn: &mut DbConnection, entry_ids: &[EntryId]) -> QueryResult<Vec<StoredLine>> {
     journal_lines::table
         .filter(journal_lines::entry_id.eq_any(entry_ids))
         .order((journal_lines::entry_id, journal_lines::line_no))

@@ -44,8 +44,10 @@ pub mod ledger;
 pub mod periods;
 pub mod schema;
 pub mod scope;
+pub mod types;
 pub mod write_queue;
 
+use crate::domain::ids::EmployerId;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
@@ -252,7 +254,7 @@ pub fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<Vec<String>> {
 /// Runs `work` in a write transaction. On SQLite every writer first takes the database's
 /// write lock (the `write_gate` update), so that two writers never read the same snapshot and
 /// then both write: the second waits for the first, as `BEGIN IMMEDIATE` would. On PostgreSQL
-/// writers lock the rows they depend on (see [`lock_row`]).
+/// writers lock the rows they depend on (see [`lock_employer`]).
 pub fn write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
@@ -294,36 +296,31 @@ fn outside_transactions(conn: &mut DbConnection) -> bool {
 /// The statement that takes SQLite's write lock at the start of a write transaction.
 const WRITE_GATE: &str = "UPDATE write_gate SET turns = turns + 1 WHERE id = 1";
 
-/// On PostgreSQL, locks a row of `table` until the transaction ends. On SQLite the write
-/// transaction already holds the whole database.
-pub fn lock_row(conn: &mut DbConnection, table: LockedTable, id: &str) -> QueryResult<()> {
+/// Proof that the current write transaction holds an employer's lock: the work that must not
+/// race for one employer (allocation runs, calls, cancellations, payments, period closing,
+/// costs and commitments, whose runs read them) takes one, and only [`lock_employer`] makes
+/// one, so forgetting the lock is a compile error rather than a comment nobody read.
+#[derive(Debug)]
+pub struct EmployerLock {
+    employer: EmployerId,
+}
+
+impl EmployerLock {
+    /// The employer whose lock is held.
+    pub fn employer(&self) -> EmployerId {
+        self.employer
+    }
+}
+
+/// Locks an employer until the transaction ends: its row on PostgreSQL (`FOR UPDATE`); on
+/// SQLite the write transaction already holds the whole database.
+pub fn lock_employer(conn: &mut DbConnection, employer: EmployerId) -> QueryResult<EmployerLock> {
     if let DbConnection::Postgresql(c) = conn {
-        diesel::sql_query(format!(
-            "SELECT 1 FROM {} WHERE id = $1 FOR UPDATE",
-            table.name()
-        ))
-        .bind::<diesel::sql_types::Text, _>(id)
-        .execute(c)?;
+        diesel::sql_query("SELECT 1 FROM employers WHERE id = $1 FOR UPDATE")
+            .bind::<diesel::sql_types::Text, _>(employer.to_string())
+            .execute(c)?;
     }
-    Ok(())
-}
-
-/// The tables whose rows serve as locks for the work done on what hangs from them.
-#[derive(Debug, Clone, Copy)]
-pub enum LockedTable {
-    /// A post: its costs, commitments and allocations.
-    Posts,
-    /// An employer: its sequences, periods and calls.
-    Employers,
-}
-
-impl LockedTable {
-    fn name(self) -> &'static str {
-        match self {
-            LockedTable::Posts => "posts",
-            LockedTable::Employers => "employers",
-        }
-    }
+    Ok(EmployerLock { employer })
 }
 
 /// Whether the database answers, for `/healthz`.

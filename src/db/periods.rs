@@ -1,24 +1,27 @@
 //! Closed periods: a prefix of an employer's months that nothing may be dated in any more.
 
 use super::schema::{closed_periods, posts};
-use super::DbConnection;
+use super::{DbConnection, EmployerLock};
+use crate::domain::ids::EmployerId;
 use crate::domain::Month;
 use crate::error::ApiError;
 use diesel::prelude::*;
 
 /// The last closed month of an employer, if any.
-pub fn closed_through(conn: &mut DbConnection, employer_id: &str) -> QueryResult<Option<Month>> {
-    let last: Option<String> = closed_periods::table
+pub fn closed_through(
+    conn: &mut DbConnection,
+    employer_id: EmployerId,
+) -> QueryResult<Option<Month>> {
+    closed_periods::table
         .filter(closed_periods::employer_id.eq(employer_id))
         .select(diesel::dsl::max(closed_periods::month))
-        .first(conn)?;
-    Ok(last.and_then(|m| Month::parse(&m).ok()))
+        .first(conn)
 }
 
 /// Refuses, with 409 naming the month, anything dated in a closed month.
 pub fn check_open(
     conn: &mut DbConnection,
-    employer_id: &str,
+    employer_id: EmployerId,
     month: Month,
 ) -> Result<(), ApiError> {
     match closed_through(conn, employer_id)? {
@@ -35,23 +38,22 @@ pub fn check_open(
 /// start (or `month` itself when it has none earlier).
 pub fn close_through(
     conn: &mut DbConnection,
-    employer_id: &str,
+    lock: &EmployerLock,
     month: Month,
 ) -> Result<Month, ApiError> {
+    let employer_id = lock.employer();
     let already = closed_through(conn, employer_id)?;
-    if already.is_some_and(|last| last >= month) {
-        return Ok(already.unwrap_or(month));
+    if let Some(last) = already.filter(|last| *last >= month) {
+        return Ok(last);
     }
     let first = match already {
         Some(last) => last.next(),
         None => {
-            let earliest: Option<String> = posts::table
+            let earliest: Option<Month> = posts::table
                 .filter(posts::employer_id.eq(employer_id))
                 .select(diesel::dsl::min(posts::start_month))
                 .first(conn)?;
-            earliest
-                .and_then(|m| Month::parse(&m).ok())
-                .map_or(month, |m| m.min(month))
+            earliest.map_or(month, |m| m.min(month))
         }
     };
     let closed_at = super::now_timestamp();
@@ -60,7 +62,7 @@ pub fn close_through(
         .map(|m| {
             (
                 closed_periods::employer_id.eq(employer_id),
-                closed_periods::month.eq(m.to_string()),
+                closed_periods::month.eq(m),
                 closed_periods::closed_at.eq(closed_at.clone()),
             )
         })

@@ -2,14 +2,14 @@
 
 use super::schema::commitments;
 use super::DbConnection;
+use crate::domain::ids::{FunderId, PostId};
 use diesel::prelude::*;
-use uuid::Uuid;
 
 /// Whether a funder has a commitment on a post.
-pub fn funds_post(conn: &mut DbConnection, funder: Uuid, post_id: &str) -> QueryResult<bool> {
+pub fn funds_post(conn: &mut DbConnection, funder: FunderId, post_id: PostId) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         commitments::table
-            .filter(commitments::funder_id.eq(funder.to_string()))
+            .filter(commitments::funder_id.eq(funder))
             .filter(commitments::post_id.eq(post_id)),
     ))
     .get_result(conn)

@@ -5,7 +5,7 @@
 //! anything is written.
 
 use super::month::Month;
-use uuid::Uuid;
+use crate::domain::ids::{FunderId, PostId};
 
 /// 64 — post costs (by post).
 pub const POST_COSTS: &str = "64";
@@ -40,9 +40,9 @@ pub struct Line {
     /// Credit, in cents (zero when the line is a debit).
     pub credit_cents: i64,
     /// The funder concerned, if any.
-    pub funder_id: Option<Uuid>,
+    pub funder_id: Option<FunderId>,
     /// The post concerned, if any.
-    pub post_id: Option<Uuid>,
+    pub post_id: Option<PostId>,
     /// The month concerned, if any.
     pub month: Option<Month>,
 }
@@ -51,9 +51,9 @@ pub struct Line {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Concerning {
     /// The funder, if any.
-    pub funder_id: Option<Uuid>,
+    pub funder_id: Option<FunderId>,
     /// The post, if any.
-    pub post_id: Option<Uuid>,
+    pub post_id: Option<PostId>,
     /// The month, if any.
     pub month: Option<Month>,
 }
@@ -93,7 +93,7 @@ pub fn transfer(
 }
 
 /// A cost recorded (positive) or reversed (negative): 64 (post) against 42.
-pub fn cost_lines(post_id: Uuid, month: Month, amount_cents: i64) -> [Line; 2] {
+pub fn cost_lines(post_id: PostId, month: Month, amount_cents: i64) -> [Line; 2] {
     let on = Concerning {
         funder_id: None,
         post_id: Some(post_id),
@@ -114,8 +114,8 @@ pub fn cost_lines(post_id: Uuid, month: Month, amount_cents: i64) -> [Line; 2] {
 /// A change of a funder's allocation for a post and month: 4687 against 74, both by funder and
 /// post; a decrease posts the other way round.
 pub fn allocation_lines(
-    funder_id: Uuid,
-    post_id: Uuid,
+    funder_id: FunderId,
+    post_id: PostId,
     month: Month,
     change_cents: i64,
 ) -> [Line; 2] {
@@ -129,7 +129,7 @@ pub fn allocation_lines(
 
 /// A call for funds: 441 (funder) debited with the total, 4687 (funder, post, month) credited
 /// line by line. The credit note that cancels it (`issued = false`) posts the other way round.
-pub fn call_lines(funder_id: Uuid, lines: &[(Uuid, Month, i64)], issued: bool) -> Vec<Line> {
+pub fn call_lines(funder_id: FunderId, lines: &[(PostId, Month, i64)], issued: bool) -> Vec<Line> {
     let total: i64 = lines.iter().map(|(_, _, amount)| amount).sum();
     let side = |amount: i64, debit: bool| if debit { (amount, 0) } else { (0, amount) };
     let (debit_cents, credit_cents) = side(total, issued);
@@ -157,7 +157,7 @@ pub fn call_lines(funder_id: Uuid, lines: &[(Uuid, Month, i64)], issued: bool) -
 }
 
 /// A payment received: 512 against 441 (funder).
-pub fn payment_lines(funder_id: Uuid, amount_cents: i64) -> [Line; 2] {
+pub fn payment_lines(funder_id: FunderId, amount_cents: i64) -> [Line; 2] {
     transfer(
         BANK,
         GRANTS_RECEIVABLE,
@@ -194,11 +194,11 @@ mod tests {
         fn every_posting_balances(amount in -1_000_000_000i64..1_000_000_000, month in 0i32..100) {
             prop_assume!(amount != 0);
             let month = Month::FIRST.plus(month).unwrap_or(Month::FIRST);
-            let (post, funder) = (Uuid::now_v7(), Uuid::now_v7());
+            let (post, funder) = (PostId::generate(), FunderId::generate());
             prop_assert!(is_balanced(&cost_lines(post, month, amount)));
             prop_assert!(is_balanced(&allocation_lines(funder, post, month, amount)));
             prop_assert!(is_balanced(&payment_lines(funder, amount.abs())));
-            let lines = [(post, month, amount.abs()), (Uuid::now_v7(), month, 1)];
+            let lines = [(post, month, amount.abs()), (PostId::generate(), month, 1)];
             prop_assert!(is_balanced(&call_lines(funder, &lines, true)));
             let cancelled = call_lines(funder, &lines, false);
             prop_assert!(is_balanced(&cancelled));
@@ -214,7 +214,7 @@ mod tests {
     #[test]
     fn a_decrease_posts_the_other_way() {
         let month = Month::FIRST;
-        let (post, funder) = (Uuid::now_v7(), Uuid::now_v7());
+        let (post, funder) = (PostId::generate(), FunderId::generate());
         let [debit, credit] = allocation_lines(funder, post, month, -500);
         assert_eq!((debit.account, debit.debit_cents), (OPERATING_GRANTS, 500));
         assert_eq!(
@@ -229,7 +229,7 @@ mod tests {
     #[test]
     fn unbalanced_or_malformed_entries_are_caught() {
         let month = Month::FIRST;
-        let post = Uuid::now_v7();
+        let post = PostId::generate();
         let mut lines = cost_lines(post, month, 100).to_vec();
         lines[0].debit_cents = 99;
         assert!(!is_balanced(&lines));

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod continuity;
 pub mod decimal_units;
 pub mod export;
+pub mod ids;
 pub mod kinds;
 pub mod ledger;
 pub mod money;

@@ -11,7 +11,19 @@ pub const LAST_YEAR: i32 = 2199;
 
 /// A calendar month, held as a count of months since January of year 0 so that month
 /// arithmetic is integer arithmetic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub struct Month(i32);
 
 /// Why a string is not a month or a date.
@@ -138,7 +150,19 @@ impl<'de> Deserialize<'de> for Month {
 }
 
 /// A calendar day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub struct Date {
     month: Month,
     day: u32,

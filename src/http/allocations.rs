@@ -1,9 +1,10 @@
 //! `POST /v1/allocations/run` and `GET /v1/posts/{id}/allocations`.
 
 use crate::auth::{Caller, Scope};
+use crate::db;
 use crate::db::allocation_runs::{self, RunResult, RunScope};
 use crate::db::schema::{allocated_months, allocation_lines, posts as posts_table};
-use crate::db::{self, LockedTable};
+use crate::domain::ids::{EmployerId, PostId};
 use crate::domain::{Money, Month};
 use crate::error::ApiError;
 use crate::http::extract::{page_response, parse_param, path_id, Body, Page, Query};
@@ -14,16 +15,15 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use uuid::Uuid;
 
 /// The body of `POST /v1/allocations/run`: one post or a whole employer, and a month.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunRequest {
     #[serde(default)]
-    employer_id: Option<Uuid>,
+    employer_id: Option<EmployerId>,
     #[serde(default)]
-    post_id: Option<Uuid>,
+    post_id: Option<PostId>,
     month: Month,
 }
 
@@ -62,28 +62,26 @@ pub async fn run(
         let results = match target {
             Target::Post(post_id) => {
                 let post = posts::load_writable(conn, &caller, post_id)?;
-                db::lock_row(conn, LockedTable::Employers, &post.employer_id)?;
+                let lock = db::lock_employer(conn, post.employer_id)?;
                 post.check_month(month)?;
-                allocation_runs::run(conn, &post.employer_id, RunScope::Post(&post.id), month)?
+                allocation_runs::run(conn, &lock, RunScope::Post(post.id), month)?
             }
             Target::Employer(employer_id) => {
                 caller.require_employer_writer(employer_id)?;
                 crate::http::employers::find(conn, employer_id)?;
-                let employer = employer_id.to_string();
-                db::lock_row(conn, LockedTable::Employers, &employer)?;
-                let month_name = month.to_string();
-                let post_ids: Vec<String> = posts_table::table
-                    .filter(posts_table::employer_id.eq(&employer))
-                    .filter(posts_table::start_month.le(&month_name))
+                let lock = db::lock_employer(conn, employer_id)?;
+                let post_ids: Vec<PostId> = posts_table::table
+                    .filter(posts_table::employer_id.eq(employer_id))
+                    .filter(posts_table::start_month.le(month))
                     .filter(
                         posts_table::end_month
                             .is_null()
-                            .or(posts_table::end_month.ge(&month_name)),
+                            .or(posts_table::end_month.ge(month)),
                     )
                     .order(posts_table::id)
                     .select(posts_table::id)
                     .load(conn)?;
-                allocation_runs::run(conn, &employer, RunScope::Posts(&post_ids), month)?
+                allocation_runs::run(conn, &lock, RunScope::Posts(&post_ids), month)?
             }
         };
         let posted: i64 = results.iter().map(|r| r.entries_posted).sum();
@@ -96,8 +94,8 @@ pub async fn run(
 }
 
 enum Target {
-    Employer(Uuid),
-    Post(Uuid),
+    Employer(EmployerId),
+    Post(PostId),
 }
 
 /// The query of `GET /v1/posts/{id}/allocations`.

@@ -3,7 +3,8 @@
 use crate::auth::Caller;
 use crate::db::calls::{self as store, CallRow, NewCall};
 use crate::db::schema::calls;
-use crate::db::{self, DbConnection, LockedTable};
+use crate::db::{self, DbConnection};
+use crate::domain::ids::{CallId, EmployerId, FunderId};
 use crate::domain::{clock, Date, Month};
 use crate::error::ApiError;
 use crate::http::extract::{page_response, path_id, Body, PartiesQuery, Query};
@@ -12,14 +13,13 @@ use crate::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use serde::Deserialize;
-use uuid::Uuid;
 
 /// The body of `POST /v1/calls`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewCallRequest {
-    employer_id: Uuid,
-    funder_id: Uuid,
+    employer_id: EmployerId,
+    funder_id: FunderId,
     from_month: Month,
     to_month: Month,
     issued_on: Date,
@@ -28,7 +28,7 @@ pub struct NewCallRequest {
 
 /// Whether the caller may read a call: its employer, its funder, the mission, the operator.
 pub fn readable(caller: &Caller, call: &CallRow) -> bool {
-    caller.can_read_between(&call.employer_id, &call.funder_id)
+    caller.can_read_between(call.employer_id, call.funder_id)
 }
 
 /// The full answer for calls: lines and paid amounts read in two queries.
@@ -36,19 +36,20 @@ pub fn views(
     conn: &mut DbConnection,
     rows: &[CallRow],
 ) -> Result<Vec<serde_json::Value>, ApiError> {
-    let ids: Vec<String> = rows.iter().map(|c| c.id.clone()).collect();
+    let ids: Vec<CallId> = rows.iter().map(|c| c.id).collect();
     let mut lines = store::lines_of(conn, &ids)?;
     let paid = store::paid(conn, &ids)?;
     Ok(rows
         .iter()
         .map(|row| {
+            // A call always has lines (an empty one is refused at issue).
             let own_lines = lines.remove(&row.id).unwrap_or_default();
             store::view(row, &own_lines, paid.get(&row.id).copied().unwrap_or(0))
         })
         .collect())
 }
 
-fn view_one(conn: &mut DbConnection, id: &str) -> Result<serde_json::Value, ApiError> {
+fn view_one(conn: &mut DbConnection, id: CallId) -> Result<serde_json::Value, ApiError> {
     let row = store::find(conn, id)?;
     views(conn, &[row])?.pop().ok_or(ApiError::NotFound("call"))
 }
@@ -74,12 +75,11 @@ pub async fn create(
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
         crate::http::employers::find(conn, input.employer_id)?;
         crate::http::funders::find(conn, input.funder_id)?;
-        let employer = input.employer_id.to_string();
-        db::lock_row(conn, LockedTable::Employers, &employer)?;
+        let lock = db::lock_employer(conn, input.employer_id)?;
         let id = store::issue(
             conn,
+            &lock,
             &NewCall {
-                employer_id: &employer,
                 funder_id: input.funder_id,
                 from: input.from_month,
                 to: input.to_month,
@@ -87,7 +87,7 @@ pub async fn create(
                 due_on: input.due_on,
             },
         )?;
-        let view = view_one(conn, &id)?;
+        let view = view_one(conn, id)?;
         tracing::info!(call_id = %id, number = %view["number"], "call for funds issued");
         Ok(Outcome::created(format!("/v1/calls/{id}"), view))
     })
@@ -109,18 +109,17 @@ pub async fn cancel(
             "a cancellation takes no fields",
         ));
     }
-    let id = path_id(&path, "call")?.to_string();
+    let id: CallId = path_id(&path, "call")?;
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
-        let call = store::find(conn, &id)?;
-        let employer = Uuid::parse_str(&call.employer_id).map_err(anyhow::Error::from)?;
+        let call = store::find(conn, id)?;
         caller
-            .require_employer_writer(employer)
+            .require_employer_writer(call.employer_id)
             .map_err(|_| ApiError::NotFound("call"))?;
-        db::lock_row(conn, LockedTable::Employers, &call.employer_id)?;
-        let call = store::find(conn, &id)?;
-        store::cancel(conn, &call, clock::today())?;
+        let lock = db::lock_employer(conn, call.employer_id)?;
+        let call = store::find(conn, id)?;
+        store::cancel(conn, &lock, &call, clock::today())?;
         tracing::info!(call_id = %id, "call cancelled by credit note");
-        Ok(Outcome::ok(view_one(conn, &id)?))
+        Ok(Outcome::ok(view_one(conn, id)?))
     })
     .await
 }
@@ -131,14 +130,14 @@ pub async fn get(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(&path, "call")?.to_string();
+    let id: CallId = path_id(&path, "call")?;
     let view = state
         .with_connection(move |conn| {
-            let row = store::find(conn, &id)?;
+            let row = store::find(conn, id)?;
             if !readable(&caller, &row) {
                 return Err(ApiError::NotFound("call"));
             }
-            view_one(conn, &id)
+            view_one(conn, id)
         })
         .await?;
     Ok(HttpResponse::Ok().json(view))
@@ -162,7 +161,7 @@ pub async fn list(
             );
             let query = keyset_page!(query, calls::id, page);
             let rows = query.load(conn)?;
-            let (rows, next) = page.finish(rows, |c: &CallRow| c.id.clone());
+            let (rows, next) = page.finish(rows, |c: &CallRow| c.id.to_string());
             Ok((views(conn, &rows)?, next))
         })
         .await?;

@@ -3,11 +3,12 @@
 use crate::auth::Caller;
 use crate::db::commitments::{allocated_to_date, allocation_of, of_post, CommitmentRow};
 use crate::db::schema::commitments;
-use crate::db::{self, DbConnection, LockedTable};
+use crate::db::{self, DbConnection};
 use crate::domain::allocation::Basis;
+use crate::domain::ids::{CommitmentId, FunderId, PostId};
 use crate::domain::{Money, Month, Percent};
 use crate::error::ApiError;
-use crate::http::extract::{page_response, parse_param, path_id, Body, Page, Query};
+use crate::http::extract::{id_param, page_response, path_id, Body, Page, Query};
 use crate::http::idempotency::{self, Outcome};
 use crate::http::posts;
 use crate::http::text::required_label;
@@ -15,7 +16,6 @@ use crate::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use serde::Deserialize;
-use uuid::Uuid;
 
 /// `fixed` or `share`.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -31,8 +31,8 @@ pub enum BasisName {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewCommitment {
-    funder_id: Uuid,
-    post_id: Uuid,
+    funder_id: FunderId,
+    post_id: PostId,
     basis: BasisName,
     #[serde(default)]
     monthly_amount: Option<Money>,
@@ -89,9 +89,9 @@ impl NewCommitment {
 }
 
 /// The answer for a commitment, with its cap use.
-pub fn view(row: &CommitmentRow, allocated_cents: i64) -> serde_json::Value {
-    let basis = row.basis();
-    serde_json::json!({
+pub fn view(row: &CommitmentRow, allocated_cents: i64) -> QueryResult<serde_json::Value> {
+    let basis = row.basis()?;
+    Ok(serde_json::json!({
         "id": row.id,
         "employer_id": row.employer_id,
         "post_id": row.post_id,
@@ -106,7 +106,7 @@ pub fn view(row: &CommitmentRow, allocated_cents: i64) -> serde_json::Value {
         "allocated_to_date": Money::from_cents(allocated_cents),
         "cap_remaining": row.cap_cents.map(|cap| Money::from_cents(cap - allocated_cents)),
         "created_at": row.created_at,
-    })
+    }))
 }
 
 /// The months in which a new share would take the post's shares above 100 %.
@@ -115,21 +115,28 @@ fn months_over_hundred(
     start: Month,
     end: Month,
     percent: Percent,
-) -> Vec<Month> {
-    start
+) -> QueryResult<Vec<Month>> {
+    let shares: Vec<(Month, Month, i64)> = existing
+        .iter()
+        .map(|c| {
+            Ok(match c.basis()? {
+                Basis::Share { percent } => Some((c.start(), c.end(), percent.ten_thousandths())),
+                Basis::Fixed { .. } => None,
+            })
+        })
+        .filter_map(Result::transpose)
+        .collect::<QueryResult<_>>()?;
+    Ok(start
         .through(end)
         .filter(|m| {
-            let others: i64 = existing
+            let others: i64 = shares
                 .iter()
-                .filter(|c| c.start() <= *m && *m <= c.end())
-                .filter_map(|c| match c.basis() {
-                    Basis::Share { percent } => Some(percent.ten_thousandths()),
-                    Basis::Fixed { .. } => None,
-                })
+                .filter(|(first, last, _)| first <= m && m <= last)
+                .map(|(_, _, share)| share)
                 .sum();
             others + percent.ten_thousandths() > Percent::HUNDRED.ten_thousandths()
         })
-        .collect()
+        .collect())
 }
 
 /// Names a list of months briefly: every month when few, else the first and last ones.
@@ -168,14 +175,14 @@ pub async fn create(
     }
     let reference = required_label("/reference", &input.reference)?;
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
-        let post_id = input.post_id.to_string();
-        let post = posts::load_writable(conn, &caller, input.post_id)?;
-        db::lock_row(conn, LockedTable::Employers, &post.employer_id)?;
+        let post_id = input.post_id;
+        let post = posts::load_writable(conn, &caller, post_id)?;
+        db::lock_employer(conn, post.employer_id)?;
         crate::http::funders::find(conn, input.funder_id)?;
         post.check_months_within(input.start_month, input.end_month)?;
-        let existing = of_post(conn, &post_id)?;
+        let existing = of_post(conn, post_id)?;
         if let Basis::Share { percent } = basis {
-            let over = months_over_hundred(&existing, input.start_month, input.end_month, percent);
+            let over = months_over_hundred(&existing, input.start_month, input.end_month, percent)?;
             if !over.is_empty() {
                 return Err(ApiError::conflict(
                     "shares_over_100",
@@ -186,13 +193,12 @@ pub async fn create(
                 ));
             }
         }
-        let funder_id = input.funder_id.to_string();
         let id = db::commitments::insert(
             conn,
             &db::commitments::NewCommitment {
-                employer_id: &post.employer_id,
-                post_id: &post_id,
-                funder_id: &funder_id,
+                employer_id: post.employer_id,
+                post_id,
+                funder_id: input.funder_id,
                 basis,
                 start: input.start_month,
                 end: input.end_month,
@@ -200,17 +206,17 @@ pub async fn create(
                 reference: &reference,
             },
         )?;
-        let row = find(conn, &id)?;
+        let row = find(conn, id)?;
         tracing::info!(commitment_id = %id, post_id = %post_id, "commitment recorded");
         Ok(Outcome::created(
             format!("/v1/commitments/{id}"),
-            view(&row, 0),
+            view(&row, 0)?,
         ))
     })
     .await
 }
 
-fn find(conn: &mut DbConnection, id: &str) -> Result<CommitmentRow, ApiError> {
+fn find(conn: &mut DbConnection, id: CommitmentId) -> Result<CommitmentRow, ApiError> {
     commitments::table
         .find(id)
         .select(CommitmentRow::as_select())
@@ -221,7 +227,7 @@ fn find(conn: &mut DbConnection, id: &str) -> Result<CommitmentRow, ApiError> {
 
 /// Whether the caller may read a commitment.
 fn readable(caller: &Caller, row: &CommitmentRow) -> bool {
-    caller.can_read_between(&row.employer_id, &row.funder_id)
+    caller.can_read_between(row.employer_id, row.funder_id)
 }
 
 /// The query of `GET /v1/commitments`.
@@ -242,8 +248,8 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let query = query.0;
     let page = Page::parse(query.limit.as_deref(), query.cursor.as_deref())?;
-    let post = parse_param("post_id", query.post_id.as_deref(), Uuid::parse_str)?;
-    let funder = parse_param("funder_id", query.funder_id.as_deref(), Uuid::parse_str)?;
+    let post: Option<PostId> = id_param("post_id", query.post_id.as_deref())?;
+    let funder: Option<FunderId> = id_param("funder_id", query.funder_id.as_deref())?;
     let (items, next) = state
         .with_connection(move |conn| {
             let mut q = commitments::table
@@ -256,18 +262,18 @@ pub async fn list(
                 q,
                 commitments,
                 caller,
-                employer = None::<Uuid>,
+                employer = None::<crate::domain::ids::EmployerId>,
                 funder = funder
             );
             let q = keyset_page!(q, commitments::id, page);
             let rows = q.load(conn)?;
-            let (rows, next) = page.finish(rows, |c: &CommitmentRow| c.id.clone());
-            let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+            let (rows, next) = page.finish(rows, |c: &CommitmentRow| c.id.to_string());
+            let ids: Vec<CommitmentId> = rows.iter().map(|r| r.id).collect();
             let allocated = allocated_to_date(conn, &ids)?;
             let items: Vec<serde_json::Value> = rows
                 .iter()
                 .map(|row| view(row, allocated.get(&row.id).copied().unwrap_or(0)))
-                .collect();
+                .collect::<QueryResult<_>>()?;
             Ok((items, next))
         })
         .await?;
@@ -280,15 +286,15 @@ pub async fn get(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(&path, "commitment")?.to_string();
+    let id: CommitmentId = path_id(&path, "commitment")?;
     let body = state
         .with_connection(move |conn| {
-            let row = find(conn, &id)?;
+            let row = find(conn, id)?;
             if !readable(&caller, &row) {
                 return Err(ApiError::NotFound("commitment"));
             }
-            let (allocated, _) = allocation_of(conn, &row.id)?;
-            Ok(view(&row, allocated))
+            let (allocated, _) = allocation_of(conn, row.id)?;
+            Ok(view(&row, allocated)?)
         })
         .await?;
     Ok(HttpResponse::Ok().json(body))
@@ -304,15 +310,14 @@ pub async fn terminate(
     body: Body<Termination>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_writer_role()?;
-    let id = path_id(&path, "commitment")?.to_string();
+    let id: CommitmentId = path_id(&path, "commitment")?;
     let end = body.value.end_month;
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
-        let row = find(conn, &id)?;
-        let employer = Uuid::parse_str(&row.employer_id).map_err(anyhow::Error::from)?;
+        let row = find(conn, id)?;
         caller
-            .require_employer_writer(employer)
+            .require_employer_writer(row.employer_id)
             .map_err(|_| ApiError::NotFound("commitment"))?;
-        db::lock_row(conn, LockedTable::Employers, &row.employer_id)?;
+        db::lock_employer(conn, row.employer_id)?;
         if end > row.end() {
             return Err(ApiError::field(
                 "/end_month",
@@ -325,19 +330,19 @@ pub async fn terminate(
                 format!("must not be before the commitment's start {}", row.start()),
             ));
         }
-        let (allocated, last_allocated) = allocation_of(conn, &id)?;
-        if let Some(last) = last_allocated.filter(|last| *last > end.to_string()) {
+        let (allocated, last_allocated) = allocation_of(conn, row.id)?;
+        if let Some(last) = last_allocated.filter(|last| *last > end) {
             return Err(ApiError::conflict(
                 "already_allocated",
                 format!("the commitment is allocated up to {last}; it cannot end before that"),
             ));
         }
-        diesel::update(commitments::table.find(&id))
-            .set(commitments::end_month.eq(end.to_string()))
+        diesel::update(commitments::table.find(id))
+            .set(commitments::end_month.eq(end))
             .execute(conn)?;
-        let row = find(conn, &id)?;
+        let row = find(conn, id)?;
         tracing::info!(commitment_id = %id, end_month = %end, "commitment terminated");
-        Ok(Outcome::ok(view(&row, allocated)))
+        Ok(Outcome::ok(view(&row, allocated)?))
     })
     .await
 }

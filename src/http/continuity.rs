@@ -64,7 +64,7 @@ pub async fn get(
             }
             let facts = project_posts(
                 conn,
-                &Selection::Post(post.row.id.clone()),
+                &Selection::Post(post.row.id),
                 None,
                 as_of,
                 horizon,
@@ -75,7 +75,7 @@ pub async fn get(
             let (commitments, verdict) = (facts.commitments, facts.continuity);
             // A funder sees its own lines and commitments, never the budget or the others.
             let own = |i: usize| match caller.scope {
-                Scope::Funder(funder) => commitments[i].funder_id == funder.to_string(),
+                Scope::Funder(funder) => commitments[i].funder_id == funder,
                 _ => true,
             };
             let is_funder = matches!(caller.scope, Scope::Funder(_));

@@ -5,7 +5,8 @@
 use crate::auth::{Caller, Scope};
 use crate::db::costs::CostRow;
 use crate::db::schema::costs;
-use crate::db::{self, DbConnection, LockedTable};
+use crate::db::{self, DbConnection};
+use crate::domain::ids::{CostId, PostId};
 use crate::domain::kinds::CostCategory;
 use crate::domain::{clock, Money, Month};
 use crate::error::ApiError;
@@ -17,7 +18,6 @@ use crate::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use serde::Deserialize;
-use uuid::Uuid;
 
 /// The body of `POST /v1/posts/{id}/costs`.
 #[derive(Debug, Deserialize)]
@@ -37,7 +37,7 @@ pub struct Reversal {
     reason: String,
 }
 
-fn view(row: &CostRow, reversed_by: Option<String>) -> serde_json::Value {
+fn view(row: &CostRow, reversed_by: Option<CostId>) -> serde_json::Value {
     serde_json::json!({
         "id": row.id,
         "employer_id": row.employer_id,
@@ -54,7 +54,7 @@ fn view(row: &CostRow, reversed_by: Option<String>) -> serde_json::Value {
     })
 }
 
-fn find(conn: &mut DbConnection, id: &str) -> Result<CostRow, ApiError> {
+fn find(conn: &mut DbConnection, id: CostId) -> Result<CostRow, ApiError> {
     costs::table
         .find(id)
         .select(CostRow::as_select())
@@ -83,7 +83,7 @@ pub async fn create(
     body: Body<NewCost>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_writer_role()?;
-    let post_id = path_id(&path, "post")?;
+    let post_id: PostId = path_id(&path, "post")?;
     let input = body.value;
     if input.amount.cents() == 0 {
         return Err(ApiError::field("/amount", "must be more than 0.00"));
@@ -91,12 +91,12 @@ pub async fn create(
     let reference = optional_label("/reference", input.reference.as_deref())?;
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
         let post = posts::load_writable(conn, &caller, post_id)?;
-        db::lock_row(conn, LockedTable::Employers, &post.employer_id)?;
+        let lock = db::lock_employer(conn, post.employer_id)?;
         post.check_month(input.month)?;
         let row = db::costs::record(
             conn,
+            &lock,
             &db::costs::NewCost {
-                employer_id: &post.employer_id,
                 post_id,
                 month: input.month,
                 category: input.category,
@@ -119,16 +119,15 @@ pub async fn reverse(
     body: Body<Reversal>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_writer_role()?;
-    let cost_id = path_id(&path, "cost")?.to_string();
+    let cost_id: CostId = path_id(&path, "cost")?;
     let reason = required_label("/reason", &body.value.reason)?;
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
-        let original = find(conn, &cost_id)?;
-        let employer = Uuid::parse_str(&original.employer_id).map_err(anyhow::Error::from)?;
+        let original = find(conn, cost_id)?;
         caller
-            .require_employer_writer(employer)
+            .require_employer_writer(original.employer_id)
             .map_err(|_| ApiError::NotFound("cost"))?;
-        db::lock_row(conn, LockedTable::Employers, &original.employer_id)?;
-        let row = db::costs::reverse(conn, &original, &reason, clock::today())?;
+        let lock = db::lock_employer(conn, original.employer_id)?;
+        let row = db::costs::reverse(conn, &lock, &original, &reason, clock::today())?;
         let id = &row.id;
         tracing::info!(cost_id = %cost_id, reversal_id = %id, "cost reversed");
         Ok(Outcome::created(
@@ -146,15 +145,14 @@ pub async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     refuse_funders(&caller)?;
-    let id = path_id(&path, "cost")?.to_string();
+    let id: CostId = path_id(&path, "cost")?;
     let body = state
         .with_connection(move |conn| {
-            let row = find(conn, &id)?;
-            let employer = Uuid::parse_str(&row.employer_id).map_err(anyhow::Error::from)?;
-            if !caller.can_read_employer(employer) {
+            let row = find(conn, id)?;
+            if !caller.can_read_employer(row.employer_id) {
                 return Err(ApiError::NotFound("cost"));
             }
-            let reversed_by = db::costs::reversal_of(conn, &row.id)?;
+            let reversed_by = db::costs::reversal_of(conn, row.id)?;
             Ok(view(&row, reversed_by))
         })
         .await?;
@@ -179,7 +177,7 @@ pub async fn list(
     query: Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     refuse_funders(&caller)?;
-    let post_id = path_id(&path, "post")?;
+    let post_id: PostId = path_id(&path, "post")?;
     let query = query.0;
     let page = Page::parse(query.limit.as_deref(), query.cursor.as_deref())?;
     let from = parse_param("from", query.from.as_deref(), Month::parse)?;
@@ -188,19 +186,19 @@ pub async fn list(
         .with_connection(move |conn| {
             posts::load_readable(conn, &caller, post_id)?;
             let mut q = costs::table
-                .filter(costs::post_id.eq(post_id.to_string()))
+                .filter(costs::post_id.eq(post_id))
                 .select(CostRow::as_select())
                 .into_boxed();
             if let Some(from) = from {
-                q = q.filter(costs::month.ge(from.to_string()));
+                q = q.filter(costs::month.ge(from));
             }
             if let Some(to) = to {
-                q = q.filter(costs::month.le(to.to_string()));
+                q = q.filter(costs::month.le(to));
             }
             let q = keyset_page!(q, costs::id, page);
             let rows = q.load(conn)?;
-            let (rows, next) = page.finish(rows, |c: &CostRow| c.id.clone());
-            let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+            let (rows, next) = page.finish(rows, |c: &CostRow| c.id.to_string());
+            let ids: Vec<CostId> = rows.iter().map(|r| r.id).collect();
             let mut reversals = db::costs::reversals_of(conn, &ids)?;
             let items: Vec<serde_json::Value> = rows
                 .iter()

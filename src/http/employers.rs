@@ -3,6 +3,7 @@
 use crate::auth::{Caller, Scope};
 use crate::db::schema::employers;
 use crate::db::{self, DbConnection};
+use crate::domain::ids::EmployerId;
 use crate::domain::kinds::EmployerKind;
 use crate::domain::Siren;
 use crate::error::ApiError;
@@ -13,7 +14,6 @@ use crate::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 /// The body of `POST /v1/employers`.
 #[derive(Debug, Deserialize)]
@@ -31,7 +31,7 @@ pub struct NewEmployer {
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = employers)]
 pub struct Employer {
-    id: String,
+    id: EmployerId,
     name: String,
     kind: String,
     siren: Option<String>,
@@ -51,7 +51,7 @@ pub async fn create(
     let name = required_label("/name", &input.name)?;
     let territory = optional_label("/territory", input.territory.as_deref())?;
     let row = Employer {
-        id: Uuid::now_v7().to_string(),
+        id: EmployerId::generate(),
         name,
         kind: input.kind.as_str().to_owned(),
         siren: input.siren.map(|s| s.as_str().to_owned()),
@@ -61,7 +61,7 @@ pub async fn create(
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
         diesel::insert_into(employers::table)
             .values((
-                employers::id.eq(&row.id),
+                employers::id.eq(row.id),
                 employers::name.eq(&row.name),
                 employers::kind.eq(&row.kind),
                 employers::siren.eq(&row.siren),
@@ -104,7 +104,7 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let page = Page::parse(query.0.limit.as_deref(), query.0.cursor.as_deref())?;
     refuse_funders(&caller)?;
-    let only = caller.employer_in_scope(None)?.map(|id| id.to_string());
+    let only = caller.employer_in_scope(None)?;
     let rows = state
         .with_connection(move |conn| {
             let mut query = employers::table.select(Employer::as_select()).into_boxed();
@@ -113,7 +113,7 @@ pub async fn list(
             }
             let query = keyset_page!(query, employers::id, page);
             let rows = query.load(conn)?;
-            Ok(page.finish(rows, |e: &Employer| e.id.clone()))
+            Ok(page.finish(rows, |e: &Employer| e.id.to_string()))
         })
         .await?;
     Ok(page_response(rows.0, rows.1))
@@ -135,9 +135,9 @@ pub async fn get(
 }
 
 /// Reads one employer, or 404.
-pub fn find(conn: &mut DbConnection, id: Uuid) -> Result<Employer, ApiError> {
+pub fn find(conn: &mut DbConnection, id: EmployerId) -> Result<Employer, ApiError> {
     employers::table
-        .find(id.to_string())
+        .find(id)
         .select(Employer::as_select())
         .first(conn)
         .optional()?

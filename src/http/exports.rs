@@ -10,9 +10,10 @@ use crate::db::exports::{entries_page, lettering, PageKey};
 use crate::db::schema::employers;
 use crate::db::{DbConnection, Pool};
 use crate::domain::export::{fec_header, write_fec_entry, write_journal_entry, ExportEntry};
+use crate::domain::ids::EmployerId;
 use crate::domain::Date;
 use crate::error::ApiError;
-use crate::http::extract::{parse_param, Query};
+use crate::http::extract::{id_param, parse_param, Query};
 use crate::http::ledger::books_in_scope;
 use crate::AppState;
 use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
@@ -20,7 +21,6 @@ use actix_web::web::{self, Bytes};
 use actix_web::HttpResponse;
 use diesel::prelude::*;
 use serde::Deserialize;
-use uuid::Uuid;
 
 /// Entries read per page.
 const PAGE_ENTRIES: i64 = 2_000;
@@ -29,13 +29,16 @@ const PAGES_AHEAD: usize = 2;
 
 /// The employer whose books are exported: as for the ledger, and the mission and the operator
 /// must name one.
-fn exported_employer(caller: &Caller, asked: Option<Uuid>) -> Result<Uuid, ApiError> {
+fn exported_employer(caller: &Caller, asked: Option<EmployerId>) -> Result<EmployerId, ApiError> {
     books_in_scope(caller, asked)?
         .ok_or_else(|| ApiError::field("/employer_id", "name the employer whose books to export"))
 }
 
 /// The employer's name and SIREN, or 404.
-async fn employer_of(state: &AppState, id: Uuid) -> Result<(String, Option<String>), ApiError> {
+async fn employer_of(
+    state: &AppState,
+    id: EmployerId,
+) -> Result<(String, Option<String>), ApiError> {
     state
         .with_connection(move |conn| {
             employers::table
@@ -67,7 +70,7 @@ fn read_snapshot<T>(
 /// answer starts, so that a busy database answers 503 rather than a broken file.
 async fn stream_entries<C>(
     pool: Pool,
-    employer: Uuid,
+    employer: EmployerId,
     dates: (Date, Date),
     head: String,
     prepare: impl FnOnce(&mut DbConnection, &str) -> anyhow::Result<C> + Send + 'static,
@@ -156,10 +159,7 @@ pub async fn fec(
     query: Query<FecQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.0;
-    let employer = exported_employer(
-        &caller,
-        parse_param("employer_id", q.employer_id.as_deref(), Uuid::parse_str)?,
-    )?;
+    let employer = exported_employer(&caller, id_param("employer_id", q.employer_id.as_deref())?)?;
     let year = q
         .year
         .as_deref()
@@ -205,10 +205,7 @@ pub async fn journal(
     query: Query<JournalQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.0;
-    let employer = exported_employer(
-        &caller,
-        parse_param("employer_id", q.employer_id.as_deref(), Uuid::parse_str)?,
-    )?;
+    let employer = exported_employer(&caller, id_param("employer_id", q.employer_id.as_deref())?)?;
     let from = parse_param("from", q.from.as_deref(), Date::parse)?.unwrap_or(Date::FIRST);
     let to = parse_param("to", q.to.as_deref(), Date::parse)?.unwrap_or(Date::LAST);
     if from > to {

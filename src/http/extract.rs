@@ -2,6 +2,7 @@
 //! by its JSON pointer, query strings and path ids parsed into domain types, page parameters
 //! bounded.
 
+use crate::domain::ids::{EmployerId, FunderId};
 use crate::error::{ApiError, FieldError};
 use actix_web::dev::Payload;
 use actix_web::http::header::HeaderMap;
@@ -160,8 +161,15 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
 }
 
 /// Parses an id from a path segment. A malformed id cannot name anything: 404.
-pub fn path_id(text: &str, resource: &'static str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(text).map_err(|_| ApiError::NotFound(resource))
+pub fn path_id<T: From<Uuid>>(text: &str, resource: &'static str) -> Result<T, ApiError> {
+    Uuid::parse_str(text)
+        .map(T::from)
+        .map_err(|_| ApiError::NotFound(resource))
+}
+
+/// Parses an id given as a query parameter: a malformed one is a 422 naming it.
+pub fn id_param<T: From<Uuid>>(name: &str, value: Option<&str>) -> Result<Option<T>, ApiError> {
+    Ok(parse_param(name, value, Uuid::parse_str)?.map(T::from))
 }
 
 /// Parses an optional query parameter with `parse`, naming it on failure.
@@ -246,10 +254,10 @@ pub struct PartiesQuery {
 
 impl PartiesQuery {
     /// The page, and the employer and funder asked for.
-    pub fn parse(&self) -> Result<(Page, Option<Uuid>, Option<Uuid>), ApiError> {
+    pub fn parse(&self) -> Result<(Page, Option<EmployerId>, Option<FunderId>), ApiError> {
         let page = Page::parse(self.limit.as_deref(), self.cursor.as_deref())?;
-        let funder = parse_param("funder_id", self.funder_id.as_deref(), Uuid::parse_str)?;
-        let employer = parse_param("employer_id", self.employer_id.as_deref(), Uuid::parse_str)?;
+        let funder = id_param("funder_id", self.funder_id.as_deref())?;
+        let employer = id_param("employer_id", self.employer_id.as_deref())?;
         Ok((page, employer, funder))
     }
 }

@@ -4,6 +4,7 @@
 use crate::auth::{Caller, Scope};
 use crate::db::schema::funders;
 use crate::db::{self, DbConnection};
+use crate::domain::ids::FunderId;
 use crate::domain::kinds::FunderKind;
 use crate::domain::Siren;
 use crate::error::ApiError;
@@ -121,9 +122,9 @@ pub async fn get(
 }
 
 /// Reads one funder, or 404.
-pub fn find(conn: &mut DbConnection, id: Uuid) -> Result<Funder, ApiError> {
+pub fn find(conn: &mut DbConnection, id: FunderId) -> Result<Funder, ApiError> {
     funders::table
-        .find(id.to_string())
+        .find(id)
         .select(Funder::as_select())
         .first(conn)
         .optional()?

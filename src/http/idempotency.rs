@@ -138,10 +138,23 @@ fn claim_key(
                 "this Idempotency-Key was already used with another request",
             )),
             Some((_, state, Some(status), location, Some(body), _)) if state == "done" => {
+                // A stored answer that does not read back is a fault to report, never an
+                // empty 200 replayed as if it were the first answer.
+                let status = u16::try_from(status)
+                    .ok()
+                    .and_then(|s| StatusCode::from_u16(s).ok())
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "idempotency key row holds status {status}, not an HTTP status"
+                        )
+                    })?;
+                let body = serde_json::from_str(&body).map_err(|e| {
+                    anyhow::anyhow!("idempotency key row holds a body that is not JSON: {e}")
+                })?;
                 Ok(Claim::Replay(Outcome {
-                    status: StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK),
+                    status,
                     location,
-                    body: serde_json::from_str(&body).unwrap_or_default(),
+                    body,
                 }))
             }
             Some((_, _, _, _, _, created_at))

@@ -4,9 +4,10 @@
 use crate::auth::{Caller, Scope};
 use crate::db::schema::{account_balances, journal_entries, journal_lines};
 use crate::db::DbConnection;
+use crate::domain::ids::{EmployerId, EntryId, FunderId, PostId};
 use crate::domain::{Date, Money};
 use crate::error::ApiError;
-use crate::http::extract::{page_response, parse_param, Page, Query};
+use crate::http::extract::{id_param, page_response, parse_param, Page, Query};
 use crate::AppState;
 use actix_web::{web, HttpResponse};
 use diesel::prelude::*;
@@ -16,7 +17,10 @@ use uuid::Uuid;
 
 /// The employer whose books are read: the ledger and its exports belong to employers, and
 /// funders read their statements instead.
-pub fn books_in_scope(caller: &Caller, asked: Option<Uuid>) -> Result<Option<Uuid>, ApiError> {
+pub fn books_in_scope(
+    caller: &Caller,
+    asked: Option<EmployerId>,
+) -> Result<Option<EmployerId>, ApiError> {
     if let Scope::Funder(_) = caller.scope {
         return Err(ApiError::Forbidden(
             "funders read their statement, not an employer's books".into(),
@@ -39,7 +43,7 @@ pub struct EntriesQuery {
     cursor: Option<String>,
 }
 
-type EntryRow = (String, String, String, String, String, Option<String>);
+type EntryRow = (EntryId, String, String, String, String, Option<String>);
 fn checked_account(text: &str) -> Result<String, ApiError> {
     if !text.is_empty() && text.len() <= 10 && text.bytes().all(|b| b.is_ascii_digit()) {
         Ok(text.to_owned())
@@ -65,16 +69,13 @@ pub async fn entries(
         Uuid::parse_str(id).ok()?;
         Some(c.to_owned())
     })?;
-    let employer = books_in_scope(
-        &caller,
-        parse_param("employer_id", q.employer_id.as_deref(), Uuid::parse_str)?,
-    )?
-    .map(|id| id.to_string());
+    let employer = books_in_scope(&caller, id_param("employer_id", q.employer_id.as_deref())?)?
+        .map(|id| id.to_string());
     let from = parse_param("from", q.from.as_deref(), Date::parse)?;
     let to = parse_param("to", q.to.as_deref(), Date::parse)?;
     let account = q.account.as_deref().map(checked_account).transpose()?;
-    let funder = parse_param("funder_id", q.funder_id.as_deref(), Uuid::parse_str)?;
-    let post = parse_param("post_id", q.post_id.as_deref(), Uuid::parse_str)?;
+    let funder: Option<FunderId> = id_param("funder_id", q.funder_id.as_deref())?;
+    let post: Option<PostId> = id_param("post_id", q.post_id.as_deref())?;
     let (items, next) = state
         .with_connection(move |conn| {
             let mut e = journal_entries::table
@@ -149,14 +150,19 @@ fn with_lines(
     conn: &mut DbConnection,
     rows: Vec<EntryRow>,
 ) -> Result<Vec<serde_json::Value>, ApiError> {
-    let ids: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
-    let mut lines: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
+    let ids: Vec<EntryId> = rows.iter().map(|r| r.0).collect();
+    let mut lines: BTreeMap<EntryId, Vec<serde_json::Value>> = BTreeMap::new();
     let loaded = crate::db::ledger::lines_of(conn, &ids)?;
     for (entry, account, debit, credit, funder, post, month) in loaded {
         let mut line = serde_json::json!({
             "account": account, "debit": Money::from_cents(debit), "credit": Money::from_cents(credit),
         });
-        for (name, value) in [("funder_id", funder), ("post_id", post), ("month", month)] {
+        let concerning = [
+            ("funder_id", funder.map(|f| f.to_string())),
+            ("post_id", post.map(|p| p.to_string())),
+            ("month", month.map(|m| m.to_string())),
+        ];
+        for (name, value) in concerning {
             if let Some(value) = value {
                 line[name] = serde_json::Value::String(value);
             }
@@ -208,11 +214,8 @@ pub async fn balances(
     let page = Page::parse_with(q.limit.as_deref(), q.cursor.as_deref(), |c| {
         (!c.is_empty() && c.len() <= 200).then(|| c.to_owned())
     })?;
-    let employer = books_in_scope(
-        &caller,
-        parse_param("employer_id", q.employer_id.as_deref(), Uuid::parse_str)?,
-    )?
-    .map(|id| id.to_string());
+    let employer = books_in_scope(&caller, id_param("employer_id", q.employer_id.as_deref())?)?
+        .map(|id| id.to_string());
     let as_of = parse_param("as_of", q.as_of.as_deref(), Date::parse)?;
     let grouping = match q.group_by.as_deref() {
         None | Some("account") => Grouping::Account,

@@ -3,7 +3,8 @@
 use crate::auth::Caller;
 use crate::db::calls as store;
 use crate::db::schema::{calls, payment_applications, payments};
-use crate::db::{self, DbConnection, LockedTable};
+use crate::db::{self, DbConnection};
+use crate::domain::ids::{CallId, EmployerId, FunderId, PaymentId};
 use crate::domain::{Date, Money};
 use crate::error::{ApiError, FieldError};
 use crate::http::extract::{page_response, path_id, Body, PartiesQuery, Query};
@@ -14,13 +15,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use serde::Deserialize;
 use std::collections::HashMap;
-use uuid::Uuid;
 
 /// One named application of a payment.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Application {
-    call_id: Uuid,
+    call_id: CallId,
     amount: Money,
 }
 
@@ -28,8 +28,8 @@ pub struct Application {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewPayment {
-    employer_id: Uuid,
-    funder_id: Uuid,
+    employer_id: EmployerId,
+    funder_id: FunderId,
     amount: Money,
     received_on: Date,
     reference: String,
@@ -37,11 +37,11 @@ pub struct NewPayment {
     applications: Option<Vec<Application>>,
 }
 
-type PaymentRow = (String, String, String, i64, String, String, String);
+type PaymentRow = (PaymentId, EmployerId, FunderId, i64, Date, String, String);
 
 fn views(conn: &mut DbConnection, rows: &[PaymentRow]) -> Result<Vec<serde_json::Value>, ApiError> {
-    let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
-    let applications: Vec<(String, String, i64, String)> = payment_applications::table
+    let ids: Vec<PaymentId> = rows.iter().map(|r| r.0).collect();
+    let applications: Vec<(PaymentId, CallId, i64, String)> = payment_applications::table
         .inner_join(calls::table.on(calls::id.eq(payment_applications::call_id)))
         .filter(payment_applications::payment_id.eq_any(&ids))
         .order(payment_applications::id)
@@ -52,7 +52,7 @@ fn views(conn: &mut DbConnection, rows: &[PaymentRow]) -> Result<Vec<serde_json:
             calls::number,
         ))
         .load(conn)?;
-    let mut by_payment: HashMap<String, Vec<(String, i64, String)>> = HashMap::new();
+    let mut by_payment: HashMap<PaymentId, Vec<(CallId, i64, String)>> = HashMap::new();
     for (payment, call, amount, number) in applications {
         by_payment
             .entry(payment)
@@ -83,7 +83,7 @@ fn views(conn: &mut DbConnection, rows: &[PaymentRow]) -> Result<Vec<serde_json:
         .collect())
 }
 
-fn load(conn: &mut DbConnection, id: &str) -> Result<PaymentRow, ApiError> {
+fn load(conn: &mut DbConnection, id: PaymentId) -> Result<PaymentRow, ApiError> {
     payments::table
         .find(id)
         .select((
@@ -103,18 +103,18 @@ fn load(conn: &mut DbConnection, id: &str) -> Result<PaymentRow, ApiError> {
 /// Checks named applications against the calls as they stand (under the employer's lock).
 fn checked_applications(
     conn: &mut DbConnection,
-    employer_id: &str,
-    funder_id: &str,
+    employer_id: EmployerId,
+    funder_id: FunderId,
     amount_cents: i64,
     applications: &[Application],
-) -> Result<Vec<(String, i64)>, ApiError> {
+) -> Result<Vec<(CallId, i64)>, ApiError> {
     let mut errors = Vec::new();
-    let mut per_call: HashMap<String, i64> = HashMap::new();
+    let mut per_call: HashMap<CallId, i64> = HashMap::new();
     let mut checked = Vec::with_capacity(applications.len());
     for (i, application) in applications.iter().enumerate() {
-        let call_id = application.call_id.to_string();
+        let call_id = application.call_id;
         // A call of another employer does not exist for this one: 404, as for any id out of scope.
-        let call = store::find(conn, &call_id)?;
+        let call = store::find(conn, call_id)?;
         if call.employer_id != employer_id {
             return Err(ApiError::NotFound("call"));
         }
@@ -144,7 +144,7 @@ fn checked_applications(
             .get(&call_id)
             .copied()
             .unwrap_or(0);
-        let asked = per_call.entry(call_id.clone()).or_default();
+        let asked = per_call.entry(call_id).or_default();
         *asked += application.amount.cents();
         if *asked > call.amount_cents - paid {
             errors.push(FieldError::new(
@@ -188,25 +188,33 @@ pub async fn create(
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
         crate::http::employers::find(conn, input.employer_id)?;
         crate::http::funders::find(conn, input.funder_id)?;
-        let employer = input.employer_id.to_string();
-        let funder = input.funder_id.to_string();
-        db::lock_row(conn, LockedTable::Employers, &employer)?;
+        let lock = db::lock_employer(conn, input.employer_id)?;
         let named = input
             .applications
             .as_deref()
-            .map(|apps| checked_applications(conn, &employer, &funder, input.amount.cents(), apps))
+            .map(|apps| {
+                checked_applications(
+                    conn,
+                    input.employer_id,
+                    input.funder_id,
+                    input.amount.cents(),
+                    apps,
+                )
+            })
             .transpose()?;
         let id = store::receive(
             conn,
-            &employer,
+            &lock,
             input.funder_id,
             input.amount.cents(),
             input.received_on,
             &reference,
             named.as_deref(),
         )?;
-        let row = load(conn, &id)?;
-        let view = views(conn, &[row])?.pop().unwrap_or_default();
+        let row = load(conn, id)?;
+        let view = views(conn, &[row])?
+            .pop()
+            .ok_or(ApiError::NotFound("payment"))?;
         tracing::info!(payment_id = %id, "payment recorded");
         Ok(Outcome::created(format!("/v1/payments/{id}"), view))
     })
@@ -214,7 +222,7 @@ pub async fn create(
 }
 
 fn readable(caller: &Caller, row: &PaymentRow) -> bool {
-    caller.can_read_between(&row.1, &row.2)
+    caller.can_read_between(row.1, row.2)
 }
 
 /// `GET /v1/payments/{id}`.
@@ -223,14 +231,16 @@ pub async fn get(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(&path, "payment")?.to_string();
+    let id: PaymentId = path_id(&path, "payment")?;
     let view = state
         .with_connection(move |conn| {
-            let row = load(conn, &id)?;
+            let row = load(conn, id)?;
             if !readable(&caller, &row) {
                 return Err(ApiError::NotFound("payment"));
             }
-            Ok(views(conn, &[row])?.pop().unwrap_or_default())
+            views(conn, &[row])?
+                .pop()
+                .ok_or(ApiError::NotFound("payment"))
         })
         .await?;
     Ok(HttpResponse::Ok().json(view))
@@ -265,7 +275,7 @@ pub async fn list(
             );
             let query = keyset_page!(query, payments::id, page);
             let rows: Vec<PaymentRow> = query.load(conn)?;
-            let (rows, next) = page.finish(rows, |r| r.0.clone());
+            let (rows, next) = page.finish(rows, |r| r.0.to_string());
             Ok((views(conn, &rows)?, next))
         })
         .await?;

@@ -1,23 +1,23 @@
 //! `POST /v1/periods/close` and `GET /v1/periods`: closing an employer's months for good.
 
 use crate::auth::{Caller, Scope};
+use crate::db;
 use crate::db::schema::closed_periods;
-use crate::db::{self, LockedTable};
+use crate::domain::ids::EmployerId;
 use crate::domain::Month;
 use crate::error::ApiError;
-use crate::http::extract::{page_response, parse_param, Body, Page, Query};
+use crate::http::extract::{id_param, page_response, Body, Page, Query};
 use crate::http::idempotency::{self, Outcome};
 use crate::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use serde::Deserialize;
-use uuid::Uuid;
 
 /// The body of `POST /v1/periods/close`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CloseRequest {
-    employer_id: Uuid,
+    employer_id: EmployerId,
     month: Month,
 }
 
@@ -32,12 +32,11 @@ pub async fn close(
     caller.require_employer_writer(input.employer_id)?;
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
         crate::http::employers::find(conn, input.employer_id)?;
-        let employer = input.employer_id.to_string();
-        db::lock_row(conn, LockedTable::Employers, &employer)?;
-        let through = db::periods::close_through(conn, &employer, input.month)?;
-        tracing::info!(employer_id = %employer, closed_through = %through, "period closed");
+        let lock = db::lock_employer(conn, input.employer_id)?;
+        let through = db::periods::close_through(conn, &lock, input.month)?;
+        tracing::info!(employer_id = %input.employer_id, closed_through = %through, "period closed");
         Ok(Outcome::ok(serde_json::json!({
-            "employer_id": employer,
+            "employer_id": input.employer_id,
             "closed_through": through,
         })))
     })
@@ -63,7 +62,7 @@ pub async fn list(
     let page = Page::parse_with(q.limit.as_deref(), q.cursor.as_deref(), |c| {
         Month::parse(c).ok().map(|m| m.to_string())
     })?;
-    let asked = parse_param("employer_id", q.employer_id.as_deref(), Uuid::parse_str)?;
+    let asked = id_param("employer_id", q.employer_id.as_deref())?;
     let employer = match (caller.scope, asked) {
         (Scope::Funder(_), _) => {
             return Err(ApiError::Forbidden(
@@ -85,12 +84,12 @@ pub async fn list(
     let (items, next) = state
         .with_connection(move |conn| {
             let q = closed_periods::table
-                .filter(closed_periods::employer_id.eq(employer.to_string()))
+                .filter(closed_periods::employer_id.eq(employer))
                 .select((closed_periods::month, closed_periods::closed_at))
                 .into_boxed();
             let q = keyset_page!(q, closed_periods::month, page);
-            let rows: Vec<(String, String)> = q.load(conn)?;
-            let (rows, next) = page.finish(rows, |r| r.0.clone());
+            let rows: Vec<(Month, String)> = q.load(conn)?;
+            let (rows, next) = page.finish(rows, |r| r.0.to_string());
             let items: Vec<serde_json::Value> = rows
                 .into_iter()
                 .map(|(month, closed_at)| {

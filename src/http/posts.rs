@@ -2,11 +2,12 @@
 
 use crate::auth::{Caller, Scope};
 use crate::db::schema::{allocated_months, commitments, costs, post_budgets, posts};
-use crate::db::{self, DbConnection, LockedTable};
+use crate::db::{self, DbConnection};
+use crate::domain::ids::{EmployerId, PostId};
 use crate::domain::kinds::Activity;
 use crate::domain::{clock, Fte, Money, Month};
 use crate::error::ApiError;
-use crate::http::extract::{header_text, page_response, parse_param, path_id, Body, Page, Query};
+use crate::http::extract::{header_text, id_param, page_response, path_id, Body, Page, Query};
 use crate::http::idempotency::{self, Outcome};
 use crate::http::text::required_label;
 use crate::AppState;
@@ -15,13 +16,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::HashMap;
-use uuid::Uuid;
 
 /// The body of `POST /v1/posts`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewPost {
-    employer_id: Uuid,
+    employer_id: EmployerId,
     title: String,
     territory: String,
     activity: Activity,
@@ -68,9 +68,9 @@ pub struct BudgetChange {
 #[diesel(table_name = posts)]
 pub struct PostRow {
     /// The id.
-    pub id: String,
+    pub id: PostId,
     /// The employer carrying it.
-    pub employer_id: String,
+    pub employer_id: EmployerId,
     /// Its title.
     pub title: String,
     /// Its territory label.
@@ -80,9 +80,9 @@ pub struct PostRow {
     /// Its FTE, in hundredths.
     pub fte_hundredths: i64,
     /// Its first month.
-    pub start_month: String,
+    pub start_month: Month,
     /// Its last month, if it has one.
-    pub end_month: Option<String>,
+    pub end_month: Option<Month>,
     /// Its version, raised by each change.
     pub version: i64,
     /// When it was created.
@@ -107,17 +107,17 @@ struct BudgetView {
 impl PostRow {
     /// The post's first month.
     pub fn start(&self) -> Month {
-        Month::parse(&self.start_month).unwrap_or(Month::FIRST)
+        self.start_month
     }
 
     /// The post's last month, if any.
     pub fn end(&self) -> Option<Month> {
-        self.end_month.as_deref().and_then(|m| Month::parse(m).ok())
+        self.end_month
     }
 
     /// The post's employer.
-    pub fn employer(&self) -> Uuid {
-        Uuid::parse_str(&self.employer_id).unwrap_or_default()
+    pub fn employer(&self) -> EmployerId {
+        self.employer_id
     }
 
     /// Refuses a month outside the post's months (409: the post's own dates forbid it).
@@ -153,7 +153,7 @@ impl Post {
     }
 
     /// The post's employer.
-    pub fn employer(&self) -> Uuid {
+    pub fn employer(&self) -> EmployerId {
         self.row.employer()
     }
 
@@ -215,14 +215,15 @@ impl Post {
 }
 
 /// Loads one post with its budgets, or 404.
-pub fn load(conn: &mut DbConnection, id: Uuid) -> Result<Post, ApiError> {
+pub fn load(conn: &mut DbConnection, id: PostId) -> Result<Post, ApiError> {
     let row = posts::table
-        .find(id.to_string())
+        .find(id)
         .select(PostRow::as_select())
         .first(conn)
         .optional()?
         .ok_or(ApiError::NotFound("post"))?;
-    let budgets = load_budgets(conn, Some(&[&row.id]))?
+    // Every post is created with its first budget, so none means none.
+    let budgets = load_budgets(conn, Some(&[row.id]))?
         .remove(&row.id)
         .unwrap_or_default();
     Ok(Post { row, budgets })
@@ -232,8 +233,8 @@ pub fn load(conn: &mut DbConnection, id: Uuid) -> Result<Post, ApiError> {
 /// of every post when `None` (the region-wide reports read the whole table).
 pub fn load_budgets(
     conn: &mut DbConnection,
-    post_ids: Option<&[&str]>,
-) -> QueryResult<HashMap<String, Vec<(Month, i64)>>> {
+    post_ids: Option<&[PostId]>,
+) -> QueryResult<HashMap<PostId, Vec<(Month, i64)>>> {
     let mut query = post_budgets::table
         .order((post_budgets::post_id, post_budgets::from_month))
         .select((
@@ -245,21 +246,23 @@ pub fn load_budgets(
     if let Some(ids) = post_ids {
         query = query.filter(post_budgets::post_id.eq_any(ids));
     }
-    let mut by_post: HashMap<String, Vec<(Month, i64)>> = HashMap::new();
-    for (post_id, month, amount) in query.load::<(String, String, i64)>(conn)? {
-        if let Ok(month) = Month::parse(&month) {
-            by_post.entry(post_id).or_default().push((month, amount));
-        }
+    let mut by_post: HashMap<PostId, Vec<(Month, i64)>> = HashMap::new();
+    for (post_id, month, amount) in query.load::<(PostId, Month, i64)>(conn)? {
+        by_post.entry(post_id).or_default().push((month, amount));
     }
     Ok(by_post)
 }
 
 /// Loads a post the caller may read, or 404: its employer, the mission, the operator, and a
 /// funder with a commitment on it.
-pub fn load_readable(conn: &mut DbConnection, caller: &Caller, id: Uuid) -> Result<Post, ApiError> {
+pub fn load_readable(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    id: PostId,
+) -> Result<Post, ApiError> {
     let post = load(conn, id)?;
     let visible = match caller.scope {
-        Scope::Funder(funder) => crate::db::scope::funds_post(conn, funder, &post.row.id)?,
+        Scope::Funder(funder) => crate::db::scope::funds_post(conn, funder, post.row.id)?,
         _ => caller.can_read_employer(post.employer()),
     };
     if visible {
@@ -274,11 +277,11 @@ pub fn load_readable(conn: &mut DbConnection, caller: &Caller, id: Uuid) -> Resu
 pub fn load_writable(
     conn: &mut DbConnection,
     caller: &Caller,
-    id: Uuid,
+    id: PostId,
 ) -> Result<PostRow, ApiError> {
     caller.require_writer_role()?;
     let row = posts::table
-        .find(id.to_string())
+        .find(id)
         .select(PostRow::as_select())
         .first(conn)
         .optional()?
@@ -300,17 +303,20 @@ fn check_months(start: Month, end: Option<Month>) -> Result<(), ApiError> {
 }
 
 /// Refuses to end a post before a month that already has costs, commitments or allocations.
-fn check_nothing_after(conn: &mut DbConnection, post_id: &str, end: Month) -> Result<(), ApiError> {
-    let end = end.to_string();
-    let last_cost: Option<String> = costs::table
+fn check_nothing_after(
+    conn: &mut DbConnection,
+    post_id: PostId,
+    end: Month,
+) -> Result<(), ApiError> {
+    let last_cost: Option<Month> = costs::table
         .filter(costs::post_id.eq(post_id))
         .select(diesel::dsl::max(costs::month))
         .first(conn)?;
-    let last_commitment: Option<String> = commitments::table
+    let last_commitment: Option<Month> = commitments::table
         .filter(commitments::post_id.eq(post_id))
         .select(diesel::dsl::max(commitments::end_month))
         .first(conn)?;
-    let last_allocated: Option<String> = allocated_months::table
+    let last_allocated: Option<Month> = allocated_months::table
         .filter(allocated_months::post_id.eq(post_id))
         .select(diesel::dsl::max(allocated_months::month))
         .first(conn)?;
@@ -342,29 +348,29 @@ pub async fn create(
     check_months(input.start_month, input.end_month)?;
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
         crate::http::employers::find(conn, input.employer_id)?;
-        let id = Uuid::now_v7().to_string();
+        let id = PostId::generate();
         diesel::insert_into(posts::table)
             .values((
-                posts::id.eq(&id),
-                posts::employer_id.eq(input.employer_id.to_string()),
+                posts::id.eq(id),
+                posts::employer_id.eq(input.employer_id),
                 posts::title.eq(&title),
                 posts::territory.eq(&territory),
                 posts::activity.eq(input.activity.as_str()),
                 posts::fte_hundredths.eq(input.fte.hundredths()),
-                posts::start_month.eq(input.start_month.to_string()),
-                posts::end_month.eq(input.end_month.map(|m| m.to_string())),
+                posts::start_month.eq(input.start_month),
+                posts::end_month.eq(input.end_month),
                 posts::version.eq(1),
                 posts::created_at.eq(db::now_timestamp()),
             ))
             .execute(conn)?;
         diesel::insert_into(post_budgets::table)
             .values((
-                post_budgets::post_id.eq(&id),
-                post_budgets::from_month.eq(input.start_month.to_string()),
+                post_budgets::post_id.eq(id),
+                post_budgets::from_month.eq(input.start_month),
                 post_budgets::monthly_amount_cents.eq(input.monthly_budget.cents()),
             ))
             .execute(conn)?;
-        let post = load(conn, Uuid::parse_str(&id).map_err(anyhow::Error::from)?)?;
+        let post = load(conn, id)?;
         tracing::info!(post_id = %id, "post created");
         Ok(Outcome::created(format!("/v1/posts/{id}"), post.view()))
     })
@@ -388,22 +394,22 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let query = query.0;
     let page = Page::parse(query.limit.as_deref(), query.cursor.as_deref())?;
-    let employer = parse_param("employer_id", query.employer_id.as_deref(), Uuid::parse_str)?;
+    let employer: Option<EmployerId> = id_param("employer_id", query.employer_id.as_deref())?;
     let caller_for_query = caller.clone();
     let (posts, next) = state
         .with_connection(move |conn| {
             let mut q = posts::table.select(PostRow::as_select()).into_boxed();
             if let Some(employer) = employer {
-                q = q.filter(posts::employer_id.eq(employer.to_string()));
+                q = q.filter(posts::employer_id.eq(employer));
             }
             match caller_for_query.scope {
                 Scope::Admin | Scope::Mission => {}
-                Scope::Employer(own) => q = q.filter(posts::employer_id.eq(own.to_string())),
+                Scope::Employer(own) => q = q.filter(posts::employer_id.eq(own)),
                 Scope::Funder(funder) => {
                     q = q.filter(
                         posts::id.eq_any(
                             commitments::table
-                                .filter(commitments::funder_id.eq(funder.to_string()))
+                                .filter(commitments::funder_id.eq(funder))
                                 .select(commitments::post_id),
                         ),
                     )
@@ -411,8 +417,8 @@ pub async fn list(
             }
             let q = keyset_page!(q, posts::id, page);
             let rows = q.load(conn)?;
-            let (rows, next) = page.finish(rows, |p: &PostRow| p.id.clone());
-            let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+            let (rows, next) = page.finish(rows, |p: &PostRow| p.id.to_string());
+            let ids: Vec<PostId> = rows.iter().map(|r| r.id).collect();
             let mut budgets = load_budgets(conn, Some(&ids))?;
             let posts = rows
                 .into_iter()
@@ -475,7 +481,7 @@ fn expected_version(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
 async fn change_post<F>(
     state: &AppState,
     caller: Caller,
-    id: Uuid,
+    id: PostId,
     expected: Option<i64>,
     apply: F,
 ) -> Result<Post, ApiError>
@@ -488,7 +494,7 @@ where
                 // The employer's lock orders this change with the runs and costs that
                 // depend on the post's months.
                 let employer = load_writable(conn, &caller, id)?.employer_id;
-                db::lock_row(conn, LockedTable::Employers, &employer)?;
+                db::lock_employer(conn, employer)?;
                 let post = load(conn, id)?;
                 if let Some(expected) = expected {
                     if expected != post.row.version {
@@ -499,7 +505,7 @@ where
                     }
                 }
                 apply(conn, &post)?;
-                diesel::update(posts::table.find(&post.row.id))
+                diesel::update(posts::table.find(post.row.id))
                     .set(posts::version.eq(post.row.version + 1))
                     .execute(conn)?;
                 load(conn, id)
@@ -536,9 +542,9 @@ pub async fn update(
         };
         check_months(post.start(), end)?;
         if let Some(end) = end {
-            check_nothing_after(conn, &post.row.id, end)?;
+            check_nothing_after(conn, post.row.id, end)?;
         }
-        diesel::update(posts::table.find(&post.row.id))
+        diesel::update(posts::table.find(post.row.id))
             .set((
                 posts::title.eq(title.unwrap_or_else(|| post.row.title.clone())),
                 posts::territory.eq(territory.unwrap_or_else(|| post.row.territory.clone())),
@@ -548,7 +554,7 @@ pub async fn update(
                 posts::fte_hundredths.eq(changes
                     .fte
                     .map_or(post.row.fte_hundredths, |f| f.hundredths())),
-                posts::end_month.eq(end.map(|m| m.to_string())),
+                posts::end_month.eq(end),
             ))
             .execute(conn)?;
         Ok(())
@@ -578,17 +584,17 @@ pub async fn set_budget(
                 "must fall within the post's months",
             ));
         }
-        let from = change.from_month.to_string();
+        let from = change.from_month;
         diesel::delete(
             post_budgets::table
-                .filter(post_budgets::post_id.eq(&post.row.id))
-                .filter(post_budgets::from_month.ge(&from)),
+                .filter(post_budgets::post_id.eq(post.row.id))
+                .filter(post_budgets::from_month.ge(from)),
         )
         .execute(conn)?;
         diesel::insert_into(post_budgets::table)
             .values((
-                post_budgets::post_id.eq(&post.row.id),
-                post_budgets::from_month.eq(&from),
+                post_budgets::post_id.eq(post.row.id),
+                post_budgets::from_month.eq(from),
                 post_budgets::monthly_amount_cents.eq(change.monthly_amount.cents()),
             ))
             .execute(conn)?;

@@ -10,9 +10,10 @@ use crate::domain::allocation::Terms;
 use crate::domain::continuity::{
     coverage, project, Continuity, ProjectionInput, Risk, DEFAULT_HORIZON_MONTHS,
 };
+use crate::domain::ids::{CommitmentId, EmployerId, FunderId, PostId};
 use crate::domain::{clock, Fte, Money, Month, Percent};
 use crate::error::ApiError;
-use crate::http::extract::{page_response, parse_param, Query};
+use crate::http::extract::{id_param, page_response, parse_param, Query};
 use crate::http::posts::{Post, PostRow};
 use crate::AppState;
 use actix_web::{web, HttpResponse};
@@ -43,11 +44,11 @@ pub enum Selection {
     /// Every post (the mission, the operator).
     All,
     /// The posts of one employer.
-    Employer(String),
+    Employer(EmployerId),
     /// The posts a funder has a commitment on.
-    FundedBy(String),
+    FundedBy(FunderId),
     /// One post.
-    Post(String),
+    Post(PostId),
 }
 
 /// Reads the posts in force at `as_of` with their budgets, commitments and allocations before
@@ -55,56 +56,55 @@ pub enum Selection {
 pub fn project_posts(
     conn: &mut DbConnection,
     selection: &Selection,
-    employer_filter: Option<&str>,
+    employer_filter: Option<EmployerId>,
     as_of: Month,
     horizon: i32,
     threshold: Percent,
 ) -> QueryResult<Vec<PostFacts>> {
-    let month = as_of.to_string();
     let mut q = posts::table
-        .filter(posts::start_month.le(&month))
-        .filter(posts::end_month.is_null().or(posts::end_month.ge(&month)))
+        .filter(posts::start_month.le(as_of))
+        .filter(posts::end_month.is_null().or(posts::end_month.ge(as_of)))
         .order(posts::id)
         .select(PostRow::as_select())
         .into_boxed();
     match selection {
         Selection::All => {}
-        Selection::Employer(id) => q = q.filter(posts::employer_id.eq(id.clone())),
-        Selection::Post(id) => q = q.filter(posts::id.eq(id.clone())),
+        Selection::Employer(id) => q = q.filter(posts::employer_id.eq(*id)),
+        Selection::Post(id) => q = q.filter(posts::id.eq(*id)),
         Selection::FundedBy(funder) => {
             q = q.filter(
                 posts::id.eq_any(
                     commitments::table
-                        .filter(commitments::funder_id.eq(funder.clone()))
+                        .filter(commitments::funder_id.eq(*funder))
                         .select(commitments::post_id),
                 ),
             )
         }
     }
     if let Some(employer) = employer_filter {
-        q = q.filter(posts::employer_id.eq(employer.to_owned()));
+        q = q.filter(posts::employer_id.eq(employer));
     }
     let rows: Vec<PostRow> = q.load(conn)?;
     // The whole region reads whole tables; a narrower selection reads its posts' rows only,
     // in chunks that stay within both databases' limits on bound values.
     let everything = matches!(selection, Selection::All) && employer_filter.is_none();
-    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let chunks: Vec<&[String]> = if everything {
+    let ids: Vec<PostId> = rows.iter().map(|r| r.id).collect();
+    let chunks: Vec<&[PostId]> = if everything {
         vec![&[]]
     } else {
         ids.chunks(ID_CHUNK).collect()
     };
 
-    let mut budgets: HashMap<String, Vec<(Month, i64)>> = HashMap::new();
-    let mut by_post: HashMap<String, Vec<CommitmentRow>> = HashMap::new();
-    let mut used: HashMap<String, i64> = HashMap::new();
+    let mut budgets: HashMap<PostId, Vec<(Month, i64)>> = HashMap::new();
+    let mut by_post: HashMap<PostId, Vec<CommitmentRow>> = HashMap::new();
+    let mut used: HashMap<CommitmentId, i64> = HashMap::new();
     for chunk in chunks {
         let mut c = commitments::table
             .order((commitments::created_at, commitments::id))
             .select(CommitmentRow::as_select())
             .into_boxed();
         let mut a = allocation_lines::table
-            .filter(allocation_lines::month.lt(&month))
+            .filter(allocation_lines::month.lt(as_of))
             .group_by(allocation_lines::commitment_id)
             .select((
                 allocation_lines::commitment_id,
@@ -113,23 +113,21 @@ pub fn project_posts(
                 ),
             ))
             .into_boxed();
-        let chunk_ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
         budgets.extend(crate::http::posts::load_budgets(
             conn,
-            (!everything).then_some(chunk_ids.as_slice()),
+            (!everything).then_some(chunk),
         )?);
         if !everything {
             c = c.filter(commitments::post_id.eq_any(chunk));
             a = a.filter(allocation_lines::post_id.eq_any(chunk));
         }
         for row in c.load(conn)? {
-            by_post.entry(row.post_id.clone()).or_default().push(row);
+            by_post.entry(row.post_id).or_default().push(row);
         }
-        used.extend(a.load::<(String, i64)>(conn)?);
+        used.extend(a.load::<(CommitmentId, i64)>(conn)?);
     }
 
-    Ok(rows
-        .into_iter()
+    rows.into_iter()
         .map(|row| {
             let post = Post {
                 budgets: budgets.remove(&row.id).unwrap_or_default(),
@@ -140,7 +138,7 @@ pub fn project_posts(
                 .iter()
                 .enumerate()
                 .map(|(rank, c)| c.terms(rank as i64))
-                .collect();
+                .collect::<QueryResult<_>>()?;
             let before: Vec<i64> = commitments
                 .iter()
                 .map(|c| used.get(&c.id).copied().unwrap_or(0))
@@ -155,13 +153,13 @@ pub fn project_posts(
                 commitments: &terms,
                 allocated_before: &before,
             });
-            PostFacts {
+            Ok(PostFacts {
                 post,
                 commitments,
                 continuity,
-            }
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// The reports' common query.
@@ -264,24 +262,18 @@ pub async fn overview(
         ));
     }
     let as_of = as_of_month(&q)?;
-    let employer = caller
-        .employer_in_scope(parse_param(
-            "employer_id",
-            q.employer_id.as_deref(),
-            Uuid::parse_str,
-        )?)?
-        .map(|id| id.to_string());
+    let employer = caller.employer_in_scope(id_param("employer_id", q.employer_id.as_deref())?)?;
     let body = state
         .with_connection(move |conn| {
-            let facts = project_posts(conn, &Selection::All, employer.as_deref(), as_of, DEFAULT_HORIZON_MONTHS, Percent::HUNDRED)?;
+            let facts = project_posts(conn, &Selection::All, employer, as_of, DEFAULT_HORIZON_MONTHS, Percent::HUNDRED)?;
             let names: HashMap<String, String> = employers::table
                 .select((employers::id, employers::name))
                 .load::<(String, String)>(conn)?
                 .into_iter()
                 .collect();
-            let kinds: HashMap<String, String> = funders::table
+            let kinds: HashMap<FunderId, String> = funders::table
                 .select((funders::id, funders::kind))
-                .load::<(String, String)>(conn)?
+                .load::<(FunderId, String)>(conn)?
                 .into_iter()
                 .collect();
             let mut total = Tally::default();
@@ -291,14 +283,19 @@ pub async fn overview(
             let mut by_kind: BTreeMap<String, (HashSet<String>, i64)> = BTreeMap::new();
             for f in &facts {
                 total.add(f);
-                by_employer.entry(f.post.row.employer_id.clone()).or_default().add(f);
+                by_employer.entry(f.post.row.employer_id.to_string()).or_default().add(f);
                 by_territory.entry(f.post.row.territory.clone()).or_default().add(f);
                 by_activity.entry(f.post.row.activity.clone()).or_default().add(f);
                 if let Some(first) = f.continuity.months.first() {
                     for (c, line) in f.commitments.iter().zip(&first.lines) {
-                        let kind = kinds.get(&c.funder_id).cloned().unwrap_or_else(|| "other".into());
+                        // A commitment's funder exists (a foreign key), so its kind is known.
+                        let kind = kinds.get(&c.funder_id).cloned().ok_or_else(|| {
+                            diesel::result::Error::DeserializationError(
+                                format!("commitment {} names unknown funder {}", c.id, c.funder_id).into(),
+                            )
+                        })?;
                         let entry = by_kind.entry(kind).or_default();
-                        entry.0.insert(f.post.row.id.clone());
+                        entry.0.insert(f.post.row.id.to_string());
                         entry.1 += line.unwrap_or(0);
                     }
                 }
@@ -357,28 +354,28 @@ pub async fn at_risk(
         crate::http::extract::Page::parse_with(q.limit.as_deref(), q.cursor.as_deref(), |c| {
             Uuid::parse_str(c).ok().map(|id| id.to_string())
         })?;
-    let asked = parse_param("employer_id", q.employer_id.as_deref(), Uuid::parse_str)?;
+    let asked = id_param("employer_id", q.employer_id.as_deref())?;
     let selection = match caller.scope {
-        Scope::Funder(own) => Selection::FundedBy(own.to_string()),
+        Scope::Funder(own) => Selection::FundedBy(own),
         _ => Selection::All,
     };
-    let employer = caller.employer_in_scope(asked)?.map(|id| id.to_string());
-    let own_funder = caller.own_funder().map(|f| f.to_string());
+    let employer = caller.employer_in_scope(asked)?;
+    let own_funder = caller.own_funder();
     let (items, next) = state
         .with_connection(move |conn| {
-            let mut facts = project_posts(conn, &selection, employer.as_deref(), as_of, DEFAULT_HORIZON_MONTHS, Percent::HUNDRED)?;
+            let mut facts = project_posts(conn, &selection, employer, as_of, DEFAULT_HORIZON_MONTHS, Percent::HUNDRED)?;
             facts.retain(|f| f.continuity.runway_months < within || !f.continuity.gaps.is_empty());
             facts.sort_by(|a, b| {
                 (a.continuity.runway_months, &a.post.row.id).cmp(&(b.continuity.runway_months, &b.post.row.id))
             });
             let start = match &limit.after {
-                Some(after) => facts.iter().position(|f| f.post.row.id == *after).map_or(facts.len(), |i| i + 1),
+                Some(after) => facts.iter().position(|f| f.post.row.id.to_string() == *after).map_or(facts.len(), |i| i + 1),
                 None => 0,
             };
             let page: Vec<&PostFacts> = facts.iter().skip(start).take(limit.limit as usize + 1).collect();
             let more = page.len() as i64 > limit.limit;
             let page = &page[..page.len().min(limit.limit as usize)];
-            let next = if more { page.last().map(|f| f.post.row.id.clone()) } else { None };
+            let next = if more { page.last().map(|f| f.post.row.id.to_string()) } else { None };
             let items: Vec<serde_json::Value> = page
                 .iter()
                 .map(|f| {
@@ -387,7 +384,7 @@ pub async fn at_risk(
                         .expiring
                         .iter()
                         .map(|&i| &f.commitments[i])
-                        .filter(|c| own_funder.as_ref().is_none_or(|own| *own == c.funder_id))
+                        .filter(|c| own_funder.is_none_or(|own| own == c.funder_id))
                         .map(|c| serde_json::json!({
                             "commitment_id": c.id, "funder_id": c.funder_id, "basis": c.basis,
                             "end_month": c.end_month, "reference": c.reference,

@@ -2,10 +2,11 @@
 //! allocated by funder, uncovered, coverage — and the cash side: called, paid, outstanding
 //! and its aging.
 
-use crate::auth::{Caller, Scope};
+use crate::auth::Caller;
 use crate::db::calls as store;
 use crate::db::schema::{allocated_months, allocation_lines, call_lines, calls, costs};
 use crate::domain::continuity::coverage;
+use crate::domain::ids::{CallId, FunderId};
 use crate::domain::statement::Aging;
 use crate::domain::{clock, Date, Money, Month};
 use crate::error::ApiError;
@@ -53,39 +54,33 @@ pub async fn get(
         .with_connection(move |conn| {
             let post = posts::load_readable(conn, &caller, post_id)?;
             let post = post.row.id;
-            let own_funder = match caller.scope {
-                Scope::Funder(f) => Some(f.to_string()),
-                _ => None,
-            };
-            let mine = |funder: &str| own_funder.as_deref().is_none_or(|own| own == funder);
-            let in_range = |m: &str| {
-                from.is_none_or(|f| m >= f.to_string().as_str())
-                    && to.is_none_or(|t| m <= t.to_string().as_str())
-            };
+            let own_funder = caller.own_funder();
+            let mine = |funder: &FunderId| own_funder.is_none_or(|own| own == *funder);
+            let in_range = |m: &Month| from.is_none_or(|f| *m >= f) && to.is_none_or(|t| *m <= t);
             // Costs and allocations by month.
-            let mut cost_by_month: BTreeMap<String, i64> = BTreeMap::new();
+            let mut cost_by_month: BTreeMap<Month, i64> = BTreeMap::new();
             for (month, amount) in costs::table
-                .filter(costs::post_id.eq(&post))
+                .filter(costs::post_id.eq(post))
                 .select((costs::month, costs::amount_cents))
-                .load::<(String, i64)>(conn)?
+                .load::<(Month, i64)>(conn)?
             {
                 *cost_by_month.entry(month).or_default() += amount;
             }
-            let allocated_set: BTreeSet<String> = allocated_months::table
-                .filter(allocated_months::post_id.eq(&post))
+            let allocated_set: BTreeSet<Month> = allocated_months::table
+                .filter(allocated_months::post_id.eq(post))
                 .select(allocated_months::month)
-                .load::<String>(conn)?
+                .load::<Month>(conn)?
                 .into_iter()
                 .collect();
-            let mut cash: BTreeMap<String, BTreeMap<String, Cash>> = BTreeMap::new();
+            let mut cash: BTreeMap<Month, BTreeMap<FunderId, Cash>> = BTreeMap::new();
             for (month, funder, amount) in allocation_lines::table
-                .filter(allocation_lines::post_id.eq(&post))
+                .filter(allocation_lines::post_id.eq(post))
                 .select((
                     allocation_lines::month,
                     allocation_lines::funder_id,
                     allocation_lines::amount_cents,
                 ))
-                .load::<(String, String, i64)>(conn)?
+                .load::<(Month, FunderId, i64)>(conn)?
             {
                 cash.entry(month)
                     .or_default()
@@ -94,8 +89,8 @@ pub async fn get(
                     .allocated += amount;
             }
             // Calls touching the post: money settles each call's lines oldest month first.
-            let call_ids: Vec<String> = call_lines::table
-                .filter(call_lines::post_id.eq(&post))
+            let call_ids: Vec<CallId> = call_lines::table
+                .filter(call_lines::post_id.eq(post))
                 .filter(
                     call_lines::call_id.eq_any(
                         calls::table
@@ -106,52 +101,51 @@ pub async fn get(
                 .select(call_lines::call_id)
                 .distinct()
                 .load(conn)?;
-            let mut lines = store::settled_lines(conn, &call_ids)?;
-            let due: BTreeMap<String, (String, String)> = calls::table
+            let lines = store::settled_lines(conn, &call_ids)?;
+            let due: BTreeMap<CallId, (FunderId, Date)> = calls::table
                 .filter(calls::id.eq_any(&call_ids))
                 .select((calls::id, calls::funder_id, calls::due_on))
-                .load::<(String, String, String)>(conn)?
+                .load::<(CallId, FunderId, Date)>(conn)?
                 .into_iter()
                 .map(|(id, funder, due)| (id, (funder, due)))
                 .collect();
             let today = clock::today();
-            let mut aging: BTreeMap<String, Aging> = BTreeMap::new();
-            for id in &call_ids {
-                let Some((funder, due_on)) = due.get(id) else {
-                    continue;
-                };
-                for (line_post, month, amount, settled) in lines.remove(id).unwrap_or_default() {
-                    if line_post != post || !mine(funder) {
+            let mut aging: BTreeMap<Month, Aging> = BTreeMap::new();
+            for (id, call_lines) in lines {
+                let (funder, due_on) = due.get(&id).copied().ok_or_else(|| {
+                    ApiError::Internal(anyhow::anyhow!("call {id} has lines but no row"))
+                })?;
+                for (line_post, month, amount, settled) in call_lines {
+                    if line_post != post || !mine(&funder) {
                         continue;
                     }
-                    let figures = cash
-                        .entry(month.clone())
-                        .or_default()
-                        .entry(funder.clone())
-                        .or_default();
+                    let figures = cash.entry(month).or_default().entry(funder).or_default();
                     figures.called += amount;
                     figures.paid += settled;
-                    if let Ok(due_on) = Date::parse(due_on) {
-                        aging.entry(month.clone()).or_default().add(
-                            due_on,
-                            today,
-                            amount - settled,
-                        );
-                    }
+                    aging
+                        .entry(month)
+                        .or_default()
+                        .add(due_on, today, amount - settled);
                 }
             }
-            let months: BTreeSet<String> = cost_by_month
+            let after: Option<Month> = page
+                .after
+                .as_deref()
+                .map(Month::parse)
+                .transpose()
+                .map_err(anyhow::Error::from)?;
+            let months: BTreeSet<Month> = cost_by_month
                 .keys()
                 .chain(allocated_set.iter())
                 .filter(|m| in_range(m))
-                .filter(|m| page.after.as_ref().is_none_or(|after| *m > after))
+                .filter(|m| after.is_none_or(|after| **m > after))
                 .filter(|m| {
-                    own_funder.is_none() || cash.get(*m).is_some_and(|c| c.keys().any(|f| mine(f)))
+                    own_funder.is_none() || cash.get(*m).is_some_and(|c| c.keys().any(&mine))
                 })
-                .cloned()
+                .copied()
                 .collect();
-            let selected: Vec<String> = months.into_iter().take(page.limit as usize + 1).collect();
-            let (selected, next) = page.finish(selected, |m| m.clone());
+            let selected: Vec<Month> = months.into_iter().take(page.limit as usize + 1).collect();
+            let (selected, next) = page.finish(selected, |m| m.to_string());
             let items = selected
                 .into_iter()
                 .map(|month| {
@@ -191,13 +185,10 @@ pub async fn get(
                     });
                     if own_funder.is_none() {
                         let cost = cost_by_month.get(&month).copied().unwrap_or(0);
-                        item["cost"] =
-                            serde_json::to_value(Money::from_cents(cost)).unwrap_or_default();
+                        item["cost"] = serde_json::json!(Money::from_cents(cost));
                         item["uncovered"] =
-                            serde_json::to_value(Money::from_cents(cost - total.allocated))
-                                .unwrap_or_default();
-                        item["coverage"] = serde_json::to_value(coverage(total.allocated, cost))
-                            .unwrap_or_default();
+                            serde_json::json!(Money::from_cents(cost - total.allocated));
+                        item["coverage"] = serde_json::json!(coverage(total.allocated, cost));
                     }
                     item
                 })

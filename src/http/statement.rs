@@ -6,16 +6,16 @@ use crate::auth::{Caller, Scope};
 use crate::db::calls::{self as store, CallRow};
 use crate::db::commitments::{allocated_to_date, CommitmentRow};
 use crate::db::schema::{allocation_lines, calls, commitments, payment_applications, payments};
+use crate::domain::ids::{CallId, CommitmentId, EmployerId, FunderId, PaymentId, PostId};
 use crate::domain::statement::Aging;
-use crate::domain::{clock, Date, Money, Month};
+use crate::domain::{clock, Money, Month};
 use crate::error::ApiError;
-use crate::http::extract::{parse_param, path_id, Query};
+use crate::http::extract::{id_param, parse_param, path_id, Query};
 use crate::AppState;
 use actix_web::{web, HttpResponse};
 use diesel::prelude::*;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use uuid::Uuid;
 
 /// The query of the statement.
 #[derive(Debug, Deserialize)]
@@ -52,9 +52,9 @@ pub async fn get(
     path: web::Path<String>,
     query: Query<StatementQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let funder = path_id(&path, "funder")?;
+    let funder: FunderId = path_id(&path, "funder")?;
     let q = query.0;
-    let asked = parse_param("employer_id", q.employer_id.as_deref(), Uuid::parse_str)?;
+    let asked: Option<EmployerId> = id_param("employer_id", q.employer_id.as_deref())?;
     let from = parse_param("from", q.from.as_deref(), Month::parse)?;
     let to = parse_param("to", q.to.as_deref(), Month::parse)?;
     let employer = match caller.scope {
@@ -68,23 +68,21 @@ pub async fn get(
     let body = state
         .with_connection(move |conn| {
             crate::http::funders::find(conn, funder)?;
-            let funder_id = funder.to_string();
-            let employer_id = employer.map(|e| e.to_string());
-            let in_range = |month: &str| {
-                from.is_none_or(|f| month >= f.to_string().as_str())
-                    && to.is_none_or(|t| month <= t.to_string().as_str())
-            };
-            let same_employer = |e: &str| employer_id.as_deref().is_none_or(|own| own == e);
+            let funder_id = funder;
+            let employer_id = employer;
+            let in_range =
+                |month: &Month| from.is_none_or(|f| *month >= f) && to.is_none_or(|t| *month <= t);
+            let same_employer = |e: &EmployerId| employer_id.is_none_or(|own| own == *e);
 
             let commitment_rows: Vec<CommitmentRow> = commitments::table
-                .filter(commitments::funder_id.eq(&funder_id))
+                .filter(commitments::funder_id.eq(funder_id))
                 .order(commitments::id)
                 .select(CommitmentRow::as_select())
                 .load(conn)?
                 .into_iter()
                 .filter(|c| same_employer(&c.employer_id))
                 .collect();
-            let ids: Vec<&str> = commitment_rows.iter().map(|r| r.id.as_str()).collect();
+            let ids: Vec<CommitmentId> = commitment_rows.iter().map(|r| r.id).collect();
             let allocated = allocated_to_date(conn, &ids)?;
             let commitment_views: Vec<serde_json::Value> = commitment_rows
                 .iter()
@@ -92,11 +90,11 @@ pub async fn get(
                     let allocated = allocated.get(&row.id).copied().unwrap_or(0);
                     crate::http::commitments::view(row, allocated)
                 })
-                .collect();
+                .collect::<QueryResult<_>>()?;
 
-            let mut by_post: BTreeMap<(String, String), Figures> = BTreeMap::new();
-            let allocations: Vec<(String, String, String, i64)> = allocation_lines::table
-                .filter(allocation_lines::funder_id.eq(&funder_id))
+            let mut by_post: BTreeMap<(EmployerId, PostId), Figures> = BTreeMap::new();
+            let allocations: Vec<(EmployerId, PostId, Month, i64)> = allocation_lines::table
+                .filter(allocation_lines::funder_id.eq(funder_id))
                 .select((
                     allocation_lines::employer_id,
                     allocation_lines::post_id,
@@ -111,7 +109,7 @@ pub async fn get(
             }
 
             let call_rows: Vec<CallRow> = calls::table
-                .filter(calls::funder_id.eq(&funder_id))
+                .filter(calls::funder_id.eq(funder_id))
                 .filter(calls::cancelled_on.is_null())
                 .order((calls::due_on, calls::number))
                 .select(CallRow::as_select())
@@ -119,7 +117,7 @@ pub async fn get(
                 .into_iter()
                 .filter(|c| same_employer(&c.employer_id))
                 .collect();
-            let ids: Vec<String> = call_rows.iter().map(|c| c.id.clone()).collect();
+            let ids: Vec<CallId> = call_rows.iter().map(|c| c.id).collect();
             let mut lines = store::settled_lines(conn, &ids)?;
             let paid = store::paid(conn, &ids)?;
             let today = clock::today();
@@ -129,8 +127,7 @@ pub async fn get(
                 let mut figures = Figures::default();
                 for (post, month, amount, settled) in lines.remove(&call.id).unwrap_or_default() {
                     if in_range(&month) {
-                        let post_figures =
-                            by_post.entry((call.employer_id.clone(), post)).or_default();
+                        let post_figures = by_post.entry((call.employer_id, post)).or_default();
                         post_figures.called += amount;
                         post_figures.paid += settled;
                         figures.called += amount;
@@ -140,8 +137,7 @@ pub async fn get(
                 if figures.called == 0 {
                     continue;
                 }
-                let due_on = Date::parse(&call.due_on).map_err(anyhow::Error::from)?;
-                aging.add(due_on, today, figures.called - figures.paid);
+                aging.add(call.due_on, today, figures.called - figures.paid);
                 by_call.push(serde_json::json!({
                     "call_id": call.id,
                     "number": call.number,
@@ -155,16 +151,16 @@ pub async fn get(
                 }));
             }
 
-            let received: Vec<(String, String, i64)> = payments::table
-                .filter(payments::funder_id.eq(&funder_id))
+            let received: Vec<(PaymentId, EmployerId, i64)> = payments::table
+                .filter(payments::funder_id.eq(funder_id))
                 .select((payments::id, payments::employer_id, payments::amount_cents))
                 .load(conn)?;
-            let received: Vec<(String, i64)> = received
+            let received: Vec<(PaymentId, i64)> = received
                 .into_iter()
                 .filter(|(_, e, _)| same_employer(e))
                 .map(|(id, _, amount)| (id, amount))
                 .collect();
-            let payment_ids: Vec<String> = received.iter().map(|r| r.0.clone()).collect();
+            let payment_ids: Vec<PaymentId> = received.iter().map(|r| r.0).collect();
             let applied: i64 = payment_applications::table
                 .filter(payment_applications::payment_id.eq_any(&payment_ids))
                 .select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
@@ -179,8 +175,7 @@ pub async fn get(
                 paid: t.paid + f.paid,
             });
             let mut totals_view = totals.view();
-            totals_view["credit"] =
-                serde_json::to_value(Money::from_cents(credit)).unwrap_or_default();
+            totals_view["credit"] = serde_json::json!(Money::from_cents(credit));
             Ok(serde_json::json!({
                 "funder_id": funder_id,
                 "employer_id": employer_id,
@@ -191,8 +186,8 @@ pub async fn get(
                 "totals": totals_view,
                 "by_post": by_post.iter().map(|((e, post), f)| {
                     let mut row = f.view();
-                    row["employer_id"] = serde_json::Value::String(e.clone());
-                    row["post_id"] = serde_json::Value::String(post.clone());
+                    row["employer_id"] = serde_json::Value::String(e.to_string());
+                    row["post_id"] = serde_json::Value::String(post.to_string());
                     row
                 }).collect::<Vec<_>>(),
                 "by_call": by_call,

@@ -20,3 +20,4 @@ mod periods;
 mod posts;
 mod registry;
 mod reports;
+mod stored_values;
