@@ -32,6 +32,14 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let post_id = path_id(&path, "post")?;
     let q = query.0;
+    // The coverage a threshold tests is what a funder may not learn (twenty thresholds bisect
+    // it, and the other funders' total follows): a funder reads the default verdict only.
+    if caller.own_funder().is_some() && q.threshold.is_some() {
+        return Err(ApiError::Forbidden(
+            "a funder reads its continuity at the default threshold; threshold is not its to set"
+                .into(),
+        ));
+    }
     let as_of = parse_param("as_of", q.as_of.as_deref(), Month::parse)?;
     let horizon = parse_param("horizon", q.horizon.as_deref(), |h| {
         h.parse::<i32>()

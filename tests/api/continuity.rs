@@ -195,6 +195,16 @@ async fn a_projection_computed_by_hand(app: &TestApp) {
         !seen.body.to_string().contains(&state),
         "the State is never named to the landlord"
     );
+    // A funder's continuity is always at the default threshold: bisecting it with thresholds
+    // would reveal the post's coverage, hence what the other funders pay (DOMAIN.md, round 2).
+    for threshold in ["87.0584", "100", "0"] {
+        app.get(
+            &format!("/v1/posts/{post}/continuity?as_of=2026-12&threshold={threshold}"),
+            &app.token("funder", Some(&landlord)),
+        )
+        .await
+        .problem(403, "forbidden");
+    }
 
     // Bad parameters and scope.
     for bad in [
