@@ -39,7 +39,6 @@ async fn a_corrupt_stored_month_is_an_error_not_a_default(app: &TestApp) {
 async fn a_corrupt_stored_id_is_an_error_not_the_nil_uuid(app: &TestApp) {
     let employer = app.employer("Association Trait d'union").await;
     let post = app.post_of(&employer, "2026-01", "3000.00").await;
-    let token = app.token("employer", Some(&employer));
     let mut conn = app.pool.get().unwrap();
     // Foreign keys would refuse a dangling employer; the check is off for this one write.
     if let portage_ledger::db::DbConnection::Sqlite(c) = &mut *conn {
@@ -57,7 +56,6 @@ async fn a_corrupt_stored_id_is_an_error_not_the_nil_uuid(app: &TestApp) {
     let answer = app.get("/v1/posts", &app.admin()).await;
     assert_eq!(answer.status, 500, "{}", answer.body);
     assert!(!answer.text.contains("00000000-0000-0000-0000-000000000000"));
-    let _ = token;
 }
 
 crate::on_both_databases!(
