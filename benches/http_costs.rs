@@ -107,7 +107,7 @@ async fn run(path: &std::path::Path) -> anyhow::Result<()> {
     );
     drop(conn);
 
-    let keys = TokenKeys::from_secret(b"bench-secret")?;
+    let keys = TokenKeys::from_secret(b"bench-secret-only-for-this-machine-run")?;
     let token = keys.sign(&Claims {
         sub: "bench".into(),
         role: "employer".into(),

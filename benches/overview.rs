@@ -173,7 +173,7 @@ async fn bench(label: &str, url: DatabaseUrl) -> anyhow::Result<()> {
             began.elapsed().as_secs_f64()
         );
     }
-    let keys = TokenKeys::from_secret(b"bench-secret")?;
+    let keys = TokenKeys::from_secret(b"bench-secret-only-for-this-machine-run")?;
     let token = keys.sign(&Claims {
         sub: "bench".into(),
         role: "mission".into(),

@@ -6,18 +6,33 @@
 
 use crate::domain::ids::{EmployerId, FunderId};
 use crate::error::ApiError;
+use crate::AppState;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use std::future::{ready, Ready};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 /// Clock skew tolerated on `exp`, in seconds. Tokens are minted by this service's own
 /// `token` command, so servers and minter share a clock: no tolerance is needed, and an
 /// expired token is refused at once.
 const LEEWAY_SECONDS: u64 = 0;
+
+/// How far in the future an `iat` may lie: a little room for the clocks of several servers
+/// behind one balancer, never more (a token "issued tomorrow" was not issued by us).
+const IAT_SKEW_SECONDS: u64 = 5;
+
+/// The shortest secret accepted: HS256 wants a key at least as long as its hash (RFC 7518,
+/// section 3.2).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The longest token read. Ours are a few hundred bytes; a longer one is refused before any
+/// decoding, so that its size costs nothing.
+pub const MAX_TOKEN_BYTES: usize = 8_192;
 
 /// The claims of a portage-ledger token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -37,10 +52,13 @@ pub struct Claims {
     /// Issue time, in seconds since the epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<u64>,
+    /// Not before, in seconds since the epoch: checked when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
 }
 
 /// What a caller may reach.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scope {
     /// An employer, for its own data.
     Employer(EmployerId),
@@ -70,12 +88,18 @@ pub struct TokenKeys {
 }
 
 impl TokenKeys {
-    /// Keys from the shared HS256 secret.
+    /// Keys from the shared HS256 secret, which must be at least [`MIN_SECRET_BYTES`] long.
     pub fn from_secret(secret: &[u8]) -> anyhow::Result<TokenKeys> {
+        anyhow::ensure!(
+            secret.len() >= MIN_SECRET_BYTES,
+            "PORTAGE_JWT_SECRET is {} bytes long: HS256 needs at least {MIN_SECRET_BYTES} \
+             (for instance `openssl rand -hex 32`)",
+            secret.len()
+        );
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY_SECONDS;
         validation.validate_exp = true;
-        validation.validate_nbf = false;
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Ok(TokenKeys {
             encoding: EncodingKey::from_secret(secret)?,
@@ -95,9 +119,47 @@ impl TokenKeys {
 
     /// Checks a token and reads the caller from it.
     pub fn verify(&self, token: &str) -> Result<Caller, ApiError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(ApiError::Unauthorized(format!(
+                "the token is longer than {MAX_TOKEN_BYTES} bytes"
+            )));
+        }
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| ApiError::Unauthorized(format!("invalid token: {e}")))?;
+            .map_err(|error| {
+                // The library's words (serde positions, variant lists) go to the log; the
+                // caller is told what is wrong in ours.
+                tracing::info!(%error, "token refused");
+                ApiError::Unauthorized(refusal_reason(error.kind()))
+            })?;
+        if data
+            .claims
+            .iat
+            .is_some_and(|iat| iat > now_seconds() + IAT_SKEW_SECONDS)
+        {
+            return Err(ApiError::Unauthorized(
+                "the token's issue time (iat) is in the future".into(),
+            ));
+        }
         caller_from_claims(data.claims)
+    }
+}
+
+/// Why a token was refused, in the service's words.
+fn refusal_reason(kind: &jsonwebtoken::errors::ErrorKind) -> String {
+    use jsonwebtoken::errors::ErrorKind;
+    match kind {
+        ErrorKind::ExpiredSignature => "the token has expired".into(),
+        ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)".into(),
+        ErrorKind::InvalidSignature => "the token's signature is not ours".into(),
+        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => {
+            "the token must be signed with HS256".into()
+        }
+        ErrorKind::MissingRequiredClaim(claim) => format!("the token has no {claim} claim"),
+        ErrorKind::InvalidClaimFormat(claim) => format!("the token's {claim} claim is malformed"),
+        ErrorKind::Json(_) => {
+            "the token's header or claims are not those of a portage-ledger token".into()
+        }
+        _ => "the token is not a well-formed JWT".into(),
     }
 }
 
@@ -241,20 +303,77 @@ fn bearer_token(req: &HttpRequest) -> Result<&str, ApiError> {
     Ok(token.trim())
 }
 
+/// The employers and funders tokens have been found to name, so that the check that a token's
+/// party exists (on every request) reads the database once per party. Parties are never
+/// deleted, so a party once found stays valid; a party not found is looked up again next time
+/// (it may have been registered since).
+#[derive(Debug, Clone, Default)]
+pub struct KnownParties {
+    found: Arc<Mutex<HashSet<Scope>>>,
+}
+
+/// How many parties [`KnownParties`] remembers before starting afresh: far more than any
+/// region has, and a bound on what forged-but-signed tokens could make it hold.
+const KNOWN_PARTIES_LIMIT: usize = 100_000;
+
+impl KnownParties {
+    /// Refuses a caller whose token names an employer or funder that is not registered.
+    pub async fn check(&self, state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+        let scope = caller.scope;
+        if matches!(scope, Scope::Mission | Scope::Admin) || self.knows(scope) {
+            return Ok(());
+        }
+        let exists = state
+            .with_connection(move |conn| {
+                Ok(match scope {
+                    Scope::Employer(id) => crate::db::scope::employer_exists(conn, id)?,
+                    Scope::Funder(id) => crate::db::scope::funder_exists(conn, id)?,
+                    Scope::Mission | Scope::Admin => true,
+                })
+            })
+            .await?;
+        if !exists {
+            return Err(ApiError::Unauthorized(format!(
+                "the token names an {} that is not registered",
+                caller.role()
+            )));
+        }
+        let mut found = self.found.lock().unwrap_or_else(|e| e.into_inner());
+        if found.len() >= KNOWN_PARTIES_LIMIT {
+            found.clear();
+        }
+        found.insert(scope);
+        Ok(())
+    }
+
+    fn knows(&self, scope: Scope) -> bool {
+        self.found
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&scope)
+    }
+}
+
 impl FromRequest for Caller {
     type Error = ApiError;
-    type Future = Ready<Result<Caller, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Caller, ApiError>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        let result = (|| {
+        let verified = (|| {
             let keys = req
                 .app_data::<web::Data<TokenKeys>>()
                 .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("token keys not configured")))?;
-            let caller = keys.verify(bearer_token(req)?)?;
+            keys.verify(bearer_token(req)?)
+        })();
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let caller = verified?;
+            let state =
+                state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("state not configured")))?;
+            state.parties.check(&state, &caller).await?;
             tracing::Span::current().record("caller", caller.key());
             Ok(caller)
-        })();
-        ready(result)
+        })
     }
 }
 
@@ -270,6 +389,8 @@ pub fn now_seconds() -> u64 {
 mod tests {
     use super::*;
 
+    const SECRET: &[u8] = b"unit-test-secret-of-at-least-32-bytes";
+
     fn claims(role: &str) -> Claims {
         Claims {
             sub: "test".into(),
@@ -278,12 +399,13 @@ mod tests {
             funder_id: None,
             exp: now_seconds() + 600,
             iat: Some(now_seconds()),
+            nbf: None,
         }
     }
 
     #[test]
     fn a_signed_token_round_trips() {
-        let keys = TokenKeys::from_secret(b"secret").unwrap();
+        let keys = TokenKeys::from_secret(SECRET).unwrap();
         let id = Uuid::now_v7();
         let token = keys
             .sign(&Claims {
@@ -299,8 +421,8 @@ mod tests {
 
     #[test]
     fn bad_tokens_are_refused() {
-        let keys = TokenKeys::from_secret(b"secret").unwrap();
-        let other = TokenKeys::from_secret(b"other").unwrap();
+        let keys = TokenKeys::from_secret(SECRET).unwrap();
+        let other = TokenKeys::from_secret(b"another-secret-of-thirty-two-bytes!!").unwrap();
         let expired = Claims {
             exp: now_seconds() - 5,
             ..claims("admin")
@@ -316,5 +438,59 @@ mod tests {
         let body = keys.sign(&claims("admin")).unwrap();
         let payload = body.split('.').nth(1).unwrap();
         assert!(keys.verify(&format!("{header}.{payload}.")).is_err());
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        let error = TokenKeys::from_secret(b"short").err().unwrap().to_string();
+        assert!(error.contains("at least 32"), "{error}");
+        assert!(TokenKeys::from_secret(&[b'x'; MIN_SECRET_BYTES]).is_ok());
+    }
+
+    #[test]
+    fn tokens_from_the_future_are_refused() {
+        let keys = TokenKeys::from_secret(SECRET).unwrap();
+        let reason = |claims: &Claims| match keys.verify(&keys.sign(claims).unwrap()) {
+            Err(ApiError::Unauthorized(reason)) => reason,
+            other => panic!("{other:?}"),
+        };
+        let later = Claims {
+            nbf: Some(now_seconds() + 60),
+            ..claims("admin")
+        };
+        assert!(reason(&later).contains("nbf"));
+        let issued_later = Claims {
+            iat: Some(now_seconds() + 60),
+            ..claims("admin")
+        };
+        assert!(reason(&issued_later).contains("iat"));
+        // A few seconds of skew between servers are tolerated; a past nbf is fine.
+        let skewed = Claims {
+            iat: Some(now_seconds() + 3),
+            nbf: Some(now_seconds() - 10),
+            ..claims("admin")
+        };
+        assert!(keys.verify(&keys.sign(&skewed).unwrap()).is_ok());
+    }
+
+    #[test]
+    fn refusals_speak_the_service_words() {
+        let keys = TokenKeys::from_secret(SECRET).unwrap();
+        // A role that is not a string: the library would quote serde.
+        let header = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
+        let payload = "eyJzdWIiOiJ4Iiwicm9sZSI6NDIsImV4cCI6OTk5OTk5OTk5OX0";
+        let token = format!("{header}.{payload}.sig");
+        let Err(ApiError::Unauthorized(reason)) = keys.verify(&token) else {
+            panic!("accepted");
+        };
+        assert!(
+            !reason.contains("JSON error") && !reason.contains('`'),
+            "{reason}"
+        );
+        let long = "a".repeat(MAX_TOKEN_BYTES + 1);
+        let Err(ApiError::Unauthorized(reason)) = keys.verify(&long) else {
+            panic!("accepted");
+        };
+        assert!(reason.contains("longer"), "{reason}");
     }
 }

@@ -555,6 +555,7 @@ pub fn token_lines(ids: &DemoIds, keys: &TokenKeys) -> anyhow::Result<Vec<String
         funder_id: funder.map(|id| id.to_string()),
         exp: now + 86_400,
         iat: Some(now),
+        nbf: None,
     };
     Ok(vec![
         format!(

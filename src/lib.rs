@@ -32,6 +32,8 @@ pub struct AppState {
     pub write_queue: Option<db::write_queue::WriteQueue>,
     /// The OpenAPI document, parsed once at start-up.
     pub openapi: Arc<serde_json::Value>,
+    /// The parties tokens were found to name (the check runs on every request).
+    pub parties: auth::KnownParties,
 }
 
 impl AppState {
@@ -48,6 +50,7 @@ impl AppState {
             write_pool: pools.write,
             write_queue,
             openapi: Arc::new(openapi_document()?),
+            parties: auth::KnownParties::default(),
         })
     }
 

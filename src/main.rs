@@ -134,6 +134,7 @@ fn token(
         funder_id,
         exp: now + ttl,
         iat: Some(now),
+        nbf: None,
     };
     // Refuse to print a token the service would refuse.
     portage_ledger::auth::caller_from_claims(claims.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -182,6 +183,8 @@ fn serve(demo_mode: bool) -> anyhow::Result<()> {
             "PORTAGE_JWT_SECRET is not set: set it to a long random secret, or use `serve --demo`"
         ),
     };
+    // A short secret is refused before anything else is touched.
+    let keys = TokenKeys::from_secret(secret.as_bytes())?;
     if demo_mode && !Config::database_url_is_set() {
         // The demo database is recreated at each start.
         if let DatabaseUrl::Sqlite(path) = &config.database_url {
@@ -191,7 +194,6 @@ fn serve(demo_mode: bool) -> anyhow::Result<()> {
         }
     }
     let pools = open_pool(&config)?;
-    let keys = TokenKeys::from_secret(secret.as_bytes())?;
     if demo_mode {
         let mut conn = pools
             .write

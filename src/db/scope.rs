@@ -1,9 +1,25 @@
 //! What a funder may see, derived from its commitments.
 
-use super::schema::commitments;
+use super::schema::{commitments, employers, funders};
 use super::DbConnection;
-use crate::domain::ids::{FunderId, PostId};
+use crate::domain::ids::{EmployerId, FunderId, PostId};
 use diesel::prelude::*;
+
+/// Whether an employer is registered.
+pub fn employer_exists(conn: &mut DbConnection, id: EmployerId) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        employers::table.filter(employers::id.eq(id)),
+    ))
+    .get_result(conn)
+}
+
+/// Whether a funder is registered.
+pub fn funder_exists(conn: &mut DbConnection, id: FunderId) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        funders::table.filter(funders::id.eq(id)),
+    ))
+    .get_result(conn)
+}
 
 /// Whether a funder has a commitment on a post.
 pub fn funds_post(conn: &mut DbConnection, funder: FunderId, post_id: PostId) -> QueryResult<bool> {

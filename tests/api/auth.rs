@@ -12,6 +12,7 @@ fn claims(role: &str) -> Claims {
         funder_id: None,
         exp: now_seconds() + 600,
         iat: Some(now_seconds()),
+        nbf: None,
     }
 }
 
@@ -33,7 +34,7 @@ async fn bad_tokens_answer_401(app: &TestApp) {
     app.get(path, &app.sign(&expired))
         .await
         .problem(401, "unauthorized");
-    let other = TokenKeys::from_secret(b"another secret").unwrap();
+    let other = TokenKeys::from_secret(b"another secret, thirty-two bytes long").unwrap();
     app.get(path, &other.sign(&claims("admin")).unwrap())
         .await
         .problem(401, "unauthorized");
@@ -58,6 +59,57 @@ async fn bad_tokens_answer_401(app: &TestApp) {
     let payload = valid.split('.').nth(1).unwrap();
     let unsigned = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
     app.get(path, &unsigned).await.problem(401, "unauthorized");
+    // Well signed, but naming parties that were never registered.
+    let ghost = uuid::Uuid::now_v7().to_string();
+    for (role, paths) in [
+        (
+            "employer",
+            ["/v1/employers", "/v1/periods", "/v1/reports/overview"],
+        ),
+        (
+            "funder",
+            ["/v1/funders", "/v1/calls", "/v1/reports/at-risk"],
+        ),
+    ] {
+        let token = app.token(role, Some(&ghost));
+        for path in paths {
+            let refused = app.get(path, &token).await.problem(401, "unauthorized");
+            assert!(refused.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("not registered"));
+        }
+    }
+    // A token from the future: not valid yet, or issued later than now.
+    let not_yet = Claims {
+        nbf: Some(now_seconds() + 120),
+        ..claims("admin")
+    };
+    app.get(path, &app.sign(&not_yet))
+        .await
+        .problem(401, "unauthorized");
+    let issued_later = Claims {
+        iat: Some(now_seconds() + 120),
+        ..claims("admin")
+    };
+    app.get(path, &app.sign(&issued_later))
+        .await
+        .problem(401, "unauthorized");
+    // A huge token answers a problem, not a bare status.
+    let huge = format!("{}.{}.x", "a".repeat(40_000), "b".repeat(40_000));
+    app.get(path, &huge).await.problem(401, "unauthorized");
+    // The details are the service's own words, not the JWT library's.
+    let header = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
+    let payload = "eyJzdWIiOiJ4Iiwicm9sZSI6NDIsImV4cCI6OTk5OTk5OTk5OX0";
+    let refused = app
+        .get(path, &format!("{header}.{payload}.c2ln"))
+        .await
+        .problem(401, "unauthorized");
+    let detail = refused.body["detail"].as_str().unwrap();
+    assert!(
+        !detail.contains("JSON") && !detail.contains('`'),
+        "{detail}"
+    );
     // The right secret still works: the refusals above are about the tokens.
     assert!(!SECRET.is_empty());
     app.get(path, &valid).await.expect(200);

@@ -4,6 +4,9 @@
 use crate::support::{TestApp, SECRET};
 use std::process::Command;
 
+/// A secret long enough for HS256.
+const LONG_SECRET: &str = "a-secret-for-the-cli-tests-0123456789";
+
 fn binary() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_portage-ledger"));
     for name in ["PORTAGE_DATABASE_URL", "PORTAGE_JWT_SECRET", "PORTAGE_BIND"] {
@@ -27,7 +30,7 @@ fn serve_refuses_a_bad_configuration() {
     };
     let (ok, stderr) = run(&[
         ("PORTAGE_DATABASE_URL", "mysql://db/portage"),
-        ("PORTAGE_JWT_SECRET", "s"),
+        ("PORTAGE_JWT_SECRET", LONG_SECRET),
     ]);
     assert!(
         !ok && stderr.contains("unsupported database URL"),
@@ -37,22 +40,30 @@ fn serve_refuses_a_bad_configuration() {
     assert!(!ok && stderr.contains("PORTAGE_JWT_SECRET"), "{stderr}");
     let (ok, stderr) = run(&[
         ("PORTAGE_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none"),
-        ("PORTAGE_JWT_SECRET", "s"),
+        ("PORTAGE_JWT_SECRET", LONG_SECRET),
         ("PORTAGE_DB_TIMEOUT_MS", "500"),
     ]);
     assert!(
         !ok && stderr.contains("cannot reach the database"),
         "{stderr}"
     );
-    let (ok, stderr) = run(&[("PORTAGE_DB_POOL_SIZE", "0"), ("PORTAGE_JWT_SECRET", "s")]);
+    let (ok, stderr) = run(&[
+        ("PORTAGE_DB_POOL_SIZE", "0"),
+        ("PORTAGE_JWT_SECRET", LONG_SECRET),
+    ]);
     assert!(!ok && stderr.contains("PORTAGE_DB_POOL_SIZE"), "{stderr}");
+    let (ok, stderr) = run(&[
+        ("PORTAGE_DATABASE_URL", "sqlite:///nonexistent-dir/x.db"),
+        ("PORTAGE_JWT_SECRET", "hunter2"),
+    ]);
+    assert!(!ok && stderr.contains("at least 32"), "{stderr}");
 }
 
 #[test]
 fn token_refuses_a_role_without_its_id() {
     let output = binary()
         .args(["token", "--role", "employer"])
-        .env("PORTAGE_JWT_SECRET", "s")
+        .env("PORTAGE_JWT_SECRET", LONG_SECRET)
         .output()
         .unwrap();
     assert!(!output.status.success());

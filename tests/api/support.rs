@@ -16,7 +16,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 /// The secret every test server signs with.
-pub const SECRET: &[u8] = b"test-secret-not-for-production";
+pub const SECRET: &[u8] = b"test-secret-not-for-production-0123456789";
 /// The largest body the test servers accept.
 pub const BODY_LIMIT: usize = 16 * 1024;
 
@@ -298,6 +298,7 @@ impl TestApp {
             funder_id: (role == "funder").then(|| scope_id.unwrap_or_default().to_owned()),
             exp: now + 600,
             iat: Some(now),
+            nbf: None,
         })
     }
 
