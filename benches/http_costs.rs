@@ -115,6 +115,7 @@ async fn run(path: &std::path::Path) -> anyhow::Result<()> {
         funder_id: None,
         exp: now_seconds() + 3_600,
         iat: Some(now_seconds()),
+        nbf: None,
     })?;
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let address = format!("http://{}", listener.local_addr()?);

@@ -181,6 +181,7 @@ async fn bench(label: &str, url: DatabaseUrl) -> anyhow::Result<()> {
         funder_id: None,
         exp: now_seconds() + 3_600,
         iat: Some(now_seconds()),
+        nbf: None,
     })?;
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let address = format!("http://{}", listener.local_addr()?);
