@@ -73,6 +73,101 @@ pub fn from_json_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<
     })
 }
 
+/// A JSON document parsed into a `serde_json::Value`, refusing an object that gives a key twice
+/// (serde_json keeps the last silently, while a proxy or a log may read the first: the two would
+/// disagree about what was asked). On a duplicate, `duplicate` receives its JSON pointer.
+struct StrictValue<'a> {
+    pointer: String,
+    duplicate: &'a std::cell::RefCell<Option<String>>,
+}
+
+impl<'a> StrictValue<'a> {
+    fn child(&self, segment: &str) -> StrictValue<'a> {
+        StrictValue {
+            pointer: format!(
+                "{}/{}",
+                self.pointer,
+                segment.replace('~', "~0").replace('/', "~1")
+            ),
+            duplicate: self.duplicate,
+        }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for StrictValue<'_> {
+    type Value = serde_json::Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for StrictValue<'_> {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, Into::into))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(self.child(&items.len().to_string()))? {
+            items.push(item);
+        }
+        Ok(serde_json::Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let child = self.child(&key);
+            if object.contains_key(&key) {
+                *self.duplicate.borrow_mut() = Some(child.pointer);
+                return Err(serde::de::Error::custom("a key is given twice"));
+            }
+            let value = map.next_value_seed(child)?;
+            object.insert(key, value);
+        }
+        Ok(serde_json::Value::Object(object))
+    }
+}
+
+/// Parses JSON text, refusing duplicate keys (422 naming the key) as well as malformed text.
+pub fn parse_json_strictly(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
+    use serde::de::DeserializeSeed;
+    let duplicate = std::cell::RefCell::new(None);
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let parsed = StrictValue {
+        pointer: String::new(),
+        duplicate: &duplicate,
+    }
+    .deserialize(&mut deserializer)
+    .and_then(|value| deserializer.end().map(|()| value));
+    parsed.map_err(|error| match duplicate.into_inner() {
+        Some(pointer) => ApiError::field(pointer, "this key is given more than once"),
+        None => ApiError::field("/", format!("the body is not valid JSON: {error}")),
+    })
+}
+
 /// SHA-256 of a request's method, path and canonical body, in hex.
 pub fn fingerprint(method: &str, path: &str, canonical_body: &str) -> String {
     let mut hasher = Sha256::new();
@@ -86,6 +181,33 @@ pub fn fingerprint(method: &str, path: &str, canonical_body: &str) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// Refuses a body whose `Content-Type` is missing or not one of `accepted` (parameters such as
+/// `charset` allowed): a body sent as text must not be read as JSON by accident.
+pub fn require_media_type(req: &HttpRequest, accepted: &[&str]) -> Result<(), ApiError> {
+    let given = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
+    match given {
+        Some(media) if accepted.contains(&media.as_str()) => Ok(()),
+        Some(media) => Err(ApiError::UnsupportedMediaType(format!(
+            "the body is sent as {media:?}; send it as {}",
+            accepted.join(" or ")
+        ))),
+        None => Err(ApiError::UnsupportedMediaType(format!(
+            "the body has no Content-Type; send it as {}",
+            accepted.join(" or ")
+        ))),
+    }
 }
 
 /// Reads and parses a body. An empty body reads as `{}` so that actions without parameters
@@ -108,8 +230,8 @@ pub async fn read_body<T: DeserializeOwned>(
     let value: serde_json::Value = if bytes.iter().all(u8::is_ascii_whitespace) {
         serde_json::Value::Object(serde_json::Map::new())
     } else {
-        serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::field("/", format!("the body is not valid JSON: {e}")))?
+        require_media_type(req, &["application/json"])?;
+        parse_json_strictly(&bytes)?
     };
     let canonical = value.to_string();
     let fingerprint = fingerprint(req.method().as_str(), req.path(), &canonical);
@@ -280,4 +402,43 @@ pub fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a 
                 .map_err(|_| ApiError::field(format!("/headers/{name}"), "not readable text"))
         })
         .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pointer_of_error(text: &str) -> Option<String> {
+        match parse_json_strictly(text.as_bytes()) {
+            Err(ApiError::Validation(errors)) => Some(errors[0].pointer.clone()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn duplicate_keys_are_named_wherever_they_are() {
+        let twice = r#"{"month":"2026-12","amount":"10.00","amount":"99999.00"}"#;
+        assert_eq!(pointer_of_error(twice).as_deref(), Some("/amount"));
+        let nested = r#"{"applications":[{"call_id":"a"},{"amount":"1","amount":"2"}]}"#;
+        assert_eq!(
+            pointer_of_error(nested).as_deref(),
+            Some("/applications/1/amount")
+        );
+        assert_eq!(
+            pointer_of_error(r#"{"a/b":1,"a/b":2}"#).as_deref(),
+            Some("/a~1b")
+        );
+    }
+
+    #[test]
+    fn strict_parsing_reads_what_serde_json_reads() {
+        let text = r#"{"a":[1,-2,3.5,"x",null,true,{"b":{}}],"c":"é"}"#;
+        let strict = parse_json_strictly(text.as_bytes()).unwrap();
+        assert_eq!(
+            strict,
+            serde_json::from_str::<serde_json::Value>(text).unwrap()
+        );
+        assert_eq!(pointer_of_error("{} trailing").as_deref(), Some("/"));
+        assert_eq!(pointer_of_error("[1,").as_deref(), Some("/"));
+    }
 }

@@ -109,6 +109,51 @@ async fn transport_errors_are_problems(app: &TestApp) {
         .problem(404, "not_found");
 }
 
+async fn bodies_are_read_as_what_they_say(app: &TestApp) {
+    let employer = app.employer("E").await;
+    let post = app.post_of(&employer, "2026-01", "3000.00").await;
+    let token = app.token("employer", Some(&employer));
+    let path = format!("/v1/posts/{post}/costs");
+    let twice = r#"{"month":"2026-12","category":"salary","amount":"10.00","amount":"99999.00"}"#;
+    let refused = app
+        .send("POST", &path, Some(&token), Some(twice), &[])
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(refused.pointers(), vec!["/amount".to_owned()]);
+    let body = r#"{"month":"2026-12","category":"salary","amount":"10.00"}"#;
+    for headers in [
+        &[("Content-Type", "text/plain")][..],
+        &[("Content-Type", "application/x-www-form-urlencoded")][..],
+        &[][..],
+    ] {
+        app.send_as("POST", &path, Some(&token), Some(body), headers)
+            .await
+            .problem(415, "unsupported_media_type");
+    }
+    // Nothing was recorded by any of them.
+    let costs = app.get(&path, &token).await.expect(200);
+    assert_eq!(costs.body["items"], json!([]));
+    // Parameters of the media type are fine.
+    let json_utf8 = [("Content-Type", "application/json; charset=utf-8")];
+    let cost = app
+        .send_as("POST", &path, Some(&token), Some(body), &json_utf8)
+        .await
+        .expect(201);
+    // An empty body needs no media type: it is read as `{}` (here, lacking its reason).
+    let id = cost.body["id"].as_str().unwrap();
+    let refused = app
+        .send_as(
+            "POST",
+            &format!("/v1/costs/{id}/reverse"),
+            Some(&token),
+            None,
+            &[],
+        )
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(refused.pointers(), vec!["/reason".to_owned()]);
+}
+
 async fn pages_are_bounded(app: &TestApp) {
     let admin = app.admin();
     for name in ["A", "B", "C"] {
@@ -173,6 +218,7 @@ crate::on_both_databases!(
     bad_bodies_are_named,
     money_and_months_are_strict,
     transport_errors_are_problems,
+    bodies_are_read_as_what_they_say,
     pages_are_bounded,
     operations_endpoints,
 );

@@ -321,6 +321,20 @@ impl TestApp {
         body: Option<&str>,
         headers: &[(&str, &str)],
     ) -> Answer {
+        let mut all_headers = vec![("Content-Type", "application/json")];
+        all_headers.extend_from_slice(headers);
+        self.send_as(method, path, token, body, &all_headers).await
+    }
+
+    /// Sends a request with exactly the headers given (no Content-Type unless among them).
+    pub async fn send_as(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
         let method = actix_web::http::Method::from_bytes(method.as_bytes()).unwrap();
         let mut request = self.client.request(method, format!("{}{path}", self.base));
         if let Some(token) = token {
@@ -330,11 +344,7 @@ impl TestApp {
             request = request.insert_header((*name, *value));
         }
         let mut response = match body {
-            Some(body) => request
-                .insert_header(("Content-Type", "application/json"))
-                .send_body(body.to_owned())
-                .await
-                .unwrap(),
+            Some(body) => request.send_body(body.to_owned()).await.unwrap(),
             None => request.send().await.unwrap(),
         };
         let bytes = response.body().limit(64 * 1024 * 1024).await.unwrap();
