@@ -1,6 +1,6 @@
 //! What a funder may see, derived from its commitments.
 
-use super::schema::{commitments, employers, funders};
+use super::schema::{calls, commitments, employers, funders, payments};
 use super::DbConnection;
 use crate::domain::ids::{EmployerId, FunderId, PostId};
 use diesel::prelude::*;
@@ -27,6 +27,38 @@ pub fn funds_post(conn: &mut DbConnection, funder: FunderId, post_id: PostId) ->
         commitments::table
             .filter(commitments::funder_id.eq(funder))
             .filter(commitments::post_id.eq(post_id)),
+    ))
+    .get_result(conn)
+}
+
+/// Whether an employer has dealt with a funder: a commitment, a call or a payment between them.
+pub fn have_dealt(
+    conn: &mut DbConnection,
+    employer: EmployerId,
+    funder: FunderId,
+) -> QueryResult<bool> {
+    let committed = diesel::select(diesel::dsl::exists(
+        commitments::table
+            .filter(commitments::employer_id.eq(employer))
+            .filter(commitments::funder_id.eq(funder)),
+    ))
+    .get_result(conn)?;
+    if committed {
+        return Ok(true);
+    }
+    let called = diesel::select(diesel::dsl::exists(
+        calls::table
+            .filter(calls::employer_id.eq(employer))
+            .filter(calls::funder_id.eq(funder)),
+    ))
+    .get_result(conn)?;
+    if called {
+        return Ok(true);
+    }
+    diesel::select(diesel::dsl::exists(
+        payments::table
+            .filter(payments::employer_id.eq(employer))
+            .filter(payments::funder_id.eq(funder)),
     ))
     .get_result(conn)
 }

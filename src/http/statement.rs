@@ -65,9 +65,17 @@ pub async fn get(
         },
         _ => asked,
     };
+    let caller_scope = caller.scope;
     let body = state
         .with_connection(move |conn| {
             crate::http::funders::find(conn, funder)?;
+            // An employer reads the statement of a funder it has dealt with only: the others'
+            // existence, let alone their figures, is none of its business.
+            if let Scope::Employer(own) = caller_scope {
+                if !crate::db::scope::have_dealt(conn, own, funder)? {
+                    return Err(ApiError::NotFound("funder"));
+                }
+            }
             let funder_id = funder;
             let employer_id = employer;
             let in_range =

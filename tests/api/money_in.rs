@@ -521,12 +521,13 @@ async fn the_statement_matches_the_ledger(app: &TestApp) {
     app.get(&path, &app.token("funder", Some(&funders["B"])))
         .await
         .problem(404, "not_found");
+    // An employer that never dealt with this funder does not learn it exists.
     let other = app.employer("Other").await;
-    let theirs = app
-        .get(&path, &app.token("employer", Some(&other)))
+    app.get(&path, &app.token("employer", Some(&other)))
         .await
-        .expect(200);
-    assert_eq!(theirs.body["totals"]["called"], "0.00");
+        .problem(404, "not_found");
+    let own = app.get(&path, &token).await.expect(200);
+    assert_eq!(own.body["totals"], statement.body["totals"]);
     app.get(
         &format!("{path}?employer_id={employer}"),
         &app.token("employer", Some(&other)),
