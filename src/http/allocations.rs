@@ -27,6 +27,10 @@ pub struct RunRequest {
     month: Month,
 }
 
+impl crate::http::extract::SentBy for RunRequest {
+    const SENDERS: crate::http::extract::Senders = crate::http::extract::Senders::EmployerSide;
+}
+
 fn result_view(result: &RunResult) -> serde_json::Value {
     serde_json::json!({
         "post_id": result.post_id,

@@ -26,6 +26,10 @@ pub struct NewCallRequest {
     due_on: Date,
 }
 
+impl crate::http::extract::SentBy for NewCallRequest {
+    const SENDERS: crate::http::extract::Senders = crate::http::extract::Senders::EmployerSide;
+}
+
 /// Whether the caller may read a call: its employer, its funder, the mission, the operator.
 pub fn readable(caller: &Caller, call: &CallRow) -> bool {
     caller.can_read_between(call.employer_id, call.funder_id)
@@ -94,16 +98,25 @@ pub async fn create(
     .await
 }
 
+/// The body of a cancellation: none, or an empty object.
+#[derive(Debug, Deserialize)]
+#[serde(transparent)]
+pub struct Cancellation(serde_json::Map<String, serde_json::Value>);
+
+impl crate::http::extract::SentBy for Cancellation {
+    const SENDERS: crate::http::extract::Senders = crate::http::extract::Senders::EmployerSide;
+}
+
 /// `POST /v1/calls/{id}/cancel` (the employer, the operator): issues the credit note.
 pub async fn cancel(
     state: web::Data<AppState>,
     req: HttpRequest,
     caller: Caller,
     path: web::Path<String>,
-    body: Body<serde_json::Map<String, serde_json::Value>>,
+    body: Body<Cancellation>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_writer_role()?;
-    if let Some(field) = body.value.keys().next() {
+    if let Some(field) = body.value.0.keys().next() {
         return Err(ApiError::field(
             format!("/{field}"),
             "a cancellation takes no fields",

@@ -45,11 +45,19 @@ pub struct NewCommitment {
     reference: String,
 }
 
+impl crate::http::extract::SentBy for NewCommitment {
+    const SENDERS: crate::http::extract::Senders = crate::http::extract::Senders::EmployerSide;
+}
+
 /// The body of `POST /v1/commitments/{id}/terminate`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Termination {
     end_month: Month,
+}
+
+impl crate::http::extract::SentBy for Termination {
+    const SENDERS: crate::http::extract::Senders = crate::http::extract::Senders::EmployerSide;
 }
 
 impl NewCommitment {

@@ -30,11 +30,19 @@ pub struct NewCost {
     reference: Option<String>,
 }
 
+impl crate::http::extract::SentBy for NewCost {
+    const SENDERS: crate::http::extract::Senders = crate::http::extract::Senders::EmployerSide;
+}
+
 /// The body of `POST /v1/costs/{id}/reverse`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Reversal {
     reason: String,
+}
+
+impl crate::http::extract::SentBy for Reversal {
+    const SENDERS: crate::http::extract::Senders = crate::http::extract::Senders::EmployerSide;
 }
 
 fn view(row: &CostRow, reversed_by: Option<CostId>) -> serde_json::Value {

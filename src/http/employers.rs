@@ -27,6 +27,10 @@ pub struct NewEmployer {
     territory: Option<String>,
 }
 
+impl crate::http::extract::SentBy for NewEmployer {
+    const SENDERS: crate::http::extract::Senders = crate::http::extract::Senders::Registrars;
+}
+
 /// An employer as stored and as answered.
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = employers)]

@@ -241,14 +241,44 @@ pub async fn read_body<T: DeserializeOwned>(
     })
 }
 
-impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
+/// The roles that may ever send a kind of body.
+#[derive(Debug, Clone, Copy)]
+pub enum Senders {
+    /// Registering employers and funders: the mission and the operator.
+    Registrars,
+    /// Changing an employer's records: employers and the operator.
+    EmployerSide,
+}
+
+/// A request body, with the roles that may ever send it. [`Body`] checks them before reading
+/// the body, so that a role that may never act gets 403 whatever it sends, rather than a 422
+/// that tells it how to make a body the rules would then refuse.
+pub trait SentBy: DeserializeOwned {
+    /// Who may send it.
+    const SENDERS: Senders;
+}
+
+impl Senders {
+    fn check(self, caller: &crate::auth::Caller) -> Result<(), ApiError> {
+        match self {
+            Senders::Registrars => caller.require_registrar(),
+            Senders::EmployerSide => caller.require_writer_role(),
+        }
+    }
+}
+
+impl<T: SentBy + 'static> FromRequest for Body<T> {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Body<T>, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let req = req.clone();
         let mut payload = payload.take();
-        Box::pin(async move { read_body(&req, &mut payload).await })
+        Box::pin(async move {
+            let caller = crate::auth::Caller::extract(&req).await?;
+            T::SENDERS.check(&caller)?;
+            read_body(&req, &mut payload).await
+        })
     }
 }
 

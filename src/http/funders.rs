@@ -27,6 +27,10 @@ pub struct NewFunder {
     siren: Option<Siren>,
 }
 
+impl crate::http::extract::SentBy for NewFunder {
+    const SENDERS: crate::http::extract::Senders = crate::http::extract::Senders::Registrars;
+}
+
 /// A funder as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = funders)]

@@ -37,6 +37,10 @@ pub struct NewPayment {
     applications: Option<Vec<Application>>,
 }
 
+impl crate::http::extract::SentBy for NewPayment {
+    const SENDERS: crate::http::extract::Senders = crate::http::extract::Senders::EmployerSide;
+}
+
 type PaymentRow = (PaymentId, EmployerId, FunderId, i64, Date, String, String);
 
 fn views(conn: &mut DbConnection, rows: &[PaymentRow]) -> Result<Vec<serde_json::Value>, ApiError> {

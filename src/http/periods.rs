@@ -21,6 +21,10 @@ pub struct CloseRequest {
     month: Month,
 }
 
+impl crate::http::extract::SentBy for CloseRequest {
+    const SENDERS: crate::http::extract::Senders = crate::http::extract::Senders::EmployerSide;
+}
+
 /// `POST /v1/periods/close` (the employer, the operator): closes every month up to `month`.
 pub async fn close(
     state: web::Data<AppState>,

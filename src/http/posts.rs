@@ -32,6 +32,10 @@ pub struct NewPost {
     monthly_budget: Money,
 }
 
+impl crate::http::extract::SentBy for NewPost {
+    const SENDERS: crate::http::extract::Senders = crate::http::extract::Senders::EmployerSide;
+}
+
 /// Reads a field that may be absent (leave it), `null` (clear it) or a value (set it).
 fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     d: D,
@@ -55,12 +59,30 @@ pub struct PostChanges {
     end_month: Option<Option<Month>>,
 }
 
+impl crate::http::extract::SentBy for PostChanges {
+    const SENDERS: crate::http::extract::Senders = crate::http::extract::Senders::EmployerSide;
+}
+
+impl PostChanges {
+    fn is_empty(&self) -> bool {
+        self.title.is_none()
+            && self.territory.is_none()
+            && self.activity.is_none()
+            && self.fte.is_none()
+            && self.end_month.is_none()
+    }
+}
+
 /// The body of `PUT /v1/posts/{id}/budget`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BudgetChange {
     from_month: Month,
     monthly_amount: Money,
+}
+
+impl crate::http::extract::SentBy for BudgetChange {
+    const SENDERS: crate::http::extract::Senders = crate::http::extract::Senders::EmployerSide;
 }
 
 /// A post as stored.
@@ -525,6 +547,10 @@ pub async fn update(
     let id = path_id(&path, "post")?;
     let expected = expected_version(&req)?;
     let changes = body.value;
+    if changes.is_empty() {
+        // Raising the version for nothing would fail every other client's If-Match.
+        return Err(ApiError::field("/", "name at least one field to change"));
+    }
     let title = changes
         .title
         .as_deref()
@@ -585,6 +611,8 @@ pub async fn set_budget(
             ));
         }
         let from = change.from_month;
+        // A closed month's budget is part of the books as they were closed.
+        db::periods::check_open(conn, post.employer(), from)?;
         diesel::delete(
             post_budgets::table
                 .filter(post_budgets::post_id.eq(post.row.id))

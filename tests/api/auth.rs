@@ -127,6 +127,29 @@ async fn roles_are_scoped(app: &TestApp) {
     app.post("/v1/employers", &employer_token, &body)
         .await
         .problem(403, "forbidden");
+    // A role that may never act is told so whatever it sends: authorization comes first.
+    let bad = serde_json::json!({"name": "X", "kind": "association", "siren": "123"});
+    for token in [&employer_token, &funder_token] {
+        app.post("/v1/employers", token, &bad)
+            .await
+            .problem(403, "forbidden");
+    }
+    let nonsense = serde_json::json!({"amount": "lots"});
+    for path in [
+        "/v1/posts".to_owned(),
+        format!("/v1/posts/{}/costs", uuid::Uuid::now_v7()),
+        "/v1/commitments".to_owned(),
+        "/v1/calls".to_owned(),
+        "/v1/payments".to_owned(),
+        "/v1/periods/close".to_owned(),
+        "/v1/allocations/run".to_owned(),
+    ] {
+        for token in [&funder_token, &app.mission()] {
+            app.post(&path, token, &nonsense)
+                .await
+                .problem(403, "forbidden");
+        }
+    }
     app.post("/v1/employers", &funder_token, &body)
         .await
         .problem(403, "forbidden");

@@ -74,10 +74,27 @@ async fn closed_months_refuse_everything_dated_in_them(app: &TestApp) {
     )
     .await
     .problem(409, "period_closed");
+    // A budget change from a closed month would rewrite the closed months' budget.
+    let budget = format!("/v1/posts/{post}/budget");
+    for month in ["2026-01", "2026-02"] {
+        let change = json!({"from_month": month, "monthly_amount": "1.00"}).to_string();
+        app.send("PUT", &budget, Some(&token), Some(&change), &[])
+            .await
+            .problem(409, "period_closed");
+    }
+    let read = app
+        .get(&format!("/v1/posts/{post}"), &token)
+        .await
+        .expect(200);
+    assert_eq!(read.body["version"], 1, "nothing changed");
     // March is open.
     app.post(&format!("/v1/posts/{post}/costs"), &token, &cost("2026-03"))
         .await
         .expect(201);
+    let change = json!({"from_month": "2026-03", "monthly_amount": "1.00"}).to_string();
+    app.send("PUT", &budget, Some(&token), Some(&change), &[])
+        .await
+        .expect(200);
     // Closing an earlier month again changes nothing; the mission and funders may not close.
     let again = app
         .post(

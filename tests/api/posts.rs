@@ -118,6 +118,14 @@ async fn patch_checks_the_version(app: &TestApp) {
     assert_eq!(changed.body["version"], 2);
     assert_eq!(changed.body["title"], "Médiatrice de nuit");
     assert_eq!(changed.body["fte"], "0.80");
+    // A change of nothing is refused rather than raising the version under everyone else.
+    for empty in [Some("{}"), None] {
+        app.send("PATCH", &path, Some(&me), empty, &[])
+            .await
+            .problem(422, "validation_failed");
+    }
+    let read = app.get(&path, &me).await.expect(200);
+    assert_eq!(read.body["version"], 2);
     // The same If-Match again is stale now.
     app.send(
         "PATCH",
