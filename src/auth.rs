@@ -9,7 +9,7 @@ use crate::error::ApiError;
 use crate::AppState;
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -77,6 +77,8 @@ pub struct Caller {
     pub sub: String,
     /// The token's scope.
     pub scope: Scope,
+    /// The request's id (its `X-Request-Id`), stored with what the request records.
+    pub request_id: Option<String>,
 }
 
 /// The keys tokens are signed and checked with.
@@ -183,10 +185,20 @@ pub fn caller_from_claims(claims: Claims) -> Result<Caller, ApiError> {
     Ok(Caller {
         sub: claims.sub,
         scope,
+        request_id: None,
     })
 }
 
 impl Caller {
+    /// Who records what this request writes.
+    pub fn recorder(&self) -> crate::db::Recorder {
+        crate::db::Recorder {
+            sub: self.sub.clone(),
+            role: self.role(),
+            request_id: self.request_id.clone(),
+        }
+    }
+
     /// A stable name of the caller, for idempotency keys and logs.
     pub fn key(&self) -> String {
         match self.scope {
@@ -366,8 +378,13 @@ impl FromRequest for Caller {
             keys.verify(bearer_token(req)?)
         })();
         let state = req.app_data::<web::Data<AppState>>().cloned();
+        let request_id = req
+            .extensions()
+            .get::<crate::http::ops::RequestId>()
+            .map(|id| id.0.clone());
         Box::pin(async move {
-            let caller = verified?;
+            let mut caller = verified?;
+            caller.request_id = request_id;
             let state =
                 state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("state not configured")))?;
             state.parties.check(&state, &caller).await?;

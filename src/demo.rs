@@ -53,6 +53,7 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
             ));
         }
         let now = db::now_timestamp();
+        let by = db::Recorder::system("demo");
         let employer = |conn: &mut DbConnection,
                         name: &str,
                         kind: &str,
@@ -67,6 +68,7 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                     employers::siren.eq(siren),
                     employers::territory.eq(territory),
                     employers::created_at.eq(&now),
+                    crate::recorded_by!(employers, &by),
                 ))
                 .execute(conn)
                 .map(|_| id)
@@ -101,6 +103,7 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                     funders::name.eq(name),
                     funders::kind.eq(kind),
                     funders::created_at.eq(&now),
+                    crate::recorded_by!(funders, &by),
                 ))
                 .execute(conn)
                 .map(|_| id)
@@ -158,6 +161,7 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                     posts::end_month.eq(p.end_month),
                     posts::version.eq(1),
                     posts::created_at.eq(&now),
+                    crate::recorded_by!(posts, &by),
                 ))
                 .execute(conn)?;
             diesel::insert_into(post_budgets::table)
@@ -191,6 +195,7 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                     cap_cents,
                     reference,
                 },
+                &by,
             )
         };
         let share = |p: i64| Basis::Share {
@@ -271,8 +276,9 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                         amount_cents: monthly_cents,
                         reference: Some("paie"),
                     },
+                    &by,
                 )?;
-                allocation_runs::run(conn, &employer_lock, RunScope::Post(PostId(post)), m)?;
+                allocation_runs::run(conn, &employer_lock, RunScope::Post(PostId(post)), m, &by)?;
             }
         }
         // The rest of the region: 57 more posts over the three employers, funded in six
@@ -304,6 +310,7 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                     posts::start_month.eq("2026-01"),
                     posts::version.eq(1),
                     posts::created_at.eq(&now),
+                    crate::recorded_by!(posts, &by),
                 ))
                 .execute(conn)?;
             diesel::insert_into(post_budgets::table)
@@ -331,6 +338,7 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                         cap_cents,
                         reference: &reference,
                     },
+                    &by,
                 )
             };
             let aid = Basis::Fixed {
@@ -463,6 +471,7 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                         amount_cents: budget_cents,
                         reference: Some("paie"),
                     },
+                    &by,
                 )?;
             }
         }
@@ -479,6 +488,7 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                     &owner_lock,
                     RunScope::Posts(&ids),
                     month(&format!("2026-{number:02}")),
+                    &by,
                 )?;
             }
         }
@@ -494,6 +504,7 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                 &employer_lock,
                 RunScope::Posts(&generated),
                 month(&format!("2026-{number:02}")),
+                &by,
             )?;
         }
 
@@ -509,6 +520,7 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                     issued_on: date("2026-07-03"),
                     due_on: date("2026-08-31"),
                 },
+                &by,
             )
         };
         let state_call = issue(conn, state)?;
@@ -526,6 +538,7 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
             date("2026-09-10"),
             "VIR-PREF-2026-0912",
             None,
+            &by,
         )?;
         let landlord_amount = amount_of(conn, landlord_call)?;
         db::calls::receive(
@@ -536,6 +549,7 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
             date("2026-09-15"),
             "VIR-LMH-88213",
             None,
+            &by,
         )?;
         Ok(DemoIds {
             employer_id: grouping,

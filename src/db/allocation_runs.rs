@@ -8,7 +8,7 @@
 use super::commitments::CommitmentRow;
 use super::ledger::{post_entries, EntryKind, NewEntry};
 use super::schema::{allocated_months, allocation_lines, call_lines, calls, commitments, costs};
-use super::{DbConnection, EmployerLock};
+use super::{DbConnection, EmployerLock, Recorder};
 use crate::domain::allocation::{allocate_months, Terms};
 use crate::domain::ids::{CallId, CommitmentId, EmployerId, FunderId, PostId};
 use crate::domain::{ledger, Month};
@@ -107,6 +107,7 @@ pub fn run(
     lock: &EmployerLock,
     scope: RunScope<'_>,
     month: Month,
+    by: &Recorder,
 ) -> Result<Vec<RunResult>, ApiError> {
     let employer_id = lock.employer();
     // A closed month is never allocated again, and later months are open if it is.
@@ -132,7 +133,7 @@ pub fn run(
             ),
         ));
     }
-    write(conn, plan)
+    write(conn, plan, by)
 }
 
 /// Reads what the computation needs, in six queries whatever the number of posts.
@@ -391,7 +392,7 @@ fn compute(
 }
 
 /// The writes: new rows in batches, changed rows one by one (few once a month is allocated).
-fn write(conn: &mut DbConnection, plan: Plan) -> Result<Vec<RunResult>, ApiError> {
+fn write(conn: &mut DbConnection, plan: Plan, by: &Recorder) -> Result<Vec<RunResult>, ApiError> {
     insert_batches!(conn, allocation_lines::table, plan.new_lines);
     for (commitment_id, m, amount) in plan.changed_lines {
         let key = allocation_lines::table.find((commitment_id, m));
@@ -411,6 +412,6 @@ fn write(conn: &mut DbConnection, plan: Plan) -> Result<Vec<RunResult>, ApiError
             ))
             .execute(conn)?;
     }
-    post_entries(conn, &plan.entries)?;
+    post_entries(conn, &plan.entries, by)?;
     Ok(plan.results)
 }

@@ -6,7 +6,7 @@ use super::schema::{
     allocation_lines, call_lines, calls, number_sequences, payment_applications, payments,
 };
 use super::DbConnection;
-use super::EmployerLock;
+use super::{EmployerLock, Recorder};
 use crate::domain::ids::{CallId, CreditNoteId, EmployerId, EntryId, FunderId, PaymentId, PostId};
 use crate::domain::statement::settle;
 use crate::domain::{ledger, Date, Money, Month};
@@ -52,6 +52,16 @@ pub struct CallRow {
     pub credit_note_entry_id: Option<EntryId>,
     /// Creation time.
     pub created_at: String,
+    /// Who issued it: the token's `sub`.
+    pub recorded_by_sub: String,
+    /// Who issued it: the token's role.
+    pub recorded_by_role: String,
+    /// Who issued its credit note: the token's `sub`.
+    pub cancelled_by_sub: Option<String>,
+    /// Who issued its credit note: the token's role.
+    pub cancelled_by_role: Option<String>,
+    /// When its credit note was recorded.
+    pub cancelled_at: Option<String>,
 }
 
 /// The next gapless number of a kind (`AF`, `AV`) for the locked employer and a year, taken
@@ -250,7 +260,19 @@ pub fn view(row: &CallRow, lines: &[CallLine], paid_cents: i64) -> serde_json::V
         "cancelled_on": row.cancelled_on,
         "credit_note_id": row.credit_note_id,
         "credit_note_number": row.credit_note_number,
+        "credit_note": row.credit_note_number.as_ref().map(|number| serde_json::json!({
+            "id": row.credit_note_id,
+            "number": number,
+            "issued_on": row.cancelled_on,
+            "recorded_by": super::recorded_by_view(
+                row.cancelled_by_sub.as_deref().unwrap_or_default(),
+                row.cancelled_by_role.as_deref().unwrap_or_default(),
+            ),
+            "recorded_at": row.cancelled_at,
+        })),
         "created_at": row.created_at,
+        "recorded_by": super::recorded_by_view(&row.recorded_by_sub, &row.recorded_by_role),
+        "recorded_at": row.created_at,
     })
 }
 
@@ -286,6 +308,7 @@ pub fn issue(
     conn: &mut DbConnection,
     lock: &EmployerLock,
     new: &NewCall,
+    by: &Recorder,
 ) -> Result<CallId, ApiError> {
     let employer_id = lock.employer();
     super::periods::check_open(conn, employer_id, new.issued_on.month())?;
@@ -312,6 +335,7 @@ pub fn issue(
             reverses: None,
             lines: ledger::call_lines(new.funder_id, &lines, true),
         },
+        by,
     )?;
     let amount: i64 = lines.iter().map(|(_, _, a)| a).sum();
     diesel::insert_into(calls::table)
@@ -327,6 +351,7 @@ pub fn issue(
             calls::amount_cents.eq(amount),
             calls::entry_id.eq(&entry_id),
             calls::created_at.eq(super::now_timestamp()),
+            crate::recorded_by!(calls, by),
         ))
         .execute(conn)?;
     for (post, month, amount) in &lines {
@@ -427,6 +452,7 @@ pub fn cancel(
     lock: &EmployerLock,
     call: &CallRow,
     today: Date,
+    by: &Recorder,
 ) -> Result<(), ApiError> {
     if lock.employer() != call.employer_id {
         return Err(ApiError::NotFound("call"));
@@ -473,6 +499,7 @@ pub fn cancel(
             reverses: Some(call.entry_id),
             lines: ledger::call_lines(call.funder_id, &lines, false),
         },
+        by,
     )?;
     diesel::update(calls::table.find(call.id))
         .set((
@@ -480,6 +507,10 @@ pub fn cancel(
             calls::credit_note_id.eq(CreditNoteId::generate()),
             calls::credit_note_number.eq(&number),
             calls::credit_note_entry_id.eq(&entry_id),
+            calls::cancelled_by_sub.eq(&by.sub),
+            calls::cancelled_by_role.eq(by.role),
+            calls::cancelled_at.eq(super::now_timestamp()),
+            calls::cancel_request_id.eq(&by.request_id),
         ))
         .execute(conn)?;
     Ok(())
@@ -495,6 +526,7 @@ pub fn receive(
     received_on: Date,
     reference: &str,
     named: Option<&[(CallId, i64)]>,
+    by: &Recorder,
 ) -> Result<PaymentId, ApiError> {
     let employer_id = lock.employer();
     super::periods::check_open(conn, employer_id, received_on.month())?;
@@ -510,6 +542,7 @@ pub fn receive(
             reverses: None,
             lines: ledger::payment_lines(funder_id, amount_cents).to_vec(),
         },
+        by,
     )?;
     diesel::insert_into(payments::table)
         .values((
@@ -521,6 +554,7 @@ pub fn receive(
             payments::reference.eq(reference),
             payments::entry_id.eq(&entry_id),
             payments::created_at.eq(super::now_timestamp()),
+            crate::recorded_by!(payments, by),
         ))
         .execute(conn)?;
     match named {

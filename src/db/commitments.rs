@@ -1,7 +1,7 @@
 //! Commitments as stored, and their terms for the allocation engine.
 
 use super::schema::{allocation_lines, commitments};
-use super::DbConnection;
+use super::{DbConnection, Recorder};
 use crate::domain::allocation::{Basis, Terms};
 use crate::domain::ids::{CommitmentId, EmployerId, FunderId, PostId};
 use crate::domain::{Month, Percent};
@@ -36,6 +36,10 @@ pub struct CommitmentRow {
     pub reference: String,
     /// Creation time.
     pub created_at: String,
+    /// Who recorded it: the token's `sub`.
+    pub recorded_by_sub: String,
+    /// Who recorded it: the token's role.
+    pub recorded_by_role: String,
 }
 
 impl CommitmentRow {
@@ -153,7 +157,11 @@ pub struct NewCommitment<'a> {
 }
 
 /// Inserts a commitment whose checks the caller made; answers its id.
-pub fn insert(conn: &mut DbConnection, new: &NewCommitment<'_>) -> QueryResult<CommitmentId> {
+pub fn insert(
+    conn: &mut DbConnection,
+    new: &NewCommitment<'_>,
+    by: &Recorder,
+) -> QueryResult<CommitmentId> {
     let id = CommitmentId::generate();
     let (basis, monthly, percent) = match new.basis {
         Basis::Fixed { monthly_cents } => ("fixed", Some(monthly_cents), None),
@@ -173,6 +181,7 @@ pub fn insert(conn: &mut DbConnection, new: &NewCommitment<'_>) -> QueryResult<C
             commitments::cap_cents.eq(new.cap_cents),
             commitments::reference.eq(new.reference),
             commitments::created_at.eq(super::now_timestamp()),
+            crate::recorded_by!(commitments, by),
         ))
         .execute(conn)?;
     Ok(id)

@@ -2,7 +2,7 @@
 
 use super::ledger::{post_entry, EntryKind, NewEntry};
 use super::schema::costs;
-use super::{DbConnection, EmployerLock};
+use super::{DbConnection, EmployerLock, Recorder};
 use crate::domain::ids::{CostId, EmployerId, EntryId, PostId};
 use crate::domain::kinds::CostCategory;
 use crate::domain::{ledger, Date, Month};
@@ -49,8 +49,14 @@ pub struct CostRow {
     pub reason: Option<String>,
     /// The `entry_id` column.
     pub entry_id: EntryId,
-    /// The `created_at` column.
+    /// The `created_at` column: when it was recorded.
     pub created_at: String,
+    /// Who recorded it: the token's `sub`.
+    pub recorded_by_sub: String,
+    /// Who recorded it: the token's role.
+    pub recorded_by_role: String,
+    /// The request that recorded it.
+    pub request_id: Option<String>,
 }
 
 /// Records a cost of the locked employer's post and posts its entry dated the month's last
@@ -59,6 +65,7 @@ pub fn record(
     conn: &mut DbConnection,
     lock: &EmployerLock,
     cost: &NewCost<'_>,
+    by: &Recorder,
 ) -> Result<CostRow, ApiError> {
     let employer_id = lock.employer();
     super::periods::check_open(conn, employer_id, cost.month)?;
@@ -73,6 +80,7 @@ pub fn record(
             reverses: None,
             lines: ledger::cost_lines(cost.post_id, cost.month, cost.amount_cents).to_vec(),
         },
+        by,
     )?;
     let row = CostRow {
         id,
@@ -86,6 +94,9 @@ pub fn record(
         reason: None,
         entry_id,
         created_at: super::now_timestamp(),
+        recorded_by_sub: by.sub.clone(),
+        recorded_by_role: by.role.to_owned(),
+        request_id: by.request_id.clone(),
     };
     diesel::insert_into(costs::table)
         .values(&row)
@@ -123,6 +134,7 @@ pub fn reverse(
     original: &CostRow,
     reason: &str,
     today: Date,
+    by: &Recorder,
 ) -> Result<CostRow, ApiError> {
     if original.reverses_cost_id.is_some() {
         return Err(ApiError::conflict(
@@ -153,6 +165,7 @@ pub fn reverse(
             reverses: Some(original.entry_id),
             lines: ledger::cost_lines(original.post_id, month, -original.amount_cents).to_vec(),
         },
+        by,
     )?;
     let row = CostRow {
         id,
@@ -161,6 +174,9 @@ pub fn reverse(
         reason: Some(reason.to_owned()),
         entry_id,
         created_at: super::now_timestamp(),
+        recorded_by_sub: by.sub.clone(),
+        recorded_by_role: by.role.to_owned(),
+        request_id: by.request_id.clone(),
         ..original.clone()
     };
     diesel::insert_into(costs::table)

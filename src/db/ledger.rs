@@ -4,7 +4,7 @@
 //! that an employer-wide allocation run costs a handful of statements, not thousands.
 
 use super::schema::{account_balances, journal_entries, journal_lines};
-use super::DbConnection;
+use super::{DbConnection, Recorder};
 use crate::domain::ids::{EmployerId, EntryId, FunderId, PostId};
 use crate::domain::ledger::{is_balanced, Line};
 use crate::domain::Date;
@@ -74,6 +74,9 @@ struct EntryRow<'a> {
     reference: &'a str,
     reverses_entry_id: Option<EntryId>,
     created_at: String,
+    recorded_by_sub: &'a str,
+    recorded_by_role: &'static str,
+    request_id: Option<&'a str>,
 }
 
 #[derive(Insertable)]
@@ -103,8 +106,12 @@ struct BalanceDelta {
 }
 
 /// Posts one entry; answers its id.
-pub fn post_entry(conn: &mut DbConnection, entry: NewEntry) -> Result<EntryId, ApiError> {
-    post_entries(conn, &[entry])?
+pub fn post_entry(
+    conn: &mut DbConnection,
+    entry: NewEntry,
+    by: &Recorder,
+) -> Result<EntryId, ApiError> {
+    post_entries(conn, &[entry], by)?
         .pop()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("an entry was posted without an id")))
 }
@@ -114,6 +121,7 @@ pub fn post_entry(conn: &mut DbConnection, entry: NewEntry) -> Result<EntryId, A
 pub fn post_entries(
     conn: &mut DbConnection,
     entries: &[NewEntry],
+    by: &Recorder,
 ) -> Result<Vec<EntryId>, ApiError> {
     if let Some(bad) = entries.iter().find(|e| !is_balanced(&e.lines)) {
         return Err(ApiError::Internal(anyhow::anyhow!(
@@ -134,6 +142,9 @@ pub fn post_entries(
             reference: &e.reference,
             reverses_entry_id: e.reverses,
             created_at: created_at.clone(),
+            recorded_by_sub: &by.sub,
+            recorded_by_role: by.role,
+            request_id: by.request_id.as_deref(),
         })
         .collect();
     let mut line_rows = Vec::new();

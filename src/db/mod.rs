@@ -323,6 +323,50 @@ pub fn lock_employer(conn: &mut DbConnection, employer: EmployerId) -> QueryResu
     Ok(EmployerLock { employer })
 }
 
+/// Who records a write: the token's subject and role, and the request it came in (its
+/// `X-Request-Id`). Every recorded resource and journal entry stores it, and it is never
+/// changed after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorder {
+    /// The token's `sub`.
+    pub sub: String,
+    /// The token's role, or `system` for what the service does by itself.
+    pub role: &'static str,
+    /// The request's id, when a request did it.
+    pub request_id: Option<String>,
+}
+
+impl Recorder {
+    /// The service itself (a sweep, the demonstration loader), under a name for the logs.
+    pub fn system(name: &str) -> Recorder {
+        Recorder {
+            sub: name.to_owned(),
+            role: "system",
+            request_id: None,
+        }
+    }
+}
+
+/// The `(recorded_by_sub, recorded_by_role, request_id)` values of an insert into `$table`,
+/// from a [`Recorder`]: one place for the three columns every recorded table has.
+#[macro_export]
+macro_rules! recorded_by {
+    ($table:ident, $recorder:expr) => {{
+        let recorder: &$crate::db::Recorder = $recorder;
+        (
+            $table::recorded_by_sub.eq(recorder.sub.clone()),
+            $table::recorded_by_role.eq(recorder.role),
+            $table::request_id.eq(recorder.request_id.clone()),
+        )
+    }};
+}
+
+/// The `recorded_by` member of a view: `{"sub", "role"}` (beside it, `recorded_at` is the row's
+/// `created_at`).
+pub fn recorded_by_view(sub: &str, role: &str) -> serde_json::Value {
+    serde_json::json!({"sub": sub, "role": role})
+}
+
 /// Whether the database answers, for `/healthz`.
 pub fn ping(conn: &mut DbConnection) -> QueryResult<()> {
     conn.batch_execute("SELECT 1")

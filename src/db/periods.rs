@@ -1,7 +1,7 @@
 //! Closed periods: a prefix of an employer's months that nothing may be dated in any more.
 
 use super::schema::{closed_periods, posts};
-use super::{DbConnection, EmployerLock};
+use super::{DbConnection, EmployerLock, Recorder};
 use crate::domain::ids::EmployerId;
 use crate::domain::Month;
 use crate::error::ApiError;
@@ -40,6 +40,7 @@ pub fn close_through(
     conn: &mut DbConnection,
     lock: &EmployerLock,
     month: Month,
+    by: &Recorder,
 ) -> Result<Month, ApiError> {
     let employer_id = lock.employer();
     let already = closed_through(conn, employer_id)?;
@@ -64,6 +65,7 @@ pub fn close_through(
                 closed_periods::employer_id.eq(employer_id),
                 closed_periods::month.eq(m),
                 closed_periods::closed_at.eq(closed_at.clone()),
+                crate::recorded_by!(closed_periods, by),
             )
         })
         .collect();

@@ -9,6 +9,9 @@ diesel::table! {
         siren -> Nullable<Text>,
         territory -> Nullable<Text>,
         created_at -> Text,
+        recorded_by_sub -> Text,
+        recorded_by_role -> Text,
+        request_id -> Nullable<Text>,
     }
 }
 
@@ -19,6 +22,9 @@ diesel::table! {
         kind -> Text,
         siren -> Nullable<Text>,
         created_at -> Text,
+        recorded_by_sub -> Text,
+        recorded_by_role -> Text,
+        request_id -> Nullable<Text>,
     }
 }
 
@@ -34,6 +40,9 @@ diesel::table! {
         end_month -> Nullable<Text>,
         version -> BigInt,
         created_at -> Text,
+        recorded_by_sub -> Text,
+        recorded_by_role -> Text,
+        request_id -> Nullable<Text>,
     }
 }
 
@@ -75,6 +84,9 @@ diesel::table! {
         cap_cents -> Nullable<BigInt>,
         reference -> Text,
         created_at -> Text,
+        recorded_by_sub -> Text,
+        recorded_by_role -> Text,
+        request_id -> Nullable<Text>,
     }
 }
 
@@ -94,6 +106,9 @@ diesel::table! {
         reason -> Nullable<Text>,
         entry_id -> Text,
         created_at -> Text,
+        recorded_by_sub -> Text,
+        recorded_by_role -> Text,
+        request_id -> Nullable<Text>,
     }
 }
 
@@ -127,6 +142,9 @@ diesel::table! {
         reference -> Text,
         reverses_entry_id -> Nullable<Text>,
         created_at -> Text,
+        recorded_by_sub -> Text,
+        recorded_by_role -> Text,
+        request_id -> Nullable<Text>,
     }
 }
 
@@ -163,6 +181,9 @@ diesel::table! {
         employer_id -> Text,
         month -> Text,
         closed_at -> Text,
+        recorded_by_sub -> Text,
+        recorded_by_role -> Text,
+        request_id -> Nullable<Text>,
     }
 }
 
@@ -192,6 +213,13 @@ diesel::table! {
         credit_note_number -> Nullable<Text>,
         credit_note_entry_id -> Nullable<Text>,
         created_at -> Text,
+        recorded_by_sub -> Text,
+        recorded_by_role -> Text,
+        request_id -> Nullable<Text>,
+        cancelled_by_sub -> Nullable<Text>,
+        cancelled_by_role -> Nullable<Text>,
+        cancelled_at -> Nullable<Text>,
+        cancel_request_id -> Nullable<Text>,
     }
 }
 
@@ -216,6 +244,9 @@ diesel::table! {
         reference -> Text,
         entry_id -> Text,
         created_at -> Text,
+        recorded_by_sub -> Text,
+        recorded_by_role -> Text,
+        request_id -> Nullable<Text>,
     }
 }
 

@@ -68,7 +68,13 @@ pub async fn run(
                 let post = posts::load_writable(conn, &caller, post_id)?;
                 let lock = db::lock_employer(conn, post.employer_id)?;
                 post.check_month(month)?;
-                allocation_runs::run(conn, &lock, RunScope::Post(post.id), month)?
+                allocation_runs::run(
+                    conn,
+                    &lock,
+                    RunScope::Post(post.id),
+                    month,
+                    &caller.recorder(),
+                )?
             }
             Target::Employer(employer_id) => {
                 caller.require_employer_writer(employer_id)?;
@@ -85,7 +91,13 @@ pub async fn run(
                     .order(posts_table::id)
                     .select(posts_table::id)
                     .load(conn)?;
-                allocation_runs::run(conn, &lock, RunScope::Posts(&post_ids), month)?
+                allocation_runs::run(
+                    conn,
+                    &lock,
+                    RunScope::Posts(&post_ids),
+                    month,
+                    &caller.recorder(),
+                )?
             }
         };
         let posted: i64 = results.iter().map(|r| r.entries_posted).sum();

@@ -90,6 +90,7 @@ pub async fn create(
                 issued_on: input.issued_on,
                 due_on: input.due_on,
             },
+            &caller.recorder(),
         )?;
         let view = view_one(conn, id)?;
         tracing::info!(call_id = %id, number = %view["number"], "call for funds issued");
@@ -130,7 +131,7 @@ pub async fn cancel(
             .map_err(|_| ApiError::NotFound("call"))?;
         let lock = db::lock_employer(conn, call.employer_id)?;
         let call = store::find(conn, id)?;
-        store::cancel(conn, &lock, &call, clock::today())?;
+        store::cancel(conn, &lock, &call, clock::today(), &caller.recorder())?;
         tracing::info!(call_id = %id, "call cancelled by credit note");
         Ok(Outcome::ok(view_one(conn, id)?))
     })

@@ -114,6 +114,8 @@ pub fn view(row: &CommitmentRow, allocated_cents: i64) -> QueryResult<serde_json
         "allocated_to_date": Money::from_cents(allocated_cents),
         "cap_remaining": row.cap_cents.map(|cap| Money::from_cents(cap - allocated_cents)),
         "created_at": row.created_at,
+        "recorded_by": crate::db::recorded_by_view(&row.recorded_by_sub, &row.recorded_by_role),
+        "recorded_at": row.created_at,
     }))
 }
 
@@ -213,6 +215,7 @@ pub async fn create(
                 cap_cents: input.cap.map(Money::cents),
                 reference: &reference,
             },
+            &caller.recorder(),
         )?;
         let row = find(conn, id)?;
         tracing::info!(commitment_id = %id, post_id = %post_id, "commitment recorded");

@@ -59,6 +59,8 @@ fn view(row: &CostRow, reversed_by: Option<CostId>) -> serde_json::Value {
         "reversed_by": reversed_by,
         "entry_id": row.entry_id,
         "created_at": row.created_at,
+        "recorded_by": db::recorded_by_view(&row.recorded_by_sub, &row.recorded_by_role),
+        "recorded_at": row.created_at,
     })
 }
 
@@ -111,6 +113,7 @@ pub async fn create(
                 amount_cents: input.amount.cents(),
                 reference: reference.as_deref(),
             },
+            &caller.recorder(),
         )?;
         tracing::info!(cost_id = %row.id, post_id = %post_id, month = %input.month, "cost recorded");
         Ok(Outcome::created(format!("/v1/costs/{}", row.id), view(&row, None)))
@@ -135,7 +138,14 @@ pub async fn reverse(
             .require_employer_writer(original.employer_id)
             .map_err(|_| ApiError::NotFound("cost"))?;
         let lock = db::lock_employer(conn, original.employer_id)?;
-        let row = db::costs::reverse(conn, &lock, &original, &reason, clock::today())?;
+        let row = db::costs::reverse(
+            conn,
+            &lock,
+            &original,
+            &reason,
+            clock::today(),
+            &caller.recorder(),
+        )?;
         let id = &row.id;
         tracing::info!(cost_id = %cost_id, reversal_id = %id, "cost reversed");
         Ok(Outcome::created(

@@ -31,7 +31,7 @@ impl crate::http::extract::SentBy for NewEmployer {
     const SENDERS: crate::http::extract::Senders = crate::http::extract::Senders::Registrars;
 }
 
-/// An employer as stored and as answered.
+/// An employer as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = employers)]
 pub struct Employer {
@@ -41,6 +41,26 @@ pub struct Employer {
     siren: Option<String>,
     territory: Option<String>,
     created_at: String,
+    #[serde(skip)]
+    recorded_by_sub: String,
+    #[serde(skip)]
+    recorded_by_role: String,
+}
+
+impl Employer {
+    /// The employer as answered.
+    pub fn view(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "name": self.name,
+            "kind": self.kind,
+            "siren": self.siren,
+            "territory": self.territory,
+            "created_at": self.created_at,
+            "recorded_by": db::recorded_by_view(&self.recorded_by_sub, &self.recorded_by_role),
+            "recorded_at": self.created_at,
+        })
+    }
 }
 
 /// `POST /v1/employers` (mission, admin).
@@ -61,7 +81,10 @@ pub async fn create(
         siren: input.siren.map(|s| s.as_str().to_owned()),
         territory,
         created_at: db::now_timestamp(),
+        recorded_by_sub: caller.sub.clone(),
+        recorded_by_role: caller.role().to_owned(),
     };
+    let by = caller.recorder();
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
         diesel::insert_into(employers::table)
             .values((
@@ -71,12 +94,13 @@ pub async fn create(
                 employers::siren.eq(&row.siren),
                 employers::territory.eq(&row.territory),
                 employers::created_at.eq(&row.created_at),
+                crate::recorded_by!(employers, &by),
             ))
             .execute(conn)?;
         tracing::info!(employer_id = %row.id, "employer registered");
         Ok(Outcome::created(
             format!("/v1/employers/{}", row.id),
-            serde_json::to_value(&row).map_err(anyhow::Error::from)?,
+            row.view(),
         ))
     })
     .await
@@ -120,7 +144,8 @@ pub async fn list(
             Ok(page.finish(rows, |e: &Employer| e.id.to_string()))
         })
         .await?;
-    Ok(page_response(rows.0, rows.1))
+    let items: Vec<_> = rows.0.iter().map(Employer::view).collect();
+    Ok(page_response(items, rows.1))
 }
 
 /// `GET /v1/employers/{id}`.
@@ -135,7 +160,7 @@ pub async fn get(
         return Err(ApiError::NotFound("employer"));
     }
     let row = state.with_connection(move |conn| find(conn, id)).await?;
-    Ok(HttpResponse::Ok().json(row))
+    Ok(HttpResponse::Ok().json(row.view()))
 }
 
 /// Reads one employer, or 404.

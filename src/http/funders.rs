@@ -40,13 +40,25 @@ pub struct Funder {
     kind: String,
     siren: Option<String>,
     created_at: String,
+    #[serde(skip)]
+    recorded_by_sub: String,
+    #[serde(skip)]
+    recorded_by_role: String,
 }
 
 impl Funder {
     /// The funder as `caller` may see it: employers and funders read names and kinds only.
     fn view(&self, caller: &Caller) -> serde_json::Value {
         match caller.scope {
-            Scope::Admin | Scope::Mission => serde_json::to_value(self).unwrap_or_default(),
+            Scope::Admin | Scope::Mission => serde_json::json!({
+                "id": self.id,
+                "name": self.name,
+                "kind": self.kind,
+                "siren": self.siren,
+                "created_at": self.created_at,
+                "recorded_by": db::recorded_by_view(&self.recorded_by_sub, &self.recorded_by_role),
+                "recorded_at": self.created_at,
+            }),
             Scope::Employer(_) | Scope::Funder(_) => {
                 serde_json::json!({"id": self.id, "name": self.name, "kind": self.kind})
             }
@@ -69,8 +81,11 @@ pub async fn create(
         kind: input.kind.as_str().to_owned(),
         siren: input.siren.map(|s| s.as_str().to_owned()),
         created_at: db::now_timestamp(),
+        recorded_by_sub: caller.sub.clone(),
+        recorded_by_role: caller.role().to_owned(),
     };
     let view = row.view(&caller);
+    let by = caller.recorder();
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
         diesel::insert_into(funders::table)
             .values((
@@ -79,6 +94,7 @@ pub async fn create(
                 funders::kind.eq(&row.kind),
                 funders::siren.eq(&row.siren),
                 funders::created_at.eq(&row.created_at),
+                crate::recorded_by!(funders, &by),
             ))
             .execute(conn)?;
         tracing::info!(funder_id = %row.id, "funder registered");

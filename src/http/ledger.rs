@@ -43,7 +43,17 @@ pub struct EntriesQuery {
     cursor: Option<String>,
 }
 
-type EntryRow = (EntryId, String, String, String, String, Option<String>);
+type EntryRow = (
+    EntryId,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+);
 fn checked_account(text: &str) -> Result<String, ApiError> {
     if !text.is_empty() && text.len() <= 10 && text.bytes().all(|b| b.is_ascii_digit()) {
         Ok(text.to_owned())
@@ -86,6 +96,9 @@ pub async fn entries(
                     journal_entries::kind,
                     journal_entries::reference,
                     journal_entries::reverses_entry_id,
+                    journal_entries::created_at,
+                    journal_entries::recorded_by_sub,
+                    journal_entries::recorded_by_role,
                 ))
                 .order((journal_entries::entry_date, journal_entries::id))
                 .limit(page.limit + 1)
@@ -171,10 +184,12 @@ fn with_lines(
     }
     Ok(rows
         .into_iter()
-        .map(|(id, employer, date, kind, reference, reverses)| {
+        .map(|(id, employer, date, kind, reference, reverses, at, sub, role)| {
             let mut entry = serde_json::json!({
                 "id": id, "employer_id": employer, "date": date, "kind": kind, "reference": reference,
                 "lines": lines.remove(&id).unwrap_or_default(),
+                "recorded_by": crate::db::recorded_by_view(&sub, &role),
+                "recorded_at": at,
             });
             if let Some(reverses) = reverses {
                 entry["reverses"] = serde_json::Value::String(reverses);

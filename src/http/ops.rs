@@ -7,7 +7,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
@@ -101,6 +101,30 @@ impl Metrics {
     }
 }
 
+/// A request's id: the client's `X-Request-Id` when it is a plain token of at most 64
+/// characters, else one made here. Logged, answered in `X-Request-Id`, and stored with what the
+/// request records.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    fn of(req: &ServiceRequest) -> RequestId {
+        let given = req
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| {
+                (1..=64).contains(&v.len())
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+            });
+        RequestId(given.map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned))
+    }
+}
+
+/// The header a request's id travels in, both ways.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
 /// Logs and counts each request under its route pattern (never the raw path, whose ids would
 /// make the metrics unbounded).
 pub async fn observe(
@@ -113,11 +137,25 @@ pub async fn observe(
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
-    let span = tracing::info_span!("request", %method, %route, caller = tracing::field::Empty);
+    let request_id = RequestId::of(&req);
+    let span = tracing::info_span!(
+        "request",
+        %method,
+        %route,
+        request_id = %request_id.0,
+        caller = tracing::field::Empty
+    );
+    let header_value = HeaderValue::from_str(&request_id.0).ok();
+    req.extensions_mut().insert(request_id);
     // Instrumented, not entered: a guard held across the await would leave the span entered
     // on the worker thread while other requests run there, and every later request's span
     // would nest inside it (log lines growing without bound, spans never freed).
-    let response = next.call(req).instrument(span.clone()).await;
+    let mut response = next.call(req).instrument(span.clone()).await;
+    if let (Ok(response), Some(value)) = (&mut response, header_value) {
+        response
+            .headers_mut()
+            .insert(header::HeaderName::from_static(REQUEST_ID_HEADER), value);
+    }
     let elapsed = started.elapsed();
     let status = match &response {
         Ok(r) => r.status().as_u16(),

@@ -41,10 +41,23 @@ impl crate::http::extract::SentBy for NewPayment {
     const SENDERS: crate::http::extract::Senders = crate::http::extract::Senders::EmployerSide;
 }
 
-type PaymentRow = (PaymentId, EmployerId, FunderId, i64, Date, String, String);
+/// A payment as stored.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = payments)]
+struct PaymentRow {
+    id: PaymentId,
+    employer_id: EmployerId,
+    funder_id: FunderId,
+    amount_cents: i64,
+    received_on: Date,
+    reference: String,
+    created_at: String,
+    recorded_by_sub: String,
+    recorded_by_role: String,
+}
 
 fn views(conn: &mut DbConnection, rows: &[PaymentRow]) -> Result<Vec<serde_json::Value>, ApiError> {
-    let ids: Vec<PaymentId> = rows.iter().map(|r| r.0).collect();
+    let ids: Vec<PaymentId> = rows.iter().map(|r| r.id).collect();
     let applications: Vec<(PaymentId, CallId, i64, String)> = payment_applications::table
         .inner_join(calls::table.on(calls::id.eq(payment_applications::call_id)))
         .filter(payment_applications::payment_id.eq_any(&ids))
@@ -65,40 +78,32 @@ fn views(conn: &mut DbConnection, rows: &[PaymentRow]) -> Result<Vec<serde_json:
     }
     Ok(rows
         .iter()
-        .map(
-            |(id, employer, funder, amount, received_on, reference, created_at)| {
-                let applied = by_payment.remove(id).unwrap_or_default();
-                let applied_total: i64 = applied.iter().map(|a| a.1).sum();
-                serde_json::json!({
-                    "id": id,
-                    "employer_id": employer,
-                    "funder_id": funder,
-                    "amount": Money::from_cents(*amount),
-                    "received_on": received_on,
-                    "reference": reference,
-                    "applications": applied.iter().map(|(call, amount, number)| serde_json::json!({
-                        "call_id": call, "number": number, "amount": Money::from_cents(*amount)
-                    })).collect::<Vec<_>>(),
-                    "unapplied": Money::from_cents(amount - applied_total),
-                    "created_at": created_at,
-                })
-            },
-        )
+        .map(|row| {
+            let applied = by_payment.remove(&row.id).unwrap_or_default();
+            let applied_total: i64 = applied.iter().map(|a| a.1).sum();
+            serde_json::json!({
+                "id": row.id,
+                "employer_id": row.employer_id,
+                "funder_id": row.funder_id,
+                "amount": Money::from_cents(row.amount_cents),
+                "received_on": row.received_on,
+                "reference": row.reference,
+                "applications": applied.iter().map(|(call, amount, number)| serde_json::json!({
+                    "call_id": call, "number": number, "amount": Money::from_cents(*amount)
+                })).collect::<Vec<_>>(),
+                "unapplied": Money::from_cents(row.amount_cents - applied_total),
+                "created_at": row.created_at,
+                "recorded_by": crate::db::recorded_by_view(&row.recorded_by_sub, &row.recorded_by_role),
+                "recorded_at": row.created_at,
+            })
+        })
         .collect())
 }
 
 fn load(conn: &mut DbConnection, id: PaymentId) -> Result<PaymentRow, ApiError> {
     payments::table
         .find(id)
-        .select((
-            payments::id,
-            payments::employer_id,
-            payments::funder_id,
-            payments::amount_cents,
-            payments::received_on,
-            payments::reference,
-            payments::created_at,
-        ))
+        .select(PaymentRow::as_select())
         .first(conn)
         .optional()?
         .ok_or(ApiError::NotFound("payment"))
@@ -214,6 +219,7 @@ pub async fn create(
             input.received_on,
             &reference,
             named.as_deref(),
+            &caller.recorder(),
         )?;
         let row = load(conn, id)?;
         let view = views(conn, &[row])?
@@ -226,7 +232,7 @@ pub async fn create(
 }
 
 fn readable(caller: &Caller, row: &PaymentRow) -> bool {
-    caller.can_read_between(row.1, row.2)
+    caller.can_read_between(row.employer_id, row.funder_id)
 }
 
 /// `GET /v1/payments/{id}`.
@@ -259,17 +265,7 @@ pub async fn list(
     let (page, employer, funder) = query.0.parse()?;
     let (items, next) = state
         .with_connection(move |conn| {
-            let query = payments::table
-                .select((
-                    payments::id,
-                    payments::employer_id,
-                    payments::funder_id,
-                    payments::amount_cents,
-                    payments::received_on,
-                    payments::reference,
-                    payments::created_at,
-                ))
-                .into_boxed();
+            let query = payments::table.select(PaymentRow::as_select()).into_boxed();
             let query = party_filters!(
                 query,
                 payments,
@@ -279,7 +275,7 @@ pub async fn list(
             );
             let query = keyset_page!(query, payments::id, page);
             let rows: Vec<PaymentRow> = query.load(conn)?;
-            let (rows, next) = page.finish(rows, |r| r.0.to_string());
+            let (rows, next) = page.finish(rows, |r| r.id.to_string());
             Ok((views(conn, &rows)?, next))
         })
         .await?;

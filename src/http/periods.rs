@@ -37,7 +37,7 @@ pub async fn close(
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
         crate::http::employers::find(conn, input.employer_id)?;
         let lock = db::lock_employer(conn, input.employer_id)?;
-        let through = db::periods::close_through(conn, &lock, input.month)?;
+        let through = db::periods::close_through(conn, &lock, input.month, &caller.recorder())?;
         tracing::info!(employer_id = %input.employer_id, closed_through = %through, "period closed");
         Ok(Outcome::ok(serde_json::json!({
             "employer_id": input.employer_id,
@@ -89,15 +89,25 @@ pub async fn list(
         .with_connection(move |conn| {
             let q = closed_periods::table
                 .filter(closed_periods::employer_id.eq(employer))
-                .select((closed_periods::month, closed_periods::closed_at))
+                .select((
+                    closed_periods::month,
+                    closed_periods::closed_at,
+                    closed_periods::recorded_by_sub,
+                    closed_periods::recorded_by_role,
+                ))
                 .into_boxed();
             let q = keyset_page!(q, closed_periods::month, page);
-            let rows: Vec<(Month, String)> = q.load(conn)?;
+            let rows: Vec<(Month, String, String, String)> = q.load(conn)?;
             let (rows, next) = page.finish(rows, |r| r.0.to_string());
             let items: Vec<serde_json::Value> = rows
                 .into_iter()
-                .map(|(month, closed_at)| {
-                    serde_json::json!({"employer_id": employer, "month": month, "status": "closed", "closed_at": closed_at})
+                .map(|(month, closed_at, sub, role)| {
+                    serde_json::json!({
+                        "employer_id": employer, "month": month, "status": "closed",
+                        "closed_at": closed_at,
+                        "recorded_by": crate::db::recorded_by_view(&sub, &role),
+                        "recorded_at": closed_at,
+                    })
                 })
                 .collect();
             Ok((items, next))

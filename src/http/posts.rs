@@ -109,6 +109,10 @@ pub struct PostRow {
     pub version: i64,
     /// When it was created.
     pub created_at: String,
+    /// Who created it: the token's `sub`.
+    pub recorded_by_sub: String,
+    /// Who created it: the token's role.
+    pub recorded_by_role: String,
 }
 
 /// A post with its budget schedule: what the API answers.
@@ -210,6 +214,8 @@ impl Post {
             "budget": self.budgets.iter().map(|(m, a)| BudgetView { from_month: *m, monthly_amount: Money::from_cents(*a) }).collect::<Vec<_>>(),
             "version": self.row.version,
             "created_at": self.row.created_at,
+            "recorded_by": db::recorded_by_view(&self.row.recorded_by_sub, &self.row.recorded_by_role),
+            "recorded_at": self.row.created_at,
         })
     }
 
@@ -224,6 +230,8 @@ impl Post {
             "fte": Fte::from_hundredths(self.row.fte_hundredths).map(|f| f.to_string()),
             "start_month": self.row.start_month,
             "end_month": self.row.end_month,
+            "recorded_by": db::recorded_by_view(&self.row.recorded_by_sub, &self.row.recorded_by_role),
+            "recorded_at": self.row.created_at,
         })
     }
 
@@ -383,6 +391,7 @@ pub async fn create(
                 posts::end_month.eq(input.end_month),
                 posts::version.eq(1),
                 posts::created_at.eq(db::now_timestamp()),
+                crate::recorded_by!(posts, &caller.recorder()),
             ))
             .execute(conn)?;
         diesel::insert_into(post_budgets::table)

@@ -18,6 +18,7 @@ mod idempotency;
 mod money_in;
 mod periods;
 mod posts;
+mod recorded;
 mod registry;
 mod reports;
 mod stored_values;
