@@ -87,6 +87,7 @@ fn seed(conn: &mut DbConnection, month: Month) -> anyhow::Result<String> {
                         cap_cents: (c == 1).then_some(1_000_000),
                         reference: "bench",
                     },
+                    &db::Recorder::system("bench"),
                 )?;
             }
             let lock = db::lock_employer(conn, employer_id(&employer)?)?;
@@ -100,6 +101,7 @@ fn seed(conn: &mut DbConnection, month: Month) -> anyhow::Result<String> {
                     amount_cents: 312_745 + p as i64,
                     reference: None,
                 },
+                &db::Recorder::system("bench"),
             )
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         }
@@ -124,7 +126,8 @@ fn run_all(conn: &mut DbConnection, employer: &str, month: Month) -> anyhow::Res
                 .order(posts::id)
                 .select(posts::id)
                 .load(conn)?;
-            let results = allocation_runs::run(conn, &lock, RunScope::Posts(&ids), month)?;
+            let by = db::Recorder::system("bench");
+            let results = allocation_runs::run(conn, &lock, RunScope::Posts(&ids), month, &by)?;
             Ok(results.iter().map(|r| r.entries_posted).sum())
         },
     )

@@ -96,6 +96,7 @@ async fn run(path: &std::path::Path) -> anyhow::Result<()> {
                     amount_cents: 100,
                     reference: None,
                 },
+                &db::Recorder::system("bench"),
             )
         })
         .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -533,22 +533,26 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
         db::calls::receive(
             conn,
             &employer_lock,
-            FunderId(state),
-            state_amount * 2 / 5,
-            date("2026-09-10"),
-            "VIR-PREF-2026-0912",
-            None,
+            &db::calls::NewPayment {
+                funder_id: FunderId(state),
+                amount_cents: state_amount * 2 / 5,
+                received_on: date("2026-09-10"),
+                reference: "VIR-PREF-2026-0912",
+                named: None,
+            },
             &by,
         )?;
         let landlord_amount = amount_of(conn, landlord_call)?;
         db::calls::receive(
             conn,
             &employer_lock,
-            FunderId(landlord_a),
-            landlord_amount + 150_000,
-            date("2026-09-15"),
-            "VIR-LMH-88213",
-            None,
+            &db::calls::NewPayment {
+                funder_id: FunderId(landlord_a),
+                amount_cents: landlord_amount + 150_000,
+                received_on: date("2026-09-15"),
+                reference: "VIR-LMH-88213",
+                named: None,
+            },
             &by,
         )?;
         Ok(DemoIds {

@@ -516,18 +516,36 @@ pub fn cancel(
     Ok(())
 }
 
+/// A payment received.
+#[derive(Debug, Clone)]
+pub struct NewPayment<'a> {
+    /// The funder that paid.
+    pub funder_id: FunderId,
+    /// The amount, in cents.
+    pub amount_cents: i64,
+    /// The day the bank received it.
+    pub received_on: Date,
+    /// The bank's reference.
+    pub reference: &'a str,
+    /// The calls it pays and how much of each, when the payer said so.
+    pub named: Option<&'a [(CallId, i64)]>,
+}
+
 /// Records a payment (512 / 441) and applies it: to the named calls, or else to the funder's
 /// open calls with the employer, oldest due first. Answers the payment's id.
 pub fn receive(
     conn: &mut DbConnection,
     lock: &EmployerLock,
-    funder_id: FunderId,
-    amount_cents: i64,
-    received_on: Date,
-    reference: &str,
-    named: Option<&[(CallId, i64)]>,
+    payment: &NewPayment<'_>,
     by: &Recorder,
 ) -> Result<PaymentId, ApiError> {
+    let NewPayment {
+        funder_id,
+        amount_cents,
+        received_on,
+        reference,
+        named,
+    } = *payment;
     let employer_id = lock.employer();
     super::periods::check_open(conn, employer_id, received_on.month())?;
     let funder = funder_id;

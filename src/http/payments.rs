@@ -214,11 +214,13 @@ pub async fn create(
         let id = store::receive(
             conn,
             &lock,
-            input.funder_id,
-            input.amount.cents(),
-            input.received_on,
-            &reference,
-            named.as_deref(),
+            &store::NewPayment {
+                funder_id: input.funder_id,
+                amount_cents: input.amount.cents(),
+                received_on: input.received_on,
+                reference: &reference,
+                named: named.as_deref(),
+            },
             &caller.recorder(),
         )?;
         let row = load(conn, id)?;
