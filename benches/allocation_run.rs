@@ -86,6 +86,7 @@ fn seed(conn: &mut DbConnection, month: Month) -> anyhow::Result<String> {
                         end: month.plus(11).unwrap_or(month),
                         cap_cents: (c == 1).then_some(1_000_000),
                         reference: "bench",
+                        rate_code: None,
                     },
                     &db::Recorder::system("bench"),
                 )?;

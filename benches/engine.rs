@@ -73,7 +73,12 @@ fn main() {
         let began = Instant::now();
         let mut total = 0i64;
         for (terms, months) in &posts {
-            for split in allocate_months(black_box(terms), black_box(months), &[]) {
+            for split in allocate_months(
+                black_box(terms),
+                black_box(months),
+                &[],
+                &portage_ledger::domain::keys::HoursBook::none(),
+            ) {
                 total += split.allocated_cents();
             }
         }

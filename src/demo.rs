@@ -194,6 +194,7 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                     end: month(end),
                     cap_cents,
                     reference,
+                    rate_code: None,
                 },
                 &by,
             )
@@ -337,6 +338,7 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                         end: month(end),
                         cap_cents,
                         reference: &reference,
+                        rate_code: None,
                     },
                     &by,
                 )

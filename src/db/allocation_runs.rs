@@ -6,6 +6,7 @@
 //! statements rather than tens of thousands.
 
 use super::commitments::CommitmentRow;
+use super::keys::{hours_book, hours_in_force, RateBook, StoredHours};
 use super::ledger::{post_entries, EntryKind, NewEntry};
 use super::schema::{allocated_months, allocation_lines, call_lines, calls, commitments, costs};
 use super::{DbConnection, EmployerLock, Recorder};
@@ -14,7 +15,7 @@ use crate::domain::ids::{CallId, CommitmentId, EmployerId, FunderId, PostId};
 use crate::domain::{ledger, Month};
 use crate::error::ApiError;
 use diesel::prelude::*;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// What a run did for one post and the month asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +87,11 @@ struct Loaded {
     /// What is already called, per funder, post and month, with the calls: a run may not go
     /// below it.
     called: HashMap<(FunderId, PostId, Month), (i64, Vec<CallId>)>,
+    /// The schedules of the rates the commitments name.
+    rates: RateBook,
+    /// The records of hours in force, by post and month, of the posts with activity
+    /// commitments.
+    hours: HashMap<PostId, BTreeMap<Month, StoredHours>>,
 }
 
 /// What a run writes.
@@ -255,6 +261,16 @@ fn load(
         entry.0 += amount;
         entry.1.push(call_id);
     }
+    let all_commitments: Vec<&CommitmentRow> = commitments_by_post.values().flatten().collect();
+    let rates = RateBook::for_commitments(conn, &all_commitments)?;
+    let mut keyed_posts: Vec<PostId> = all_commitments
+        .iter()
+        .filter(|c| c.basis == "activity")
+        .map(|c| c.post_id)
+        .collect();
+    keyed_posts.sort();
+    keyed_posts.dedup();
+    let hours = hours_in_force(conn, &keyed_posts, Some(month))?;
     Ok(Loaded {
         stored_months,
         commitments_by_post,
@@ -262,6 +278,8 @@ fn load(
         cost_totals,
         stored_lines,
         called,
+        rates,
+        hours,
     })
 }
 
@@ -292,8 +310,9 @@ fn compute(
         let terms: Vec<Terms> = commitments
             .iter()
             .enumerate()
-            .map(|(rank, c)| c.terms(rank as i64))
+            .map(|(rank, c)| c.terms(rank as i64, &loaded.rates))
             .collect::<QueryResult<_>>()?;
+        let hours = hours_book(loaded.hours.get(&post_id), commitments, false);
         let before: Vec<i64> = commitments
             .iter()
             .map(|c| loaded.used_before.get(&c.id).copied().unwrap_or(0))
@@ -307,7 +326,7 @@ fn compute(
                 (*m, cost)
             })
             .collect();
-        let splits = allocate_months(&terms, &inputs, &before);
+        let splits = allocate_months(&terms, &inputs, &before, &hours);
         let mut entries_posted = 0;
         for split in &splits {
             let m = split.month;

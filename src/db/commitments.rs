@@ -1,5 +1,6 @@
 //! Commitments as stored, and their terms for the allocation engine.
 
+use super::keys::RateBook;
 use super::schema::{allocation_lines, commitments};
 use super::{DbConnection, Recorder};
 use crate::domain::allocation::{Basis, Terms};
@@ -40,6 +41,10 @@ pub struct CommitmentRow {
     pub recorded_by_sub: String,
     /// Who recorded it: the token's role.
     pub recorded_by_role: String,
+    /// The rate a `rate` commitment names.
+    pub rate_code: Option<String>,
+    /// The part of a full-time post a `rate` commitment pays for, in hundredths.
+    pub fte_hundredths: Option<i64>,
 }
 
 impl CommitmentRow {
@@ -53,22 +58,36 @@ impl CommitmentRow {
         self.end_month
     }
 
-    /// The basis, from the `basis` column and the one amount column it uses; a row whose
-    /// columns disagree (which the schema's checks forbid) is an error naming it.
-    pub fn basis(&self) -> QueryResult<Basis> {
+    /// The basis, from the `basis` column and the columns it uses, with the schedule of its rate
+    /// from `rates`; a row whose columns disagree (which the schema's checks forbid) is an error
+    /// naming it.
+    pub fn basis(&self, rates: &RateBook) -> QueryResult<Basis> {
         match (
             self.basis.as_str(),
             self.monthly_amount_cents,
             self.percent_ten_thousandths,
+            self.rate_code.as_deref(),
+            self.fte_hundredths,
         ) {
-            ("fixed", Some(monthly_cents), None) => Ok(Basis::Fixed { monthly_cents }),
-            ("share", None, Some(percent)) => Ok(Basis::Share {
+            ("fixed", Some(monthly_cents), None, None, None) => Ok(Basis::Fixed { monthly_cents }),
+            ("share", None, Some(percent), None, None) => Ok(Basis::Share {
                 percent: Percent::from_ten_thousandths(percent),
             }),
+            ("rate", None, None, Some(code), Some(fte_hundredths)) => Ok(Basis::Rate {
+                fte_hundredths,
+                schedule: rates.schedule(code),
+            }),
+            ("activity", None, None, None, None) => Ok(Basis::Activity),
             _ => Err(diesel::result::Error::DeserializationError(
                 format!(
-                    "commitments row {} has basis {:?} with monthly amount {:?} and percent {:?}",
-                    self.id, self.basis, self.monthly_amount_cents, self.percent_ten_thousandths
+                    "commitments row {} has basis {:?} with monthly amount {:?}, percent {:?}, \
+                     rate {:?} and fte {:?}",
+                    self.id,
+                    self.basis,
+                    self.monthly_amount_cents,
+                    self.percent_ten_thousandths,
+                    self.rate_code,
+                    self.fte_hundredths
                 )
                 .into(),
             )),
@@ -81,9 +100,9 @@ impl CommitmentRow {
     }
 
     /// The terms the engine needs, with the creation rank given.
-    pub fn terms(&self, created_order: i64) -> QueryResult<Terms> {
+    pub fn terms(&self, created_order: i64, rates: &RateBook) -> QueryResult<Terms> {
         Ok(Terms {
-            basis: self.basis()?,
+            basis: self.basis(rates)?,
             start: self.start(),
             end: self.end(),
             cap_cents: self.cap_cents,
@@ -154,6 +173,8 @@ pub struct NewCommitment<'a> {
     pub cap_cents: Option<i64>,
     /// The convention's reference.
     pub reference: &'a str,
+    /// The rate a `rate` commitment names.
+    pub rate_code: Option<&'a str>,
 }
 
 /// Inserts a commitment whose checks the caller made; answers its id.
@@ -163,9 +184,11 @@ pub fn insert(
     by: &Recorder,
 ) -> QueryResult<CommitmentId> {
     let id = CommitmentId::generate();
-    let (basis, monthly, percent) = match new.basis {
-        Basis::Fixed { monthly_cents } => ("fixed", Some(monthly_cents), None),
-        Basis::Share { percent } => ("share", None, Some(percent.ten_thousandths())),
+    let (basis, monthly, percent, fte) = match &new.basis {
+        Basis::Fixed { monthly_cents } => ("fixed", Some(*monthly_cents), None, None),
+        Basis::Share { percent } => ("share", None, Some(percent.ten_thousandths()), None),
+        Basis::Rate { fte_hundredths, .. } => ("rate", None, None, Some(*fte_hundredths)),
+        Basis::Activity => ("activity", None, None, None),
     };
     diesel::insert_into(commitments::table)
         .values((
@@ -182,6 +205,8 @@ pub fn insert(
             commitments::reference.eq(new.reference),
             commitments::created_at.eq(super::now_timestamp()),
             crate::recorded_by!(commitments, by),
+            commitments::rate_code.eq(new.rate_code),
+            commitments::fte_hundredths.eq(fte),
         ))
         .execute(conn)?;
     Ok(id)

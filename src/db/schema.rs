@@ -87,6 +87,8 @@ diesel::table! {
         recorded_by_sub -> Text,
         recorded_by_role -> Text,
         request_id -> Nullable<Text>,
+        rate_code -> Nullable<Text>,
+        fte_hundredths -> Nullable<BigInt>,
     }
 }
 
@@ -260,7 +262,64 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Dated rates, by code.
+    rates (code) {
+        code -> Text,
+        label -> Text,
+        created_at -> Text,
+        recorded_by_sub -> Text,
+        recorded_by_role -> Text,
+        request_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// The values of rates; the latest recorded for a month is in force.
+    rate_values (id) {
+        id -> Text,
+        rate_code -> Text,
+        from_month -> Text,
+        annual_amount_cents -> BigInt,
+        created_at -> Text,
+        recorded_by_sub -> Text,
+        recorded_by_role -> Text,
+        request_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// A post's record of hours for a month; the latest recorded is in force.
+    activity_records (id) {
+        id -> Text,
+        employer_id -> Text,
+        post_id -> Text,
+        month -> Text,
+        other_hours_hundredths -> BigInt,
+        created_at -> Text,
+        recorded_by_sub -> Text,
+        recorded_by_role -> Text,
+        request_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// The hours of a record, by activity commitment.
+    activity_hours (record_id, commitment_id) {
+        record_id -> Text,
+        commitment_id -> Text,
+        hours_hundredths -> BigInt,
+    }
+}
+
+diesel::joinable!(rate_values -> rates (rate_code));
+diesel::joinable!(activity_hours -> activity_records (record_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
+    rates,
+    rate_values,
+    activity_records,
+    activity_hours,
     employers,
     funders,
     posts,

@@ -6,6 +6,7 @@
 
 use super::allocation::{allocate_months, MonthSplit, Terms};
 use super::decimal_units::Percent;
+use super::keys::HoursBook;
 use super::month::Month;
 use serde::Serialize;
 
@@ -45,6 +46,8 @@ pub struct ProjectionInput<'a> {
     pub commitments: &'a [Terms],
     /// What each commitment was actually allocated before `as_of`, in cents.
     pub allocated_before: &'a [i64],
+    /// The post's records of hours, carried forward into the months without one.
+    pub hours: &'a HoursBook,
 }
 
 /// The verdict of a projection.
@@ -99,7 +102,12 @@ pub fn project(input: &ProjectionInput<'_>) -> Continuity {
             .into_iter()
             .map(|m| (m, (input.budget_cents)(m)))
             .collect();
-    let splits = allocate_months(input.commitments, &months, input.allocated_before);
+    let splits = allocate_months(
+        input.commitments,
+        &months,
+        input.allocated_before,
+        input.hours,
+    );
 
     let covered: Vec<bool> = splits
         .iter()

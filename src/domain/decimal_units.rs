@@ -125,6 +125,55 @@ impl<'de> Deserialize<'de> for Fte {
     }
 }
 
+/// Hours worked, with at most two decimals, held in hundredths of an hour (`"12.50"` is 1250).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Hours(i64);
+
+impl Hours {
+    /// The most hours a month can hold in all (31 days of 24 hours).
+    pub const MONTH_MAX: Hours = Hours(74_400);
+
+    /// Parses `"12.50"` or `"7"`: zero or more, two decimals at most, at most 744.
+    pub fn parse(text: &str) -> Option<Hours> {
+        parse_scaled(text, 3, 2)
+            .filter(|v| *v <= Hours::MONTH_MAX.0)
+            .map(Hours)
+    }
+
+    /// Wraps hundredths of an hour (zero or more).
+    pub fn from_hundredths(value: i64) -> Option<Hours> {
+        (value >= 0).then_some(Hours(value))
+    }
+
+    /// Hundredths of an hour.
+    pub const fn hundredths(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for Hours {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:02}", self.0 / 100, self.0 % 100)
+    }
+}
+
+impl Serialize for Hours {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Hours {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Hours, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Hours::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(
+                "must be a string of hours from 0 to 744 with at most two decimals, such as \"12.50\"",
+            )
+        })
+    }
+}
+
 /// A SIREN, the nine-digit French company number, whose digits pass the Luhn check.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Siren(String);

@@ -7,6 +7,7 @@ pub mod continuity;
 pub mod decimal_units;
 pub mod export;
 pub mod ids;
+pub mod keys;
 pub mod kinds;
 pub mod ledger;
 pub mod money;
@@ -16,6 +17,6 @@ pub mod statement;
 #[cfg(test)]
 mod allocation_tests;
 
-pub use decimal_units::{Fte, Percent, Siren};
+pub use decimal_units::{Fte, Hours, Percent, Siren};
 pub use money::Money;
 pub use month::{Date, Month};

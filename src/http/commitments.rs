@@ -2,11 +2,12 @@
 
 use crate::auth::Caller;
 use crate::db::commitments::{allocated_to_date, allocation_of, of_post, CommitmentRow};
+use crate::db::keys::RateBook;
 use crate::db::schema::commitments;
 use crate::db::{self, DbConnection};
 use crate::domain::allocation::Basis;
 use crate::domain::ids::{CommitmentId, FunderId, PostId};
-use crate::domain::{Money, Month, Percent};
+use crate::domain::{clock, Fte, Money, Month, Percent};
 use crate::error::ApiError;
 use crate::http::extract::{id_param, page_response, path_id, Body, Page, Query};
 use crate::http::idempotency::{self, Outcome};
@@ -17,7 +18,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use serde::Deserialize;
 
-/// `fixed` or `share`.
+/// `fixed`, `share`, `rate` or `activity`.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum BasisName {
@@ -25,6 +26,10 @@ pub enum BasisName {
     Fixed,
     /// A share of the remainder.
     Share,
+    /// A dated rate for a part of a full-time post.
+    Rate,
+    /// A part of the remainder by the month's hours.
+    Activity,
 }
 
 /// The body of `POST /v1/commitments`.
@@ -38,6 +43,10 @@ pub struct NewCommitment {
     monthly_amount: Option<Money>,
     #[serde(default)]
     percent: Option<Percent>,
+    #[serde(default)]
+    rate: Option<String>,
+    #[serde(default)]
+    fte: Option<Fte>,
     start_month: Month,
     end_month: Month,
     #[serde(default)]
@@ -60,53 +69,97 @@ impl crate::http::extract::SentBy for Termination {
     const SENDERS: crate::http::extract::Senders = crate::http::extract::Senders::EmployerSide;
 }
 
+/// The basis a request asks for, checked field by field (the rate's existence is checked in
+/// the transaction).
+enum Asked {
+    Basis(Basis),
+    Rate { code: String, fte: Fte },
+}
+
 impl NewCommitment {
-    /// Checks the fields together; answers the basis.
-    fn basis(&self) -> Result<Basis, ApiError> {
-        match (self.basis, self.monthly_amount, self.percent) {
-            (BasisName::Fixed, Some(amount), None) if amount.cents() > 0 => Ok(Basis::Fixed {
-                monthly_cents: amount.cents(),
-            }),
-            (BasisName::Fixed, Some(_), None) => {
-                Err(ApiError::field("/monthly_amount", "must be more than 0.00"))
+    /// Checks the basis's fields together: each basis takes its own and refuses the others'.
+    fn asked(&self) -> Result<Asked, ApiError> {
+        let given = [
+            ("monthly_amount", self.monthly_amount.is_some()),
+            ("percent", self.percent.is_some()),
+            ("rate", self.rate.is_some()),
+            ("fte", self.fte.is_some()),
+        ];
+        let takes: &[&str] = match self.basis {
+            BasisName::Fixed => &["monthly_amount"],
+            BasisName::Share => &["percent"],
+            BasisName::Rate => &["rate", "fte"],
+            BasisName::Activity => &[],
+        };
+        let name = match self.basis {
+            BasisName::Fixed => "fixed",
+            BasisName::Share => "share",
+            BasisName::Rate => "rate",
+            BasisName::Activity => "activity",
+        };
+        for (field, present) in given {
+            if present && !takes.contains(&field) {
+                return Err(ApiError::field(
+                    format!("/{field}"),
+                    format!("a {name} commitment takes no {field}"),
+                ));
             }
-            (BasisName::Fixed, None, _) => Err(ApiError::field(
-                "/monthly_amount",
-                "a fixed commitment needs a monthly_amount",
-            )),
-            (BasisName::Fixed, Some(_), Some(_)) => Err(ApiError::field(
-                "/percent",
-                "a fixed commitment takes no percent",
-            )),
-            (BasisName::Share, None, Some(p)) if p > Percent::ZERO => {
-                Ok(Basis::Share { percent: p })
+            if !present && takes.contains(&field) {
+                return Err(ApiError::field(
+                    format!("/{field}"),
+                    format!("a {name} commitment needs a {field}"),
+                ));
             }
-            (BasisName::Share, None, Some(_)) => {
-                Err(ApiError::field("/percent", "must be more than 0"))
-            }
-            (BasisName::Share, _, None) => Err(ApiError::field(
-                "/percent",
-                "a share commitment needs a percent",
-            )),
-            (BasisName::Share, Some(_), Some(_)) => Err(ApiError::field(
-                "/monthly_amount",
-                "a share commitment takes no monthly_amount",
-            )),
         }
+        Ok(match self.basis {
+            BasisName::Fixed => {
+                let amount = self.monthly_amount.map_or(0, Money::cents);
+                if amount == 0 {
+                    return Err(ApiError::field("/monthly_amount", "must be more than 0.00"));
+                }
+                Asked::Basis(Basis::Fixed {
+                    monthly_cents: amount,
+                })
+            }
+            BasisName::Share => match self.percent {
+                Some(p) if p > Percent::ZERO => Asked::Basis(Basis::Share { percent: p }),
+                _ => return Err(ApiError::field("/percent", "must be more than 0")),
+            },
+            BasisName::Rate => match (&self.rate, self.fte) {
+                (Some(code), Some(fte)) => Asked::Rate {
+                    code: code.clone(),
+                    fte,
+                },
+                _ => return Err(ApiError::field("/rate", "a rate commitment needs a rate")),
+            },
+            BasisName::Activity => Asked::Basis(Basis::Activity),
+        })
     }
 }
 
-/// The answer for a commitment, with its cap use.
-pub fn view(row: &CommitmentRow, allocated_cents: i64) -> QueryResult<serde_json::Value> {
-    let basis = row.basis()?;
+/// The answer for a commitment, with its cap use and what it asks this month.
+pub fn view(
+    row: &CommitmentRow,
+    allocated_cents: i64,
+    rates: &RateBook,
+) -> QueryResult<serde_json::Value> {
+    let basis = row.basis(rates)?;
+    let this_month = clock::today().month();
+    let current_monthly_ask = (row.start() <= this_month && this_month <= row.end())
+        .then(|| basis.fixed_ask(this_month))
+        .flatten()
+        .map(Money::from_cents);
     Ok(serde_json::json!({
         "id": row.id,
         "employer_id": row.employer_id,
         "post_id": row.post_id,
         "funder_id": row.funder_id,
         "basis": row.basis,
-        "monthly_amount": match basis { Basis::Fixed { monthly_cents } => Some(Money::from_cents(monthly_cents)), Basis::Share { .. } => None },
-        "percent": match basis { Basis::Share { percent } => Some(percent), Basis::Fixed { .. } => None },
+        "monthly_amount": row.monthly_amount_cents.map(Money::from_cents),
+        "percent": basis.share(),
+        "rate": row.rate_code,
+        "fte": row.fte_hundredths.and_then(Fte::from_hundredths),
+        "current_monthly_ask": current_monthly_ask,
         "start_month": row.start_month,
         "end_month": row.end_month,
         "cap": row.cap_cents.map(Money::from_cents),
@@ -129,10 +182,9 @@ fn months_over_hundred(
     let shares: Vec<(Month, Month, i64)> = existing
         .iter()
         .map(|c| {
-            Ok(match c.basis()? {
-                Basis::Share { percent } => Some((c.start(), c.end(), percent.ten_thousandths())),
-                Basis::Fixed { .. } => None,
-            })
+            Ok(c.basis(&RateBook::default())?
+                .share()
+                .map(|percent| (c.start(), c.end(), percent.ten_thousandths())))
         })
         .filter_map(Result::transpose)
         .collect::<QueryResult<_>>()?;
@@ -173,7 +225,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_writer_role()?;
     let input = body.value;
-    let basis = input.basis()?;
+    let asked = input.asked()?;
     if input.end_month < input.start_month {
         return Err(ApiError::field(
             "/end_month",
@@ -191,6 +243,23 @@ pub async fn create(
         crate::http::funders::find(conn, input.funder_id)?;
         post.check_months_within(input.start_month, input.end_month)?;
         let existing = of_post(conn, post_id)?;
+        let (basis, rate_code) = match asked {
+            Asked::Basis(basis) => (basis, None),
+            Asked::Rate { code, fte } => {
+                if !db::rates::exists(conn, &code)? {
+                    return Err(ApiError::field(
+                        "/rate",
+                        format!("no rate has the code {code:?}"),
+                    ));
+                }
+                let schedule = RateBook::of(conn, std::slice::from_ref(&code))?.schedule(&code);
+                let basis = Basis::Rate {
+                    fte_hundredths: fte.hundredths(),
+                    schedule,
+                };
+                (basis, Some(code))
+            }
+        };
         if let Basis::Share { percent } = basis {
             let over = months_over_hundred(&existing, input.start_month, input.end_month, percent)?;
             if !over.is_empty() {
@@ -214,6 +283,7 @@ pub async fn create(
                 end: input.end_month,
                 cap_cents: input.cap.map(Money::cents),
                 reference: &reference,
+                rate_code: rate_code.as_deref(),
             },
             &caller.recorder(),
         )?;
@@ -221,7 +291,7 @@ pub async fn create(
         tracing::info!(commitment_id = %id, post_id = %post_id, "commitment recorded");
         Ok(Outcome::created(
             format!("/v1/commitments/{id}"),
-            view(&row, 0)?,
+            view(&row, 0, &RateBook::for_commitments(conn, &[&row])?)?,
         ))
     })
     .await
@@ -281,9 +351,10 @@ pub async fn list(
             let (rows, next) = page.finish(rows, |c: &CommitmentRow| c.id.to_string());
             let ids: Vec<CommitmentId> = rows.iter().map(|r| r.id).collect();
             let allocated = allocated_to_date(conn, &ids)?;
+            let rates = RateBook::for_commitments(conn, &rows.iter().collect::<Vec<_>>())?;
             let items: Vec<serde_json::Value> = rows
                 .iter()
-                .map(|row| view(row, allocated.get(&row.id).copied().unwrap_or(0)))
+                .map(|row| view(row, allocated.get(&row.id).copied().unwrap_or(0), &rates))
                 .collect::<QueryResult<_>>()?;
             Ok((items, next))
         })
@@ -305,7 +376,11 @@ pub async fn get(
                 return Err(ApiError::NotFound("commitment"));
             }
             let (allocated, _) = allocation_of(conn, row.id)?;
-            Ok(view(&row, allocated)?)
+            Ok(view(
+                &row,
+                allocated,
+                &RateBook::for_commitments(conn, &[&row])?,
+            )?)
         })
         .await?;
     Ok(HttpResponse::Ok().json(body))
@@ -353,7 +428,8 @@ pub async fn terminate(
             .execute(conn)?;
         let row = find(conn, id)?;
         tracing::info!(commitment_id = %id, end_month = %end, "commitment terminated");
-        Ok(Outcome::ok(view(&row, allocated)?))
+        let rates = RateBook::for_commitments(conn, &[&row])?;
+        Ok(Outcome::ok(view(&row, allocated, &rates)?))
     })
     .await
 }

@@ -4,6 +4,7 @@
 
 use crate::auth::{Caller, Scope};
 use crate::db::commitments::CommitmentRow;
+use crate::db::keys::{hours_book, hours_in_force, RateBook};
 use crate::db::schema::{allocation_lines, commitments, employers, funders, posts};
 use crate::db::DbConnection;
 use crate::domain::allocation::Terms;
@@ -127,6 +128,20 @@ pub fn project_posts(
         used.extend(a.load::<(CommitmentId, i64)>(conn)?);
     }
 
+    let all_commitments: Vec<&CommitmentRow> = by_post.values().flatten().collect();
+    let rates = RateBook::for_commitments(conn, &all_commitments)?;
+    let mut keyed_posts: Vec<PostId> = all_commitments
+        .iter()
+        .filter(|c| c.basis == "activity")
+        .map(|c| c.post_id)
+        .collect();
+    keyed_posts.sort();
+    keyed_posts.dedup();
+    let mut hours = HashMap::new();
+    for chunk in keyed_posts.chunks(ID_CHUNK) {
+        hours.extend(hours_in_force(conn, chunk, None)?);
+    }
+
     rows.into_iter()
         .map(|row| {
             let post = Post {
@@ -137,8 +152,9 @@ pub fn project_posts(
             let terms: Vec<Terms> = commitments
                 .iter()
                 .enumerate()
-                .map(|(rank, c)| c.terms(rank as i64))
+                .map(|(rank, c)| c.terms(rank as i64, &rates))
                 .collect::<QueryResult<_>>()?;
+            let hours = hours_book(hours.get(&post.row.id), &commitments, true);
             let before: Vec<i64> = commitments
                 .iter()
                 .map(|c| used.get(&c.id).copied().unwrap_or(0))
@@ -152,6 +168,7 @@ pub fn project_posts(
                 budget_cents: &budget,
                 commitments: &terms,
                 allocated_before: &before,
+                hours: &hours,
             });
             Ok(PostFacts {
                 post,

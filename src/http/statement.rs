@@ -92,11 +92,15 @@ pub async fn get(
                 .collect();
             let ids: Vec<CommitmentId> = commitment_rows.iter().map(|r| r.id).collect();
             let allocated = allocated_to_date(conn, &ids)?;
+            let rates = crate::db::keys::RateBook::for_commitments(
+                conn,
+                &commitment_rows.iter().collect::<Vec<_>>(),
+            )?;
             let commitment_views: Vec<serde_json::Value> = commitment_rows
                 .iter()
                 .map(|row| {
                     let allocated = allocated.get(&row.id).copied().unwrap_or(0);
-                    crate::http::commitments::view(row, allocated)
+                    crate::http::commitments::view(row, allocated, &rates)
                 })
                 .collect::<QueryResult<_>>()?;
 
