@@ -36,6 +36,7 @@ macro_rules! party_filters {
     }};
 }
 
+pub mod activity;
 pub mod allocations;
 pub mod calls;
 pub mod commitments;
@@ -51,6 +52,7 @@ pub mod ops;
 pub mod payments;
 pub mod periods;
 pub mod posts;
+pub mod rates;
 pub mod reports;
 pub mod solvency;
 pub mod statement;
@@ -91,6 +93,11 @@ routes! {
     "/v1/posts" => { GET: posts::list, POST: posts::create },
     "/v1/posts/{id}" => { GET: posts::get, PATCH: posts::update },
     "/v1/posts/{id}/budget" => { PUT: posts::set_budget },
+    "/v1/posts/{id}/activity" => { GET: activity::list },
+    "/v1/posts/{id}/activity/{month}" => { PUT: activity::put },
+    "/v1/rates" => { GET: rates::list, POST: rates::create },
+    "/v1/rates/{code}" => { GET: rates::get },
+    "/v1/rates/{code}/values" => { POST: rates::add_value },
     "/v1/posts/{id}/costs" => { GET: costs::list, POST: costs::create },
     "/v1/costs/{id}" => { GET: costs::get },
     "/v1/costs/{id}/reverse" => { POST: costs::reverse },
