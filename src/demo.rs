@@ -8,7 +8,7 @@ use crate::db::{self, DbConnection};
 use crate::domain::allocation::Basis;
 use crate::domain::ids::{CallId, EmployerId, FunderId, PostId};
 use crate::domain::kinds::CostCategory;
-use crate::domain::{Date, Month, Percent};
+use crate::domain::{Date, Money, Month, Percent};
 use crate::error::ApiError;
 use diesel::prelude::*;
 use uuid::Uuid;
@@ -280,6 +280,132 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                     &by,
                 )?;
                 allocation_runs::run(conn, &employer_lock, RunScope::Post(PostId(post)), m, &by)?;
+            }
+        }
+        // The adultes-relais aid as the State writes it: a rate per full-time post and year,
+        // revised in July (the 2024 figure, then an illustrative revision), and two mutualised
+        // posts whose remainder three landlords share by the hours spent on their estates.
+        let aid_rate = "adultes-relais";
+        db::rates::insert(
+            conn,
+            aid_rate,
+            "Aide adultes-relais, par poste à temps plein et par an",
+            &by,
+        )?;
+        for (from, annual_cents) in [("2026-01", 2_281_061), ("2026-07", 2_327_000)] {
+            db::rates::add_value(
+                conn,
+                aid_rate,
+                month(from),
+                Money::from_cents(annual_cents),
+                &by,
+            )?;
+        }
+        let landlord_c = funder(conn, "Partenord Habitat", "social_landlord")?;
+        let shared_posts = [
+            (
+                "Médiateur mutualisé – Roubaix Nord",
+                "QP059038",
+                305_000,
+                [62, 48, 30],
+            ),
+            (
+                "Médiatrice mutualisée – Tourcoing Bourgogne",
+                "QP059044",
+                296_000,
+                [40, 55, 65],
+            ),
+        ];
+        for (title, territory, budget_cents, base_hours) in shared_posts {
+            let id = PostId::generate();
+            diesel::insert_into(posts::table)
+                .values((
+                    posts::id.eq(id),
+                    posts::employer_id.eq(grouping.to_string()),
+                    posts::title.eq(title),
+                    posts::territory.eq(territory),
+                    posts::activity.eq("housing"),
+                    posts::fte_hundredths.eq(100),
+                    posts::start_month.eq("2026-01"),
+                    posts::end_month.eq(None::<String>),
+                    posts::version.eq(1),
+                    posts::created_at.eq(&now),
+                    crate::recorded_by!(posts, &by),
+                ))
+                .execute(conn)?;
+            diesel::insert_into(post_budgets::table)
+                .values((
+                    post_budgets::post_id.eq(id),
+                    post_budgets::from_month.eq("2026-01"),
+                    post_budgets::monthly_amount_cents.eq(budget_cents),
+                ))
+                .execute(conn)?;
+            let schedule = db::keys::RateBook::of(conn, &[aid_rate.to_owned()])?.schedule(aid_rate);
+            let mut keyed = Vec::new();
+            for (funder, basis, rate_code, reference) in [
+                (
+                    state,
+                    Basis::Rate {
+                        fte_hundredths: 100,
+                        schedule: schedule.clone(),
+                    },
+                    Some(aid_rate),
+                    "AR-59-2026-031",
+                ),
+                (landlord_a, Basis::Activity, None, "LMH-MUT-2026-01"),
+                (landlord_b, Basis::Activity, None, "VIL-MUT-2026-02"),
+                (landlord_c, Basis::Activity, None, "PTN-MUT-2026-03"),
+            ] {
+                let commitment = db::commitments::insert(
+                    conn,
+                    &db::commitments::NewCommitment {
+                        employer_id: employer,
+                        post_id: id,
+                        funder_id: FunderId(funder),
+                        basis,
+                        start: month("2026-01"),
+                        end: month("2027-12"),
+                        cap_cents: None,
+                        reference,
+                        rate_code,
+                    },
+                    &by,
+                )?;
+                keyed.push(commitment);
+            }
+            for number in 1..=10i64 {
+                let m = month(&format!("2026-{number:02}"));
+                // The hours drift a little from month to month, as timesheets do.
+                let by_commitment = keyed[1..]
+                    .iter()
+                    .zip(base_hours)
+                    .enumerate()
+                    .map(|(k, (c, h))| (*c, (h + (number * (k as i64 + 1)) % 7) * 100))
+                    .collect();
+                db::keys::record_hours(
+                    conn,
+                    employer,
+                    id,
+                    m,
+                    &db::keys::StoredHours {
+                        other_hundredths: 1_200,
+                        by_commitment,
+                    },
+                    &by,
+                )?;
+                db::costs::record(
+                    conn,
+                    &employer_lock,
+                    &db::costs::NewCost {
+                        post_id: id,
+                        month: m,
+                        category: CostCategory::Salary,
+                        amount_cents: budget_cents,
+                        reference: Some("paie"),
+                    },
+                    &by,
+                )?;
+                allocation_runs::run(conn, &employer_lock, RunScope::Post(id), m, &by)?;
             }
         }
         // The rest of the region: 57 more posts over the three employers, funded in six

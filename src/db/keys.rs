@@ -3,8 +3,8 @@
 
 use super::commitments::CommitmentRow;
 use super::schema::{activity_hours, activity_records, rate_values};
-use super::DbConnection;
-use crate::domain::ids::{CommitmentId, PostId};
+use super::{DbConnection, Recorder};
+use crate::domain::ids::{CommitmentId, EmployerId, PostId};
 use crate::domain::keys::{HoursBook, MonthHours, RateSchedule};
 use crate::domain::Month;
 use diesel::prelude::*;
@@ -175,4 +175,38 @@ pub fn hours_book(
         Some(records) if carried => HoursBook::carried(month_hours(records, commitments)),
         Some(records) => HoursBook::exact(month_hours(records, commitments)),
     }
+}
+
+/// Adds a record of a post's hours for a month (the earlier records stay): the hours by
+/// commitment and the other hours, in hundredths. The caller checked the commitments.
+pub fn record_hours(
+    conn: &mut DbConnection,
+    employer_id: EmployerId,
+    post_id: PostId,
+    month: Month,
+    record: &StoredHours,
+    by: &Recorder,
+) -> QueryResult<()> {
+    let record_id = uuid::Uuid::now_v7().to_string();
+    diesel::insert_into(activity_records::table)
+        .values((
+            activity_records::id.eq(&record_id),
+            activity_records::employer_id.eq(employer_id),
+            activity_records::post_id.eq(post_id),
+            activity_records::month.eq(month),
+            activity_records::other_hours_hundredths.eq(record.other_hundredths),
+            activity_records::created_at.eq(super::now_timestamp()),
+            crate::recorded_by!(activity_records, by),
+        ))
+        .execute(conn)?;
+    for (commitment, hours) in &record.by_commitment {
+        diesel::insert_into(activity_hours::table)
+            .values((
+                activity_hours::record_id.eq(&record_id),
+                activity_hours::commitment_id.eq(commitment),
+                activity_hours::hours_hundredths.eq(hours),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
 }

@@ -4,8 +4,8 @@
 
 use crate::auth::{Caller, Scope};
 use crate::db::commitments::{of_post, CommitmentRow};
-use crate::db::keys::{hours_in_force, StoredHours};
-use crate::db::schema::{activity_hours, activity_records};
+use crate::db::keys::{hours_in_force, record_hours, StoredHours};
+use crate::db::schema::activity_records;
 use crate::db::{self, DbConnection};
 use crate::domain::ids::{CommitmentId, PostId};
 use crate::domain::{Hours, Month};
@@ -200,29 +200,22 @@ pub async fn put(
                 db::periods::check_open(conn, post.employer_id, month)?;
                 let commitments = of_post(conn, post_id)?;
                 check_record(&record, &commitments, month)?;
-                let by = caller.recorder();
-                let record_id = uuid::Uuid::now_v7().to_string();
-                diesel::insert_into(activity_records::table)
-                    .values((
-                        activity_records::id.eq(&record_id),
-                        activity_records::employer_id.eq(post.employer_id),
-                        activity_records::post_id.eq(post_id),
-                        activity_records::month.eq(month),
-                        activity_records::other_hours_hundredths
-                            .eq(record.other_hours.unwrap_or_default().hundredths()),
-                        activity_records::created_at.eq(db::now_timestamp()),
-                        crate::recorded_by!(activity_records, &by),
-                    ))
-                    .execute(conn)?;
-                for line in &record.hours {
-                    diesel::insert_into(activity_hours::table)
-                        .values((
-                            activity_hours::record_id.eq(&record_id),
-                            activity_hours::commitment_id.eq(line.commitment_id),
-                            activity_hours::hours_hundredths.eq(line.hours.hundredths()),
-                        ))
-                        .execute(conn)?;
-                }
+                let stored = StoredHours {
+                    other_hundredths: record.other_hours.unwrap_or_default().hundredths(),
+                    by_commitment: record
+                        .hours
+                        .iter()
+                        .map(|h| (h.commitment_id, h.hours.hundredths()))
+                        .collect(),
+                };
+                record_hours(
+                    conn,
+                    post.employer_id,
+                    post_id,
+                    month,
+                    &stored,
+                    &caller.recorder(),
+                )?;
                 tracing::info!(post_id = %post_id, %month, "hours recorded");
                 let stored = records_of(conn, post_id, Some(month), Some(month))?;
                 let record = stored.first().ok_or_else(|| {

@@ -51,15 +51,45 @@ async fn the_demo_loads_once_and_balances(app: &TestApp) {
         .await
         .expect(200);
     assert_eq!(statement.body["totals"]["credit"], "1500.00");
-    // A believable region: sixty posts, some red, some amber.
+    // A believable region: sixty-two posts, some red, some amber.
     let overview = app
         .get("/v1/reports/overview?as_of=2026-11", &token_of("MISSION"))
         .await
         .expect(200);
-    assert_eq!(overview.body["totals"]["posts"], 60);
+    assert_eq!(overview.body["totals"]["posts"], 62);
     assert!(overview.body["totals"]["risk"]["red"].as_i64().unwrap() > 0);
     assert!(overview.body["totals"]["risk"]["amber"].as_i64().unwrap() > 0);
     app.get("/v1/funders", &token_of("ADMIN")).await.expect(200);
+    // The adultes-relais rate, revised in July, and two posts shared by hours among three
+    // landlords, allocated every month: the State's rate first, then the hours' parts.
+    let rate = app
+        .get("/v1/rates/adultes-relais", &employer)
+        .await
+        .expect(200);
+    assert_eq!(rate.body["values"].as_array().unwrap().len(), 2);
+    let commitments = app
+        .get("/v1/commitments?limit=1000", &employer)
+        .await
+        .expect(200);
+    let keyed: Vec<&serde_json::Value> = commitments.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["basis"] == "activity")
+        .collect();
+    assert_eq!(keyed.len(), 6);
+    let shared_post = keyed[0]["post_id"].as_str().unwrap();
+    let split = app
+        .get(&format!("/v1/posts/{shared_post}/allocations"), &employer)
+        .await
+        .expect(200);
+    let july = &split.body["items"][6];
+    assert_eq!(july["month"], "2026-07");
+    assert_eq!(july["lines"].as_array().unwrap().len(), 4, "{july}");
+    assert_ne!(
+        july["uncovered"], "0.00",
+        "the other hours are the employer's own"
+    );
     crate::books::check_ledger_invariants(app);
     let mut conn = app.pool.get().unwrap();
     assert!(

@@ -336,6 +336,28 @@ async fn a_late_revision_posts_only_the_differences(app: &TestApp) {
         .unwrap()
         .len();
     assert_eq!(entries_after, entries_before + 2);
+    // What a commitment asks this month: a rate's value in force × fte / 12 (21,600.00 since
+    // February 2026); nothing outside its months.
+    let long = app
+        .post(
+            "/v1/commitments",
+            &token,
+            &json!({"funder_id": state, "post_id": post, "basis": "rate", "rate": "adultes-relais",
+                    "fte": "1.00", "start_month": "2026-01", "end_month": "2099-12", "reference": "AR2"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(long.body["current_monthly_ask"], "1800.00");
+    let past = app
+        .post(
+            "/v1/commitments",
+            &token,
+            &json!({"funder_id": state, "post_id": post, "basis": "fixed", "monthly_amount": "10.00",
+                    "start_month": "2026-01", "end_month": "2026-01", "reference": "F"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(past.body["current_monthly_ask"], Value::Null);
     // Rates are public parameters: every role reads them; only the mission and the operator
     // register them.
     let funder_token = app.token("funder", Some(&state));
