@@ -193,6 +193,7 @@ async fn bench(label: &str, url: DatabaseUrl) -> anyhow::Result<()> {
         ServerSettings {
             workers: 2,
             max_body_bytes: 65_536,
+            max_import_bytes: 8 * 1_048_576,
         },
     )?;
     let handle = server.handle();

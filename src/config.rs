@@ -18,6 +18,8 @@ pub struct Config {
     pub pool: PoolSettings,
     /// `PORTAGE_MAX_BODY_BYTES`: the largest request body accepted (default 65536).
     pub max_body_bytes: usize,
+    /// `PORTAGE_MAX_IMPORT_BYTES`: the largest import file accepted (default 8 MiB).
+    pub max_import_bytes: usize,
     /// `PORTAGE_WORKERS`: HTTP worker threads (default: one per core).
     pub workers: usize,
 }
@@ -71,6 +73,9 @@ impl Config {
             },
             max_body_bytes: number("PORTAGE_MAX_BODY_BYTES", 65_536, |n: &usize| {
                 (1_024..=16 * 1_048_576).contains(n)
+            })?,
+            max_import_bytes: number("PORTAGE_MAX_IMPORT_BYTES", 8 * 1_048_576, |n: &usize| {
+                (1_024..=256 * 1_048_576).contains(n)
             })?,
             workers: number("PORTAGE_WORKERS", cores, |n: &usize| (1..=256).contains(n))?,
         })

@@ -147,13 +147,14 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
             },
         ];
         let mut post_ids = Vec::new();
-        for p in &demo_posts {
+        for (n, p) in demo_posts.iter().enumerate() {
             let id = Uuid::now_v7();
             diesel::insert_into(posts::table)
                 .values((
                     posts::id.eq(id.to_string()),
                     posts::employer_id.eq(grouping.to_string()),
                     posts::title.eq(p.title),
+                    posts::reference.eq(format!("MED-{:03}", n + 1)),
                     posts::territory.eq(p.territory),
                     posts::activity.eq(p.activity),
                     posts::fte_hundredths.eq(p.fte_hundredths),
@@ -316,13 +317,14 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                 [40, 55, 65],
             ),
         ];
-        for (title, territory, budget_cents, base_hours) in shared_posts {
+        for (n, (title, territory, budget_cents, base_hours)) in shared_posts.into_iter().enumerate() {
             let id = PostId::generate();
             diesel::insert_into(posts::table)
                 .values((
                     posts::id.eq(id),
                     posts::employer_id.eq(grouping.to_string()),
                     posts::title.eq(title),
+                    posts::reference.eq(format!("MUT-{:03}", n + 1)),
                     posts::territory.eq(territory),
                     posts::activity.eq("housing"),
                     posts::fte_hundredths.eq(100),
@@ -431,6 +433,7 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                     posts::id.eq(post),
                     posts::employer_id.eq(owner),
                     posts::title.eq(format!("Médiateur·rice n° {}", i + 4)),
+                    posts::reference.eq(format!("MED-{:03}", i + 4)),
                     posts::territory.eq(territories[i % territories.len()]),
                     posts::activity.eq(activities[(i / 2) % activities.len()]),
                     posts::fte_hundredths.eq(if i % 5 == 0 { 80 } else { 100 }),

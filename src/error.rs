@@ -17,6 +17,14 @@ pub struct FieldError {
     pub pointer: String,
     /// What is wrong with it.
     pub detail: String,
+    /// For a line of an imported CSV file: the file's line, counted from 1 with the header as
+    /// line 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// For a line of an import: the stable code of what is wrong (`validation_failed`,
+    /// `period_closed`, `no_such_post`…).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'static str>,
 }
 
 impl FieldError {
@@ -25,6 +33,8 @@ impl FieldError {
         FieldError {
             pointer: pointer.into(),
             detail: detail.into(),
+            line: None,
+            code: None,
         }
     }
 }

@@ -108,6 +108,8 @@ pub struct ServerSettings {
     pub workers: usize,
     /// The largest request body, in bytes.
     pub max_body_bytes: usize,
+    /// The largest import file, in bytes.
+    pub max_import_bytes: usize,
 }
 
 /// Builds the server on a bound listener (port 0 in tests). The caller awaits or spawns it.
@@ -126,6 +128,7 @@ pub fn build_server(
             .app_data(keys.clone())
             .app_data(metrics.clone())
             .app_data(http::extract::BodyLimit(settings.max_body_bytes))
+            .app_data(http::imports::ImportLimit(settings.max_import_bytes))
             .app_data(web::PayloadConfig::new(settings.max_body_bytes))
             .configure(http::routes)
             .default_service(web::to(http::ops::no_route))

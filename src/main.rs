@@ -217,6 +217,7 @@ fn serve(demo_mode: bool) -> anyhow::Result<()> {
     let settings = ServerSettings {
         workers: config.workers,
         max_body_bytes: config.max_body_bytes,
+        max_import_bytes: config.max_import_bytes,
     };
     actix_web::rt::System::new()
         .block_on(async move { build_server(state, keys, listener, settings)?.await })?;

@@ -1,6 +1,6 @@
 //! Recording a cost: the cost row and its journal entry (64 / 42), in the caller's transaction.
 
-use super::ledger::{post_entry, EntryKind, NewEntry};
+use super::ledger::{post_entries, post_entry, EntryKind, NewEntry};
 use super::schema::costs;
 use super::{DbConnection, EmployerLock, Recorder};
 use crate::domain::ids::{CostId, EmployerId, EntryId, PostId};
@@ -57,6 +57,8 @@ pub struct CostRow {
     pub recorded_by_role: String,
     /// The request that recorded it.
     pub request_id: Option<String>,
+    /// The import it came in, if any.
+    pub import_id: Option<String>,
 }
 
 /// Records a cost of the locked employer's post and posts its entry dated the month's last
@@ -67,41 +69,64 @@ pub fn record(
     cost: &NewCost<'_>,
     by: &Recorder,
 ) -> Result<CostRow, ApiError> {
+    record_many(conn, lock, std::slice::from_ref(cost), None, by)?
+        .pop()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a cost was recorded without a row")))
+}
+
+/// Records costs of the locked employer's posts, each with its own entry, the running balances
+/// moving once per key for them all; `import_id` names the import they came in. Answers the
+/// stored rows in order.
+pub fn record_many(
+    conn: &mut DbConnection,
+    lock: &EmployerLock,
+    costs: &[NewCost<'_>],
+    import_id: Option<&str>,
+    by: &Recorder,
+) -> Result<Vec<CostRow>, ApiError> {
     let employer_id = lock.employer();
-    super::periods::check_open(conn, employer_id, cost.month)?;
-    let id = CostId::generate();
-    let entry_id = post_entry(
-        conn,
-        NewEntry {
+    // Closed months are a prefix of the calendar: the earliest month decides for all.
+    if let Some(earliest) = costs.iter().map(|c| c.month).min() {
+        super::periods::check_open(conn, employer_id, earliest)?;
+    }
+    let ids: Vec<CostId> = costs.iter().map(|_| CostId::generate()).collect();
+    let entries: Vec<NewEntry> = costs
+        .iter()
+        .zip(&ids)
+        .map(|(cost, id)| NewEntry {
             employer_id,
             date: cost.month.last_day(),
             kind: EntryKind::Cost,
             reference: format!("cost {id}"),
             reverses: None,
             lines: ledger::cost_lines(cost.post_id, cost.month, cost.amount_cents).to_vec(),
-        },
-        by,
-    )?;
-    let row = CostRow {
-        id,
-        employer_id,
-        post_id: cost.post_id,
-        month: cost.month,
-        category: cost.category.as_str().to_owned(),
-        amount_cents: cost.amount_cents,
-        reference: cost.reference.map(str::to_owned),
-        reverses_cost_id: None,
-        reason: None,
-        entry_id,
-        created_at: super::now_timestamp(),
-        recorded_by_sub: by.sub.clone(),
-        recorded_by_role: by.role.to_owned(),
-        request_id: by.request_id.clone(),
-    };
-    diesel::insert_into(costs::table)
-        .values(&row)
-        .execute(conn)?;
-    Ok(row)
+        })
+        .collect();
+    let entry_ids = post_entries(conn, &entries, by)?;
+    let created_at = super::now_timestamp();
+    let rows: Vec<CostRow> = costs
+        .iter()
+        .zip(ids.iter().zip(entry_ids))
+        .map(|(cost, (id, entry_id))| CostRow {
+            id: *id,
+            employer_id,
+            post_id: cost.post_id,
+            month: cost.month,
+            category: cost.category.as_str().to_owned(),
+            amount_cents: cost.amount_cents,
+            reference: cost.reference.map(str::to_owned),
+            reverses_cost_id: None,
+            reason: None,
+            entry_id,
+            created_at: created_at.clone(),
+            recorded_by_sub: by.sub.clone(),
+            recorded_by_role: by.role.to_owned(),
+            request_id: by.request_id.clone(),
+            import_id: import_id.map(str::to_owned),
+        })
+        .collect();
+    insert_batches!(conn, costs::table, rows);
+    Ok(rows)
 }
 
 /// The reversal of a cost, if it was reversed.
@@ -177,6 +202,7 @@ pub fn reverse(
         recorded_by_sub: by.sub.clone(),
         recorded_by_role: by.role.to_owned(),
         request_id: by.request_id.clone(),
+        import_id: None,
         ..original.clone()
     };
     diesel::insert_into(costs::table)

@@ -1,8 +1,8 @@
 //! The database: one connection type over SQLite and PostgreSQL, the pool, migrations, and
 //! the transaction helpers every write goes through.
 
-/// Rows per multi-row statement: within SQLite's and PostgreSQL's limits on bound values for
-/// the widest table written in batches (ten columns).
+/// Rows per multi-row statement: within SQLite's (32,766) and PostgreSQL's (65,535) limits on
+/// bound values for the widest table written in batches (costs, fifteen columns: 30,000).
 pub const BATCH_ROWS: usize = 2_000;
 
 /// Up to this many rows, an insert goes row by row (see [`insert_batches`]).

@@ -43,6 +43,7 @@ diesel::table! {
         recorded_by_sub -> Text,
         recorded_by_role -> Text,
         request_id -> Nullable<Text>,
+        reference -> Nullable<Text>,
     }
 }
 
@@ -111,6 +112,7 @@ diesel::table! {
         recorded_by_sub -> Text,
         recorded_by_role -> Text,
         request_id -> Nullable<Text>,
+        import_id -> Nullable<Text>,
     }
 }
 
@@ -312,10 +314,30 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Files of lines imported as one record.
+    imports (id) {
+        id -> Text,
+        employer_id -> Text,
+        kind -> Text,
+        sha256 -> Text,
+        format -> Text,
+        line_count -> BigInt,
+        total_cents -> Nullable<BigInt>,
+        months -> Text,
+        reversed_at -> Nullable<Text>,
+        created_at -> Text,
+        recorded_by_sub -> Text,
+        recorded_by_role -> Text,
+        request_id -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(rate_values -> rates (rate_code));
 diesel::joinable!(activity_hours -> activity_records (record_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    imports,
     rates,
     rate_values,
     activity_records,

@@ -22,17 +22,21 @@ use std::collections::{BTreeMap, HashSet};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CommitmentHours {
-    commitment_id: CommitmentId,
-    hours: Hours,
+    /// The activity commitment.
+    pub commitment_id: CommitmentId,
+    /// Its hours.
+    pub hours: Hours,
 }
 
 /// The body of `PUT /v1/posts/{id}/activity/{month}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActivityRecord {
-    hours: Vec<CommitmentHours>,
+    /// The hours by activity commitment.
+    pub hours: Vec<CommitmentHours>,
+    /// The hours on none of them.
     #[serde(default)]
-    other_hours: Option<Hours>,
+    pub other_hours: Option<Hours>,
 }
 
 impl crate::http::extract::SentBy for ActivityRecord {
@@ -178,6 +182,46 @@ fn view(record: &Record, caller: &Caller, commitments: &[CommitmentRow]) -> serd
     body
 }
 
+/// Records a month's hours of a post in the caller's write transaction, with every check:
+/// the post in the caller's scope and months, the month open, the commitments those of the
+/// post in force. Answers the record now in force, as the caller may see it.
+pub fn record_checked(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    post_id: PostId,
+    month: Month,
+    record: &ActivityRecord,
+) -> Result<serde_json::Value, ApiError> {
+    let post = posts::load_writable(conn, caller, post_id)?;
+    db::lock_employer(conn, post.employer_id)?;
+    post.check_month(month)?;
+    db::periods::check_open(conn, post.employer_id, month)?;
+    let commitments = of_post(conn, post_id)?;
+    check_record(record, &commitments, month)?;
+    let stored = StoredHours {
+        other_hundredths: record.other_hours.unwrap_or_default().hundredths(),
+        by_commitment: record
+            .hours
+            .iter()
+            .map(|h| (h.commitment_id, h.hours.hundredths()))
+            .collect(),
+    };
+    record_hours(
+        conn,
+        post.employer_id,
+        post_id,
+        month,
+        &stored,
+        &caller.recorder(),
+    )?;
+    tracing::info!(post_id = %post_id, %month, "hours recorded");
+    let stored = records_of(conn, post_id, Some(month), Some(month))?;
+    let record = stored
+        .first()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a record of hours read back empty")))?;
+    Ok(view(record, caller, &commitments))
+}
+
 /// `PUT /v1/posts/{id}/activity/{month}` (the post's employer, the operator): the month's
 /// hours. Answers 200 with the record now in force.
 pub async fn put(
@@ -194,34 +238,7 @@ pub async fn put(
     let body = state
         .with_write_connection(move |conn| {
             db::write_transaction(conn, |conn| {
-                let post = posts::load_writable(conn, &caller, post_id)?;
-                db::lock_employer(conn, post.employer_id)?;
-                post.check_month(month)?;
-                db::periods::check_open(conn, post.employer_id, month)?;
-                let commitments = of_post(conn, post_id)?;
-                check_record(&record, &commitments, month)?;
-                let stored = StoredHours {
-                    other_hundredths: record.other_hours.unwrap_or_default().hundredths(),
-                    by_commitment: record
-                        .hours
-                        .iter()
-                        .map(|h| (h.commitment_id, h.hours.hundredths()))
-                        .collect(),
-                };
-                record_hours(
-                    conn,
-                    post.employer_id,
-                    post_id,
-                    month,
-                    &stored,
-                    &caller.recorder(),
-                )?;
-                tracing::info!(post_id = %post_id, %month, "hours recorded");
-                let stored = records_of(conn, post_id, Some(month), Some(month))?;
-                let record = stored.first().ok_or_else(|| {
-                    ApiError::Internal(anyhow::anyhow!("a record of hours read back empty"))
-                })?;
-                Ok(view(record, &caller, &commitments))
+                record_checked(conn, &caller, post_id, month, &record)
             })
         })
         .await?;

@@ -216,6 +216,104 @@ pub fn month_list(months: &[Month]) -> String {
     }
 }
 
+/// A commitment whose fields passed every check that needs no stored data.
+pub struct CheckedCommitment {
+    funder_id: FunderId,
+    post_id: PostId,
+    asked: Asked,
+    start: Month,
+    end: Month,
+    cap_cents: Option<i64>,
+    reference: String,
+}
+
+impl NewCommitment {
+    /// The checks of a commitment beyond its fields' types (the endpoint and the imports).
+    pub fn checked(self) -> Result<CheckedCommitment, ApiError> {
+        let asked = self.asked()?;
+        if self.end_month < self.start_month {
+            return Err(ApiError::field(
+                "/end_month",
+                "must not be before start_month",
+            ));
+        }
+        if self.cap.is_some_and(|c| c.cents() == 0) {
+            return Err(ApiError::field("/cap", "must be more than 0.00"));
+        }
+        Ok(CheckedCommitment {
+            funder_id: self.funder_id,
+            post_id: self.post_id,
+            asked,
+            start: self.start_month,
+            end: self.end_month,
+            cap_cents: self.cap.map(Money::cents),
+            reference: required_label("/reference", &self.reference)?,
+        })
+    }
+}
+
+/// Records a checked commitment in the caller's write transaction, with the checks that read
+/// stored data: the post in the caller's scope and months, the funder, the rate, the shares
+/// of the post (those recorded earlier in the same transaction included).
+pub fn record_checked(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    input: CheckedCommitment,
+) -> Result<CommitmentRow, ApiError> {
+    let post_id = input.post_id;
+    let post = posts::load_writable(conn, caller, post_id)?;
+    db::lock_employer(conn, post.employer_id)?;
+    crate::http::funders::find(conn, input.funder_id)?;
+    post.check_months_within(input.start, input.end)?;
+    let existing = of_post(conn, post_id)?;
+    let (basis, rate_code) = match input.asked {
+        Asked::Basis(basis) => (basis, None),
+        Asked::Rate { code, fte } => {
+            if !db::rates::exists(conn, &code)? {
+                return Err(ApiError::field(
+                    "/rate",
+                    format!("no rate has the code {code:?}"),
+                ));
+            }
+            let schedule = RateBook::of(conn, std::slice::from_ref(&code))?.schedule(&code);
+            let basis = Basis::Rate {
+                fte_hundredths: fte.hundredths(),
+                schedule,
+            };
+            (basis, Some(code))
+        }
+    };
+    if let Basis::Share { percent } = basis {
+        let over = months_over_hundred(&existing, input.start, input.end, percent)?;
+        if !over.is_empty() {
+            return Err(ApiError::conflict(
+                "shares_over_100",
+                format!(
+                    "the post's shares would exceed 100 % in {}",
+                    month_list(&over)
+                ),
+            ));
+        }
+    }
+    let id = db::commitments::insert(
+        conn,
+        &db::commitments::NewCommitment {
+            employer_id: post.employer_id,
+            post_id,
+            funder_id: input.funder_id,
+            basis,
+            start: input.start,
+            end: input.end,
+            cap_cents: input.cap_cents,
+            reference: &input.reference,
+            rate_code: rate_code.as_deref(),
+        },
+        &caller.recorder(),
+    )?;
+    tracing::info!(commitment_id = %id, post_id = %post_id, "commitment recorded");
+    find(conn, id)
+}
+
 /// `POST /v1/commitments` (the post's employer, the operator).
 pub async fn create(
     state: web::Data<AppState>,
@@ -224,74 +322,13 @@ pub async fn create(
     body: Body<NewCommitment>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_writer_role()?;
-    let input = body.value;
-    let asked = input.asked()?;
-    if input.end_month < input.start_month {
-        return Err(ApiError::field(
-            "/end_month",
-            "must not be before start_month",
-        ));
-    }
-    if input.cap.is_some_and(|c| c.cents() == 0) {
-        return Err(ApiError::field("/cap", "must be more than 0.00"));
-    }
-    let reference = required_label("/reference", &input.reference)?;
+    let input = body.value.checked()?;
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
-        let post_id = input.post_id;
-        let post = posts::load_writable(conn, &caller, post_id)?;
-        db::lock_employer(conn, post.employer_id)?;
-        crate::http::funders::find(conn, input.funder_id)?;
-        post.check_months_within(input.start_month, input.end_month)?;
-        let existing = of_post(conn, post_id)?;
-        let (basis, rate_code) = match asked {
-            Asked::Basis(basis) => (basis, None),
-            Asked::Rate { code, fte } => {
-                if !db::rates::exists(conn, &code)? {
-                    return Err(ApiError::field(
-                        "/rate",
-                        format!("no rate has the code {code:?}"),
-                    ));
-                }
-                let schedule = RateBook::of(conn, std::slice::from_ref(&code))?.schedule(&code);
-                let basis = Basis::Rate {
-                    fte_hundredths: fte.hundredths(),
-                    schedule,
-                };
-                (basis, Some(code))
-            }
-        };
-        if let Basis::Share { percent } = basis {
-            let over = months_over_hundred(&existing, input.start_month, input.end_month, percent)?;
-            if !over.is_empty() {
-                return Err(ApiError::conflict(
-                    "shares_over_100",
-                    format!(
-                        "the post's shares would exceed 100 % in {}",
-                        month_list(&over)
-                    ),
-                ));
-            }
-        }
-        let id = db::commitments::insert(
-            conn,
-            &db::commitments::NewCommitment {
-                employer_id: post.employer_id,
-                post_id,
-                funder_id: input.funder_id,
-                basis,
-                start: input.start_month,
-                end: input.end_month,
-                cap_cents: input.cap.map(Money::cents),
-                reference: &reference,
-                rate_code: rate_code.as_deref(),
-            },
-            &caller.recorder(),
-        )?;
-        let row = find(conn, id)?;
-        tracing::info!(commitment_id = %id, post_id = %post_id, "commitment recorded");
+        let row = record_checked(conn, &caller, input)?;
+        let rates = RateBook::for_commitments(conn, &[&row])?;
         Ok(Outcome::created(
-            format!("/v1/commitments/{id}"),
-            view(&row, 0, &RateBook::for_commitments(conn, &[&row])?)?,
+            format!("/v1/commitments/{}", row.id),
+            view(&row, 0, &rates)?,
         ))
     })
     .await

@@ -34,6 +34,34 @@ impl crate::http::extract::SentBy for NewCost {
     const SENDERS: crate::http::extract::Senders = crate::http::extract::Senders::EmployerSide;
 }
 
+/// A cost whose fields passed every check that needs no stored data.
+#[derive(Debug, Clone)]
+pub struct CheckedCost {
+    /// The month it belongs to.
+    pub month: Month,
+    /// What it is for.
+    pub category: CostCategory,
+    /// The amount, in cents (positive).
+    pub amount_cents: i64,
+    /// The employer's own reference.
+    pub reference: Option<String>,
+}
+
+impl NewCost {
+    /// The checks of a cost beyond its fields' types (the single endpoint and the imports).
+    pub fn checked(self) -> Result<CheckedCost, ApiError> {
+        if self.amount.cents() == 0 {
+            return Err(ApiError::field("/amount", "must be more than 0.00"));
+        }
+        Ok(CheckedCost {
+            month: self.month,
+            category: self.category,
+            amount_cents: self.amount.cents(),
+            reference: optional_label("/reference", self.reference.as_deref())?,
+        })
+    }
+}
+
 /// The body of `POST /v1/costs/{id}/reverse`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,6 +86,7 @@ fn view(row: &CostRow, reversed_by: Option<CostId>) -> serde_json::Value {
         "reason": row.reason,
         "reversed_by": reversed_by,
         "entry_id": row.entry_id,
+        "import_id": row.import_id,
         "created_at": row.created_at,
         "recorded_by": db::recorded_by_view(&row.recorded_by_sub, &row.recorded_by_role),
         "recorded_at": row.created_at,
@@ -94,11 +123,8 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_writer_role()?;
     let post_id: PostId = path_id(&path, "post")?;
-    let input = body.value;
-    if input.amount.cents() == 0 {
-        return Err(ApiError::field("/amount", "must be more than 0.00"));
-    }
-    let reference = optional_label("/reference", input.reference.as_deref())?;
+    let input = body.value.checked()?;
+    let reference = input.reference.clone();
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
         let post = posts::load_writable(conn, &caller, post_id)?;
         let lock = db::lock_employer(conn, post.employer_id)?;
@@ -110,7 +136,7 @@ pub async fn create(
                 post_id,
                 month: input.month,
                 category: input.category,
-                amount_cents: input.amount.cents(),
+                amount_cents: input.amount_cents,
                 reference: reference.as_deref(),
             },
             &caller.recorder(),

@@ -47,6 +47,7 @@ pub mod exports;
 pub mod extract;
 pub mod funders;
 pub mod idempotency;
+pub mod imports;
 pub mod ledger;
 pub mod ops;
 pub mod payments;
@@ -121,4 +122,11 @@ routes! {
     "/v1/ledger/balances" => { GET: ledger::balances },
     "/v1/exports/fec" => { GET: exports::fec },
     "/v1/exports/journal" => { GET: exports::journal },
+    "/v1/imports/costs" => { POST: imports::costs },
+    "/v1/imports/posts" => { POST: imports::posts },
+    "/v1/imports/commitments" => { POST: imports::commitments },
+    "/v1/imports/activity" => { POST: imports::activity },
+    "/v1/imports" => { GET: imports::list },
+    "/v1/imports/{id}" => { GET: imports::get },
+    "/v1/imports/{id}/reverse" => { POST: imports::reverse },
 }

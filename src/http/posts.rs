@@ -30,6 +30,8 @@ pub struct NewPost {
     #[serde(default)]
     end_month: Option<Month>,
     monthly_budget: Money,
+    #[serde(default)]
+    reference: Option<String>,
 }
 
 impl crate::http::extract::SentBy for NewPost {
@@ -57,6 +59,8 @@ pub struct PostChanges {
     fte: Option<Fte>,
     #[serde(default, deserialize_with = "present")]
     end_month: Option<Option<Month>>,
+    #[serde(default, deserialize_with = "present")]
+    reference: Option<Option<String>>,
 }
 
 impl crate::http::extract::SentBy for PostChanges {
@@ -70,6 +74,7 @@ impl PostChanges {
             && self.activity.is_none()
             && self.fte.is_none()
             && self.end_month.is_none()
+            && self.reference.is_none()
     }
 }
 
@@ -113,6 +118,8 @@ pub struct PostRow {
     pub recorded_by_sub: String,
     /// Who created it: the token's role.
     pub recorded_by_role: String,
+    /// The employer's own code for it, unique per employer.
+    pub reference: Option<String>,
 }
 
 /// A post with its budget schedule: what the API answers.
@@ -204,6 +211,7 @@ impl Post {
         serde_json::json!({
             "id": self.row.id,
             "employer_id": self.row.employer_id,
+            "reference": self.row.reference,
             "title": self.row.title,
             "territory": self.row.territory,
             "activity": self.row.activity,
@@ -224,6 +232,7 @@ impl Post {
         serde_json::json!({
             "id": self.row.id,
             "employer_id": self.row.employer_id,
+            "reference": self.row.reference,
             "title": self.row.title,
             "territory": self.row.territory,
             "activity": self.row.activity,
@@ -242,6 +251,15 @@ impl Post {
             _ => self.view(),
         }
     }
+}
+
+/// A post's reference: the employer's own code, 1 to 64 characters of plain text.
+pub fn post_reference(pointer: &str, text: &str) -> Result<String, ApiError> {
+    let reference = required_label(pointer, text)?;
+    if reference.chars().count() > 64 {
+        return Err(ApiError::field(pointer, "must be at most 64 characters"));
+    }
+    Ok(reference)
 }
 
 /// Loads one post with its budgets, or 404.
@@ -363,6 +381,92 @@ fn check_nothing_after(
     }
 }
 
+/// A post whose fields passed every check that needs no stored data.
+pub struct CheckedPost {
+    input: NewPost,
+    title: String,
+    territory: String,
+    reference: Option<String>,
+}
+
+impl NewPost {
+    /// The checks of a post beyond its fields' types (the endpoint and the imports).
+    pub fn checked(self) -> Result<CheckedPost, ApiError> {
+        let title = required_label("/title", &self.title)?;
+        let territory = required_label("/territory", &self.territory)?;
+        let reference = self
+            .reference
+            .as_deref()
+            .map(|r| post_reference("/reference", r))
+            .transpose()?;
+        check_months(self.start_month, self.end_month)?;
+        Ok(CheckedPost {
+            input: self,
+            title,
+            territory,
+            reference,
+        })
+    }
+}
+
+/// Records a checked post with its first budget in the caller's write transaction. A
+/// reference another post of the employer has (recorded earlier in the same transaction
+/// included) is a 409 naming it.
+pub fn record_checked(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    post: CheckedPost,
+) -> Result<Post, ApiError> {
+    let CheckedPost {
+        input,
+        title,
+        territory,
+        reference,
+    } = post;
+    caller.require_employer_writer(input.employer_id)?;
+    crate::http::employers::find(conn, input.employer_id)?;
+    if let Some(reference) = &reference {
+        let taken: bool = diesel::select(diesel::dsl::exists(
+            posts::table
+                .filter(posts::employer_id.eq(input.employer_id))
+                .filter(posts::reference.eq(reference)),
+        ))
+        .get_result(conn)?;
+        if taken {
+            return Err(ApiError::conflict(
+                "reference_taken",
+                format!("another post of the employer has the reference {reference:?}"),
+            ));
+        }
+    }
+    let id = PostId::generate();
+    diesel::insert_into(posts::table)
+        .values((
+            posts::id.eq(id),
+            posts::employer_id.eq(input.employer_id),
+            posts::title.eq(&title),
+            posts::territory.eq(&territory),
+            posts::activity.eq(input.activity.as_str()),
+            posts::fte_hundredths.eq(input.fte.hundredths()),
+            posts::start_month.eq(input.start_month),
+            posts::end_month.eq(input.end_month),
+            posts::version.eq(1),
+            posts::created_at.eq(db::now_timestamp()),
+            crate::recorded_by!(posts, &caller.recorder()),
+            posts::reference.eq(&reference),
+        ))
+        .execute(conn)?;
+    diesel::insert_into(post_budgets::table)
+        .values((
+            post_budgets::post_id.eq(id),
+            post_budgets::from_month.eq(input.start_month),
+            post_budgets::monthly_amount_cents.eq(input.monthly_budget.cents()),
+        ))
+        .execute(conn)?;
+    tracing::info!(post_id = %id, "post created");
+    load(conn, id)
+}
+
 /// `POST /v1/posts` (the employer itself, the operator).
 pub async fn create(
     state: web::Data<AppState>,
@@ -371,39 +475,14 @@ pub async fn create(
     body: Body<NewPost>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_writer_role()?;
-    let input = body.value;
-    caller.require_employer_writer(input.employer_id)?;
-    let title = required_label("/title", &input.title)?;
-    let territory = required_label("/territory", &input.territory)?;
-    check_months(input.start_month, input.end_month)?;
+    caller.require_employer_writer(body.value.employer_id)?;
+    let input = body.value.checked()?;
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
-        crate::http::employers::find(conn, input.employer_id)?;
-        let id = PostId::generate();
-        diesel::insert_into(posts::table)
-            .values((
-                posts::id.eq(id),
-                posts::employer_id.eq(input.employer_id),
-                posts::title.eq(&title),
-                posts::territory.eq(&territory),
-                posts::activity.eq(input.activity.as_str()),
-                posts::fte_hundredths.eq(input.fte.hundredths()),
-                posts::start_month.eq(input.start_month),
-                posts::end_month.eq(input.end_month),
-                posts::version.eq(1),
-                posts::created_at.eq(db::now_timestamp()),
-                crate::recorded_by!(posts, &caller.recorder()),
-            ))
-            .execute(conn)?;
-        diesel::insert_into(post_budgets::table)
-            .values((
-                post_budgets::post_id.eq(id),
-                post_budgets::from_month.eq(input.start_month),
-                post_budgets::monthly_amount_cents.eq(input.monthly_budget.cents()),
-            ))
-            .execute(conn)?;
-        let post = load(conn, id)?;
-        tracing::info!(post_id = %id, "post created");
-        Ok(Outcome::created(format!("/v1/posts/{id}"), post.view()))
+        let post = record_checked(conn, &caller, input)?;
+        Ok(Outcome::created(
+            format!("/v1/posts/{}", post.row.id),
+            post.view(),
+        ))
     })
     .await
 }
@@ -570,6 +649,11 @@ pub async fn update(
         .as_deref()
         .map(|t| required_label("/territory", t))
         .transpose()?;
+    let reference = match &changes.reference {
+        Some(Some(r)) => Some(Some(post_reference("/reference", r)?)),
+        Some(None) => Some(None),
+        None => None,
+    };
     let post = change_post(&state, caller, id, expected, move |conn, post| {
         let end = match changes.end_month {
             Some(end) => end,
@@ -590,6 +674,7 @@ pub async fn update(
                     .fte
                     .map_or(post.row.fte_hundredths, |f| f.hundredths())),
                 posts::end_month.eq(end),
+                posts::reference.eq(reference.unwrap_or_else(|| post.row.reference.clone())),
             ))
             .execute(conn)?;
         Ok(())

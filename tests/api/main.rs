@@ -15,6 +15,7 @@ mod demo;
 mod errors;
 mod exports;
 mod idempotency;
+mod imports;
 mod keys;
 mod money_in;
 mod periods;
