@@ -317,7 +317,9 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                 [40, 55, 65],
             ),
         ];
-        for (n, (title, territory, budget_cents, base_hours)) in shared_posts.into_iter().enumerate() {
+        for (n, (title, territory, budget_cents, base_hours)) in
+            shared_posts.into_iter().enumerate()
+        {
             let id = PostId::generate();
             diesel::insert_into(posts::table)
                 .values((

@@ -12,6 +12,11 @@ diesel::table! {
         recorded_by_sub -> Text,
         recorded_by_role -> Text,
         request_id -> Nullable<Text>,
+        fiscal_year_end_month -> Integer,
+        address -> Nullable<Text>,
+        iban -> Nullable<Text>,
+        bic -> Nullable<Text>,
+        version -> BigInt,
     }
 }
 

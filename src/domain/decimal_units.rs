@@ -292,3 +292,110 @@ mod tests {
         }
     }
 }
+
+/// An IBAN (ISO 13616), held without spaces in capitals, whose check digits are right.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Iban(String);
+
+impl Iban {
+    /// Parses an IBAN written with or without spaces: two letters of country, two check
+    /// digits, up to thirty letters and digits, and the ISO 7064 mod-97 check equal to 1.
+    pub fn parse(text: &str) -> Option<Iban> {
+        let compact: String = text
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_ascii_uppercase();
+        let bytes = compact.as_bytes();
+        let shaped = (15..=34).contains(&bytes.len())
+            && bytes[..2].iter().all(u8::is_ascii_uppercase)
+            && bytes[2..4].iter().all(u8::is_ascii_digit)
+            && bytes.iter().all(u8::is_ascii_alphanumeric);
+        if !shaped {
+            return None;
+        }
+        let rearranged = compact[4..].bytes().chain(compact[..4].bytes());
+        let mut remainder: u32 = 0;
+        for b in rearranged {
+            let value = if b.is_ascii_digit() {
+                u32::from(b - b'0')
+            } else {
+                u32::from(b - b'A') + 10
+            };
+            remainder = if value >= 10 {
+                (remainder * 100 + value) % 97
+            } else {
+                (remainder * 10 + value) % 97
+            };
+        }
+        (remainder == 1).then_some(Iban(compact))
+    }
+
+    /// The IBAN without spaces.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Iban {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Iban, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Iban::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom("must be an IBAN whose check digits are right (ISO 13616)")
+        })
+    }
+}
+
+/// A BIC (ISO 9362): four letters of bank, two of country, two letters or digits of place,
+/// and an optional branch of three.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Bic(String);
+
+impl Bic {
+    /// Parses a BIC of 8 or 11 characters.
+    pub fn parse(text: &str) -> Option<Bic> {
+        let upper = text.trim().to_ascii_uppercase();
+        let b = upper.as_bytes();
+        let shaped = (b.len() == 8 || b.len() == 11)
+            && b[..6].iter().all(u8::is_ascii_uppercase)
+            && b[6..].iter().all(u8::is_ascii_alphanumeric);
+        shaped.then_some(Bic(upper))
+    }
+
+    /// The BIC in capitals.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Bic {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Bic, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Bic::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom("must be a BIC of 8 or 11 characters (ISO 9362)")
+        })
+    }
+}
+
+#[cfg(test)]
+mod bank_tests {
+    use super::*;
+
+    #[test]
+    fn ibans_are_checked_by_their_digits() {
+        assert!(Iban::parse("FR76 3000 6000 0112 3456 7890 189").is_some());
+        assert!(Iban::parse("fr7630006000011234567890189").is_some());
+        assert!(Iban::parse("FR76 3000 6000 0112 3456 7890 188").is_none());
+        assert!(Iban::parse("GB82 WEST 1234 5698 7654 32").is_some());
+        assert!(Iban::parse("FR76").is_none());
+        assert!(Iban::parse("FR76 3000 6000 0112 3456 7890 18!").is_none());
+    }
+
+    #[test]
+    fn bics_have_their_shape() {
+        assert!(Bic::parse("AGRIFRPP").is_some());
+        assert!(Bic::parse("AGRIFRPP867").is_some());
+        assert!(Bic::parse("AGRI").is_none());
+        assert!(Bic::parse("1GRIFRPP").is_none());
+    }
+}

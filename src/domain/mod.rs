@@ -17,6 +17,6 @@ pub mod statement;
 #[cfg(test)]
 mod allocation_tests;
 
-pub use decimal_units::{Fte, Hours, Percent, Siren};
+pub use decimal_units::{Bic, Fte, Hours, Iban, Percent, Siren};
 pub use money::Money;
 pub use month::{Date, Month};

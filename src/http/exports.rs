@@ -11,7 +11,7 @@ use crate::db::schema::employers;
 use crate::db::{DbConnection, Pool};
 use crate::domain::export::{fec_header, write_fec_entry, write_journal_entry, ExportEntry};
 use crate::domain::ids::EmployerId;
-use crate::domain::Date;
+use crate::domain::{Date, Month};
 use crate::error::ApiError;
 use crate::http::extract::{id_param, parse_param, Query};
 use crate::http::ledger::books_in_scope;
@@ -34,21 +34,33 @@ fn exported_employer(caller: &Caller, asked: Option<EmployerId>) -> Result<Emplo
         .ok_or_else(|| ApiError::field("/employer_id", "name the employer whose books to export"))
 }
 
-/// The employer's name and SIREN, or 404.
+/// The employer's name, SIREN and the month its fiscal year ends in, or 404.
 async fn employer_of(
     state: &AppState,
     id: EmployerId,
-) -> Result<(String, Option<String>), ApiError> {
+) -> Result<(String, Option<String>, i32), ApiError> {
     state
         .with_connection(move |conn| {
             employers::table
                 .find(id.to_string())
-                .select((employers::name, employers::siren))
+                .select((
+                    employers::name,
+                    employers::siren,
+                    employers::fiscal_year_end_month,
+                ))
                 .first(conn)
                 .optional()?
                 .ok_or(ApiError::NotFound("employer"))
         })
         .await
+}
+
+/// The first and last days of the fiscal year that ends in `year`, on the last day of
+/// `end_month` (12: the calendar year).
+pub fn fiscal_year(year: i32, end_month: i32) -> Option<(Date, Date)> {
+    let last = Month::new(year, u32::try_from(end_month).ok()?)?;
+    let first = last.plus(-11)?;
+    Some((first.first_day(), last.last_day()))
 }
 
 /// Opens a read transaction that sees one snapshot throughout.
@@ -151,8 +163,10 @@ pub struct FecQuery {
     year: Option<String>,
 }
 
-/// `GET /v1/exports/fec?employer_id=&year=`: the FEC of a calendar fiscal year, entries
-/// numbered in the order they were recorded.
+/// `GET /v1/exports/fec?employer_id=&year=`: the FEC of the fiscal year that ends in `year`
+/// (on the last day of the employer's `fiscal_year_end_month`), entries numbered in the order
+/// they were recorded. The norm names the file by the SIREN: an employer without one is 422
+/// `siren_required`.
 pub async fn fec(
     state: web::Data<AppState>,
     caller: Caller,
@@ -164,11 +178,19 @@ pub async fn fec(
         .year
         .as_deref()
         .ok_or_else(|| ApiError::field("/year", "name the fiscal year, such as 2026"))?;
-    // A date parses only with a four-digit year within the accepted ones.
-    let dates = Date::parse(&format!("{year}-01-01"))
-        .and_then(|first| Ok((first, Date::parse(&format!("{year}-12-31"))?)))
-        .map_err(|_| ApiError::field("/year", "must be a year from 2000 to 2199"))?;
-    let (_, siren) = employer_of(&state, employer).await?;
+    let bad_year = || ApiError::field("/year", "must be a year from 2001 to 2199");
+    let year: i32 = match year.parse() {
+        Ok(y) if year.len() == 4 => y,
+        _ => return Err(bad_year()),
+    };
+    let (_, siren, end_month) = employer_of(&state, employer).await?;
+    let dates = fiscal_year(year, end_month).ok_or_else(bad_year)?;
+    let siren = siren.ok_or_else(|| {
+        ApiError::unprocessable(
+            "siren_required",
+            "the FEC is named and filed by the employer's SIREN: register it first",
+        )
+    })?;
     let mut number = 0u64;
     let mut response = stream_entries(
         state.pool.clone(),
@@ -183,7 +205,8 @@ pub async fn fec(
     )
     .await?;
     // The norm's name: SIREN, "FEC", the closing date of the fiscal year.
-    let filename = format!("{}FEC{year}1231.txt", siren.unwrap_or_default());
+    let closing = dates.1.to_string().replace('-', "");
+    let filename = format!("{siren}FEC{closing}.txt");
     attachment(&mut response, filename);
     Ok(response)
 }
@@ -211,7 +234,7 @@ pub async fn journal(
     if from > to {
         return Err(ApiError::field("/to", "must not be before from"));
     }
-    let (name, _) = employer_of(&state, employer).await?;
+    let (name, _, _) = employer_of(&state, employer).await?;
     let head = format!(
         "; portage-ledger journal of {} ({employer}), entries dated {from} to {to}\n\
          ; accounts are roots of the French chart of accounts (PCG); amounts in euros\n\

@@ -87,7 +87,7 @@ routes! {
     "/metrics" => { GET: ops::metrics },
     "/openapi.json" => { GET: ops::openapi },
     "/v1/employers" => { GET: employers::list, POST: employers::create },
-    "/v1/employers/{id}" => { GET: employers::get },
+    "/v1/employers/{id}" => { GET: employers::get, PATCH: employers::update },
     "/v1/funders" => { GET: funders::list, POST: funders::create },
     "/v1/funders/{id}" => { GET: funders::get },
     "/v1/funders/{id}/statement" => { GET: statement::get },

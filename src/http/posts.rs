@@ -567,7 +567,7 @@ fn with_etag(
 }
 
 /// Reads `If-Match`: `"3"`, `W/"3"` or `3` name version 3; `*` matches any.
-fn expected_version(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
+pub fn expected_version(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
     let Some(text) = header_text(req.headers(), "If-Match")? else {
         return Ok(None);
     };
@@ -582,7 +582,7 @@ fn expected_version(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
         .map_err(|_| {
             ApiError::field(
                 "/headers/If-Match",
-                "must be the post's version, as in its ETag",
+                "must be the version of the record, as in its ETag",
             )
         })
 }

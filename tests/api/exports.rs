@@ -8,6 +8,19 @@ use portage_ledger::domain::Date;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Registers the employer's SIREN, which names its FEC.
+pub async fn give_siren(app: &TestApp, employer: &str) {
+    app.send(
+        "PATCH",
+        &format!("/v1/employers/{employer}"),
+        Some(&app.admin()),
+        Some(&json!({"siren": "732829320"}).to_string()),
+        &[],
+    )
+    .await
+    .expect(200);
+}
+
 /// Every journal entry of the employer dated in 2026, as `/v1/ledger/entries` lists them.
 async fn ledger_entries(app: &TestApp, token: &str) -> Vec<Value> {
     let mut entries = Vec::new();
@@ -76,6 +89,10 @@ async fn the_fec_holds_every_line_of_the_year(app: &TestApp) {
         .map(|l| cents(l["debit"].as_str().unwrap()))
         .sum();
 
+    app.get("/v1/exports/fec?year=2026", &token)
+        .await
+        .problem(422, "siren_required");
+    give_siren(app, &employer).await;
     let fec = app
         .get("/v1/exports/fec?year=2026", &token)
         .await
@@ -87,7 +104,7 @@ async fn the_fec_holds_every_line_of_the_year(app: &TestApp) {
     assert!(fec
         .header("content-disposition")
         .unwrap()
-        .contains("FEC20261231.txt"));
+        .contains("732829320FEC20261231.txt"));
     let rows: Vec<Vec<&str>> = fec
         .text
         .split("\r\n")
@@ -144,6 +161,7 @@ async fn the_fec_holds_every_line_of_the_year(app: &TestApp) {
 
 async fn the_fec_letters_what_offsets(app: &TestApp) {
     let (employer, _post, funders) = books_with_every_kind(app).await;
+    give_siren(app, &employer).await;
     let token = app.token("employer", Some(&employer));
     let fec_rows = |text: &str| -> Vec<Vec<String>> {
         text.split("\r\n")
@@ -268,11 +286,127 @@ async fn the_journal_balances_transaction_by_transaction(app: &TestApp) {
         .contains("2026-04-10 * Règlement - payment VIR 0001"));
 }
 
+async fn the_fec_follows_the_fiscal_year(app: &TestApp) {
+    // An association closing on 30 June: the FEC of 2026 runs from July 2025 to June 2026.
+    let employer = app
+        .post(
+            "/v1/employers",
+            &app.admin(),
+            &json!({"name": "Association", "kind": "association", "siren": "732829320",
+                    "fiscal_year_end_month": 6}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(employer.body["fiscal_year_end_month"], 6);
+    let employer = employer.body["id"].as_str().unwrap().to_owned();
+    let token = app.token("employer", Some(&employer));
+    // The employer changes it before its books start; If-Match guards the change.
+    let path = format!("/v1/employers/{employer}");
+    let change = |body: Value, version: &str| {
+        let path = path.clone();
+        let token = token.clone();
+        let version = version.to_owned();
+        async move {
+            app.send(
+                "PATCH",
+                &path,
+                Some(&token),
+                Some(&body.to_string()),
+                &[("If-Match", &version)],
+            )
+            .await
+        }
+    };
+    let changed = change(
+        json!({"fiscal_year_end_month": 8, "iban": "FR76 3000 6000 0112 3456 7890 189",
+                                "bic": "AGRIFRPP", "address": "12 rue de Lille\n59100 Roubaix"}),
+        "\"1\"",
+    )
+    .await
+    .expect(200);
+    assert_eq!(changed.body["iban"], "FR7630006000011234567890189");
+    assert_eq!(changed.body["version"], 2);
+    assert_eq!(changed.header("etag").as_deref(), Some("\"2\""));
+    change(json!({"fiscal_year_end_month": 6}), "\"1\"")
+        .await
+        .problem(412, "version_mismatch");
+    let refused = change(json!({"iban": "FR76 3000 6000 0112 3456 7890 188"}), "*")
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(refused.pointers(), ["/iban"]);
+    change(json!({"fiscal_year_end_month": 13}), "*")
+        .await
+        .problem(422, "validation_failed");
+    change(json!({}), "*")
+        .await
+        .problem(422, "validation_failed");
+    change(json!({"fiscal_year_end_month": 6}), "*")
+        .await
+        .expect(200);
+    // Others may not: another employer 404, the mission and funders 403.
+    let other = app.employer("O").await;
+    app.send(
+        "PATCH",
+        &path,
+        Some(&app.token("employer", Some(&other))),
+        Some(r#"{"bic": "AGRIFRPP"}"#),
+        &[],
+    )
+    .await
+    .problem(404, "not_found");
+    app.send(
+        "PATCH",
+        &path,
+        Some(&app.mission()),
+        Some(r#"{"bic": "AGRIFRPP"}"#),
+        &[],
+    )
+    .await
+    .problem(403, "forbidden");
+    // Costs in June 2025 (previous fiscal year), July 2025 and June 2026.
+    let post = app.post_of(&employer, "2025-06", "1000.00").await;
+    for month in ["2025-06", "2025-07", "2026-06", "2026-07"] {
+        app.post(
+            &format!("/v1/posts/{post}/costs"),
+            &token,
+            &json!({"month": month, "category": "salary", "amount": "100.00"}),
+        )
+        .await
+        .expect(201);
+    }
+    let fec = app
+        .get("/v1/exports/fec?year=2026", &token)
+        .await
+        .expect(200);
+    assert!(fec
+        .header("content-disposition")
+        .unwrap()
+        .contains("732829320FEC20260630.txt"));
+    let dates: BTreeSet<String> = fec
+        .text
+        .split("\r\n")
+        .skip(1)
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split('\t').nth(3).unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        dates,
+        BTreeSet::from(["20250731".to_owned(), "20260630".to_owned()])
+    );
+    // Once the books have entries, the fiscal year is fixed.
+    change(json!({"fiscal_year_end_month": 12}), "*")
+        .await
+        .problem(409, "fiscal_year_locked");
+    change(json!({"bic": "AGRIFRPP867"}), "*").await.expect(200);
+}
+
 async fn exports_are_the_employers_own(app: &TestApp) {
     let (employer, post, funders) = books_with_every_kind(app).await;
     let token = app.token("employer", Some(&employer));
     let other = app.employer("Other").await;
     let other_token = app.token("employer", Some(&other));
+    give_siren(app, &employer).await;
+    give_siren(app, &other).await;
     for path in ["/v1/exports/fec?year=2026", "/v1/exports/journal"] {
         let separator = if path.contains('?') { '&' } else { '?' };
         app.get(
@@ -358,6 +492,7 @@ async fn pages_follow_one_another_without_gaps(app: &TestApp) {
 crate::on_both_databases!(
     the_fec_holds_every_line_of_the_year,
     the_fec_letters_what_offsets,
+    the_fec_follows_the_fiscal_year,
     the_journal_balances_transaction_by_transaction,
     exports_are_the_employers_own,
     pages_follow_one_another_without_gaps,
