@@ -1,6 +1,8 @@
 //! Reading an employer's journal for the exports, page by page in the order it was recorded.
 
-use super::schema::{calls, funders, journal_entries, payment_applications, payments};
+use super::schema::{
+    calls, funders, journal_entries, journal_lines, payment_applications, payments,
+};
 use super::DbConnection;
 use crate::domain::export::{
     letters, ExportEntry, ExportLine, Letter, LetteredCall, LetteredPayment, Party,
@@ -193,4 +195,40 @@ pub fn lettering(
         ))
         .load(conn)?;
     Ok(letters(&lettered_calls, &lettered_payments, &applications))
+}
+
+/// Every (account, funder) pair the employer's journal has lines on, with the funders named:
+/// what a journal export declares before its entries.
+pub fn accounts_in_books(
+    conn: &mut DbConnection,
+    employer_id: &str,
+) -> QueryResult<Vec<(String, Option<Party>)>> {
+    let pairs: Vec<(String, Option<FunderId>)> = journal_lines::table
+        .filter(journal_lines::employer_id.eq(employer_id))
+        .select((journal_lines::account, journal_lines::funder_id))
+        .distinct()
+        .load(conn)?;
+    let mut funder_ids: Vec<FunderId> = pairs.iter().filter_map(|p| p.1).collect();
+    funder_ids.sort_unstable();
+    funder_ids.dedup();
+    let parties: HashMap<FunderId, Party> = funders::table
+        .filter(funders::id.eq_any(&funder_ids))
+        .select((funders::id, funders::name, funders::siren))
+        .load::<(FunderId, String, Option<String>)>(conn)?
+        .into_iter()
+        .map(|(id, name, siren)| {
+            (
+                id,
+                Party {
+                    id: id.to_string(),
+                    name,
+                    siren,
+                },
+            )
+        })
+        .collect();
+    Ok(pairs
+        .into_iter()
+        .map(|(account, funder)| (account, funder.and_then(|f| parties.get(&f).cloned())))
+        .collect())
 }

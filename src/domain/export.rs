@@ -10,6 +10,7 @@ use super::ledger::{
 };
 use super::money::Money;
 use super::month::Date;
+use std::collections::HashMap;
 use std::fmt::Write;
 
 /// A funder named on a line.
@@ -225,11 +226,147 @@ fn tag(text: &str) -> String {
     field(text).replace(',', " ")
 }
 
+/// The type of an account for hledger (`X` expense, `R` revenue, `L` liability, `A` asset,
+/// `C` cash), so that `hledger bs` and `hledger is` know where each belongs.
+pub fn account_type(account: &str) -> &'static str {
+    match account {
+        POST_COSTS => "X",
+        OPERATING_GRANTS => "R",
+        COSTS_PAYABLE => "L",
+        BANK => "C",
+        _ => "A",
+    }
+}
+
+/// The accounts the service posts to, in chart order.
+pub const ACCOUNTS: [&str; 6] = [
+    COSTS_PAYABLE,
+    GRANTS_RECEIVABLE,
+    FUNDING_TO_CALL,
+    BANK,
+    POST_COSTS,
+    OPERATING_GRANTS,
+];
+
+/// The name of a funder as a sub-account: its name made safe for an account name (no `:`,
+/// `;` nor runs of spaces, which the journal formats read as separators), then its SIREN, or
+/// the start of its id when it has none, so that two funders of one name never share one.
+pub fn funder_subaccount(party: &Party) -> String {
+    let name: String = party
+        .name
+        .chars()
+        .map(|c| {
+            if c == ':' || c == ';' || c.is_control() {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mark = match &party.siren {
+        Some(siren) => siren.clone(),
+        None => party.id.chars().take(8).collect(),
+    };
+    format!("{name} {mark}")
+}
+
+/// The funders' sub-account names, by funder id: [`funder_subaccount`], or the name with the
+/// whole id for funders that would share one (same name and SIREN, or ids started alike).
+pub fn subaccount_names(parties: &[Party]) -> HashMap<String, String> {
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for party in parties {
+        *count.entry(funder_subaccount(party)).or_default() += 1;
+    }
+    parties
+        .iter()
+        .map(|party| {
+            let short = funder_subaccount(party);
+            let name = if count.get(&short).copied().unwrap_or(0) > 1 {
+                let plain = Party {
+                    siren: None,
+                    ..party.clone()
+                };
+                let base = funder_subaccount(&plain);
+                let base = base.rsplit_once(' ').map_or(base.as_str(), |(b, _)| b);
+                format!("{base} {}", party.id)
+            } else {
+                short
+            };
+            (party.id.clone(), name)
+        })
+        .collect()
+}
+
+/// The journal account of a line: its PCG root with its label, and the funder's sub-account
+/// (named by `names`) when the line concerns one.
+pub fn journal_account(line: &ExportLine, names: &HashMap<String, String>) -> String {
+    let root = format!("{} {}", line.account, account_label(&line.account));
+    match &line.funder {
+        Some(party) => match names.get(&party.id) {
+            Some(name) => format!("{root}:{name}"),
+            None => format!("{root}:{}", funder_subaccount(party)),
+        },
+        None => root,
+    }
+}
+
+/// The head of a journal for hledger and ledger-cli: the commodity, every account that
+/// `accounts` lists (the roots and the funders' sub-accounts met in the books) with its type,
+/// and the tags the postings carry, so that `hledger check --strict` and `ledger --strict
+/// --pedantic` accept it.
+pub fn journal_header(
+    title: &str,
+    accounts: &[(String, Option<Party>)],
+    names: &HashMap<String, String>,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "; {}", field(title));
+    out.push_str(
+        "; accounts are roots of the French chart of accounts (PCG); amounts in euros\n\n\
+         commodity EUR\n  format 1000.00 EUR\n\n",
+    );
+    let mut declared = std::collections::BTreeSet::new();
+    for root in ACCOUNTS {
+        declared.insert((root.to_owned(), format!("{root} {}", account_label(root))));
+    }
+    for (account, party) in accounts {
+        let line = ExportLine {
+            account: account.clone(),
+            debit_cents: 0,
+            credit_cents: 0,
+            funder: party.clone(),
+            post_id: None,
+            month: None,
+        };
+        declared.insert((account.clone(), journal_account(&line, names)));
+    }
+    for (root, name) in &declared {
+        let _ = writeln!(out, "account {name}\n  ; type: {}", account_type(root));
+    }
+    out.push('\n');
+    for name in [
+        "entry",
+        "kind",
+        "reverses",
+        "funder",
+        "funder_name",
+        "post",
+        "month",
+    ] {
+        let _ = writeln!(out, "tag {name}");
+    }
+    out.push('\n');
+    out
+}
+
 /// Appends an entry as an hledger / ledger-cli transaction: the date, `*` (the journal is
 /// never edited, so every entry is cleared), the document in parentheses, a description, and
 /// one posting per line, debit positive and credit negative, with tags naming the funder, post
 /// and month.
-pub fn write_journal_entry(out: &mut String, entry: &ExportEntry) {
+pub fn write_journal_entry(out: &mut String, entry: &ExportEntry, names: &HashMap<String, String>) {
     // The code in parentheses is a document number: calls and credit notes have one.
     let _ = match entry.kind.as_str() {
         "call" | "credit_note" => writeln!(
@@ -247,7 +384,7 @@ pub fn write_journal_entry(out: &mut String, entry: &ExportEntry) {
     }
     out.push('\n');
     for line in &entry.lines {
-        let account = format!("{} {}", line.account, account_label(&line.account));
+        let account = journal_account(line, names);
         let amount = journal_amount(line.debit_cents - line.credit_cents);
         let mut tags = Vec::new();
         if let Some(party) = &line.funder {
@@ -602,14 +739,16 @@ mod tests {
     #[test]
     fn journal_transactions_balance_and_carry_their_tags() {
         let mut out = String::new();
-        write_journal_entry(&mut out, &call_entry());
+        write_journal_entry(&mut out, &call_entry(), &HashMap::new());
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(
             lines[0],
             "2026-03-02 * (AF-2026-0001) Appel de fonds - AF-2026-0001"
         );
         assert_eq!(lines[1], "    ; entry:e1, kind:call");
-        assert!(lines[2].starts_with("    441 Subventions à recevoir"));
+        assert!(
+            lines[2].starts_with("    441 Subventions à recevoir:Bailleur | Nord Est 732829320 ")
+        );
         assert!(lines[2].contains("  1234.56 EUR"));
         assert!(lines[2].ends_with("; funder:f1, funder_name:Bailleur   Nord Est"));
         assert!(lines[3].contains(" -1234.56 EUR"));

@@ -6,10 +6,18 @@
 //! each page is sent as it is written, so a large year never sits whole in memory.
 
 use crate::auth::Caller;
-use crate::db::exports::{entries_page, lettering, PageKey};
+use crate::db::exports::{accounts_in_books, entries_page, lettering, PageKey};
 use crate::db::schema::employers;
 use crate::db::{DbConnection, Pool};
-use crate::domain::export::{fec_header, write_fec_entry, write_journal_entry, ExportEntry};
+use crate::domain::export::{
+    fec_header, journal_header, subaccount_names, write_fec_entry, write_journal_entry,
+    ExportEntry, Party,
+};
+use std::collections::HashMap;
+
+/// What a journal export reads before its entries: the accounts met in the books, and the
+/// funders' sub-account names.
+type JournalContext = (Vec<(String, Option<Party>)>, HashMap<String, String>);
 use crate::domain::ids::EmployerId;
 use crate::domain::{Date, Month};
 use crate::error::ApiError;
@@ -84,7 +92,7 @@ async fn stream_entries<C>(
     pool: Pool,
     employer: EmployerId,
     dates: (Date, Date),
-    head: String,
+    head: impl FnOnce(&C) -> String + Send + 'static,
     prepare: impl FnOnce(&mut DbConnection, &str) -> anyhow::Result<C> + Send + 'static,
     mut write: impl FnMut(&mut String, &ExportEntry, &C) + Send + 'static,
 ) -> Result<HttpResponse, ApiError> {
@@ -98,7 +106,10 @@ async fn stream_entries<C>(
         let mut written = 0usize;
         let outcome = read_snapshot(&mut conn, |conn| {
             let context = prepare(conn, &employer)?;
-            if sender.blocking_send(Ok(Bytes::from(head))).is_err() {
+            if sender
+                .blocking_send(Ok(Bytes::from(head(&context))))
+                .is_err()
+            {
                 return Ok(());
             }
             let mut after: Option<PageKey> = None;
@@ -196,7 +207,7 @@ pub async fn fec(
         state.pool.clone(),
         employer,
         dates,
-        fec_header(),
+        |_| fec_header(),
         |conn, employer| Ok(lettering(conn, employer)?),
         move |out, entry, letters| {
             number += 1;
@@ -235,19 +246,22 @@ pub async fn journal(
         return Err(ApiError::field("/to", "must not be before from"));
     }
     let (name, _, _) = employer_of(&state, employer).await?;
-    let head = format!(
-        "; portage-ledger journal of {} ({employer}), entries dated {from} to {to}\n\
-         ; accounts are roots of the French chart of accounts (PCG); amounts in euros\n\
-         commodity 1000.00 EUR\n\n",
+    let title = format!(
+        "portage-ledger journal of {} ({employer}), entries dated {from} to {to}",
         name.replace(['\n', '\r'], " ")
     );
     let mut response = stream_entries(
         state.pool.clone(),
         employer,
         (from, to),
-        head,
-        |_, _| Ok(()),
-        |out, entry, _| write_journal_entry(out, entry),
+        move |(accounts, names): &JournalContext| journal_header(&title, accounts, names),
+        |conn, employer| {
+            let accounts = accounts_in_books(conn, employer)?;
+            let parties: Vec<Party> = accounts.iter().filter_map(|(_, p)| p.clone()).collect();
+            let names = subaccount_names(&parties);
+            Ok((accounts, names))
+        },
+        |out, entry, (_, names)| write_journal_entry(out, entry, names),
     )
     .await?;
     attachment(
