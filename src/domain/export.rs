@@ -406,6 +406,118 @@ pub fn write_journal_entry(out: &mut String, entry: &ExportEntry, names: &HashMa
     out.push('\n');
 }
 
+/// One component of a Beancount account name: letters (accents kept), digits and dashes,
+/// starting with a capital or a digit.
+fn beancount_component(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if c.is_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let out = out.trim_matches('-').to_owned();
+    let mut chars = out.chars();
+    match chars.next() {
+        Some(first) if first.is_uppercase() || first.is_ascii_digit() => out,
+        Some(first) if first.is_lowercase() => first.to_uppercase().chain(chars).collect(),
+        _ => format!("X{out}"),
+    }
+}
+
+/// The Beancount account of a PCG root (under the section its type belongs to) and, when a
+/// funder is named, of its sub-account.
+pub fn beancount_account(account: &str, funder: Option<&str>) -> String {
+    let section = match account_type(account) {
+        "X" => "Expenses",
+        "R" => "Income",
+        "L" => "Liabilities",
+        _ => "Assets",
+    };
+    let root = beancount_component(&format!("PCG{account} {}", account_label(account)));
+    match funder {
+        Some(name) => format!("{section}:{root}:{}", beancount_component(name)),
+        None => format!("{section}:{root}"),
+    }
+}
+
+/// A string for Beancount: in double quotes, without quotes, backslashes or line breaks.
+fn beancount_string(text: &str) -> String {
+    format!("\"{}\"", field(text).replace(['"', '\\'], "'"))
+}
+
+/// The head of a Beancount file: the currency, and an `open` for every account `accounts`
+/// lists (the roots and the funders' sub-accounts met in the books).
+pub fn beancount_header(
+    title: &str,
+    accounts: &[(String, Option<Party>)],
+    names: &HashMap<String, String>,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "; {}", field(title));
+    out.push_str("option \"operating_currency\" \"EUR\"\n\n2000-01-01 commodity EUR\n\n");
+    let mut declared = std::collections::BTreeSet::new();
+    for root in ACCOUNTS {
+        declared.insert(beancount_account(root, None));
+    }
+    for (account, party) in accounts {
+        let name = party.as_ref().map(|p| {
+            names
+                .get(&p.id)
+                .cloned()
+                .unwrap_or_else(|| funder_subaccount(p))
+        });
+        declared.insert(beancount_account(account, name.as_deref()));
+    }
+    for account in &declared {
+        let _ = writeln!(out, "2000-01-01 open {account} EUR");
+    }
+    out.push('\n');
+    out
+}
+
+/// Appends an entry as a Beancount transaction: the date, `*`, the kind's label as payee and
+/// the reference as narration, the entry's id as metadata, and one posting per line with the
+/// post and month it concerns.
+pub fn write_beancount_entry(
+    out: &mut String,
+    entry: &ExportEntry,
+    names: &HashMap<String, String>,
+) {
+    let (_, journal) = journal_of(&entry.kind);
+    let _ = writeln!(
+        out,
+        "{} * {} {}",
+        entry.date,
+        beancount_string(journal),
+        beancount_string(&entry_label(entry))
+    );
+    let _ = writeln!(out, "  entry: {}", beancount_string(&entry.id));
+    let _ = writeln!(out, "  kind: {}", beancount_string(&entry.kind));
+    if let Some(reverses) = &entry.reverses {
+        let _ = writeln!(out, "  reverses: {}", beancount_string(reverses));
+    }
+    for line in &entry.lines {
+        let funder = line.funder.as_ref().map(|p| {
+            names
+                .get(&p.id)
+                .cloned()
+                .unwrap_or_else(|| funder_subaccount(p))
+        });
+        let account = beancount_account(&line.account, funder.as_deref());
+        let amount = journal_amount(line.debit_cents - line.credit_cents);
+        let _ = writeln!(out, "  {account}  {amount}");
+        if let Some(post) = &line.post_id {
+            let _ = writeln!(out, "    post: {}", beancount_string(post));
+        }
+        if let Some(month) = &line.month {
+            let _ = writeln!(out, "    month: {}", beancount_string(month));
+        }
+    }
+    out.push('\n');
+}
+
 /// A call for funds, as lettering sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LetteredCall {
@@ -723,6 +835,26 @@ mod tests {
         assert_eq!(
             super::letters(&reversed_calls, &payments, &reversed_applications),
             letters
+        );
+    }
+
+    #[test]
+    fn beancount_accounts_are_valid_names() {
+        assert_eq!(
+            beancount_account("441", Some("Préfecture du Nord – adultes-relais 732829320")),
+            "Assets:PCG441-Subventions-à-recevoir:Préfecture-du-Nord-adultes-relais-732829320"
+        );
+        assert_eq!(
+            beancount_account("74", Some("ville d'Arras")),
+            "Income:PCG74-Subventions-d-exploitation:Ville-d-Arras"
+        );
+        assert_eq!(
+            beancount_account("64", None),
+            "Expenses:PCG64-Charges-de-personnel"
+        );
+        assert_eq!(
+            beancount_account("42", Some("«»")),
+            "Liabilities:PCG42-Personnel-et-comptes-rattachés:X"
         );
     }
 

@@ -10,14 +10,22 @@ use crate::db::exports::{accounts_in_books, entries_page, lettering, PageKey};
 use crate::db::schema::employers;
 use crate::db::{DbConnection, Pool};
 use crate::domain::export::{
-    fec_header, journal_header, subaccount_names, write_fec_entry, write_journal_entry,
-    ExportEntry, Party,
+    beancount_header, fec_header, journal_header, subaccount_names, write_beancount_entry,
+    write_fec_entry, write_journal_entry, ExportEntry, Party,
 };
 use std::collections::HashMap;
 
 /// What a journal export reads before its entries: the accounts met in the books, and the
 /// funders' sub-account names.
 type JournalContext = (Vec<(String, Option<Party>)>, HashMap<String, String>);
+
+/// Reads the [`JournalContext`] in the export's snapshot.
+fn journal_context(conn: &mut DbConnection, employer: &str) -> anyhow::Result<JournalContext> {
+    let accounts = accounts_in_books(conn, employer)?;
+    let parties: Vec<Party> = accounts.iter().filter_map(|(_, p)| p.clone()).collect();
+    let names = subaccount_names(&parties);
+    Ok((accounts, names))
+}
 use crate::domain::ids::EmployerId;
 use crate::domain::{Date, Month};
 use crate::error::ApiError;
@@ -255,18 +263,48 @@ pub async fn journal(
         employer,
         (from, to),
         move |(accounts, names): &JournalContext| journal_header(&title, accounts, names),
-        |conn, employer| {
-            let accounts = accounts_in_books(conn, employer)?;
-            let parties: Vec<Party> = accounts.iter().filter_map(|(_, p)| p.clone()).collect();
-            let names = subaccount_names(&parties);
-            Ok((accounts, names))
-        },
+        journal_context,
         |out, entry, (_, names)| write_journal_entry(out, entry, names),
     )
     .await?;
     attachment(
         &mut response,
         format!("portage-{employer}-{from}-{to}.journal"),
+    );
+    Ok(response)
+}
+
+/// `GET /v1/exports/beancount?employer_id=&from=&to=`: the same entries as the journal export,
+/// for Beancount (accounts opened, funders as sub-accounts), which `bean-check` accepts.
+pub async fn beancount(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: Query<JournalQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.0;
+    let employer = exported_employer(&caller, id_param("employer_id", q.employer_id.as_deref())?)?;
+    let from = parse_param("from", q.from.as_deref(), Date::parse)?.unwrap_or(Date::FIRST);
+    let to = parse_param("to", q.to.as_deref(), Date::parse)?.unwrap_or(Date::LAST);
+    if from > to {
+        return Err(ApiError::field("/to", "must not be before from"));
+    }
+    let (name, _, _) = employer_of(&state, employer).await?;
+    let title = format!(
+        "portage-ledger books of {} ({employer}), entries dated {from} to {to}",
+        name.replace(['\n', '\r'], " ")
+    );
+    let mut response = stream_entries(
+        state.pool.clone(),
+        employer,
+        (from, to),
+        move |(accounts, names): &JournalContext| beancount_header(&title, accounts, names),
+        journal_context,
+        |out, entry, (_, names)| write_beancount_entry(out, entry, names),
+    )
+    .await?;
+    attachment(
+        &mut response,
+        format!("portage-{employer}-{from}-{to}.beancount"),
     );
     Ok(response)
 }

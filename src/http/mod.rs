@@ -122,6 +122,7 @@ routes! {
     "/v1/ledger/balances" => { GET: ledger::balances },
     "/v1/exports/fec" => { GET: exports::fec },
     "/v1/exports/journal" => { GET: exports::journal },
+    "/v1/exports/beancount" => { GET: exports::beancount },
     "/v1/imports/costs" => { POST: imports::costs },
     "/v1/imports/posts" => { POST: imports::posts },
     "/v1/imports/commitments" => { POST: imports::commitments },

@@ -407,7 +407,11 @@ async fn exports_are_the_employers_own(app: &TestApp) {
     let other_token = app.token("employer", Some(&other));
     give_siren(app, &employer).await;
     give_siren(app, &other).await;
-    for path in ["/v1/exports/fec?year=2026", "/v1/exports/journal"] {
+    for path in [
+        "/v1/exports/fec?year=2026",
+        "/v1/exports/journal",
+        "/v1/exports/beancount",
+    ] {
         let separator = if path.contains('?') { '&' } else { '?' };
         app.get(
             &format!("{path}{separator}employer_id={employer}"),
