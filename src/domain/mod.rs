@@ -13,6 +13,7 @@ pub mod ledger;
 pub mod money;
 pub mod month;
 pub mod statement;
+pub mod tabular;
 
 #[cfg(test)]
 mod allocation_tests;

@@ -5,10 +5,12 @@ use crate::db::calls::{self as store, CallRow, NewCall};
 use crate::db::schema::calls;
 use crate::db::{self, DbConnection};
 use crate::domain::ids::{CallId, EmployerId, FunderId};
+use crate::domain::tabular;
 use crate::domain::{clock, Date, Month};
 use crate::error::ApiError;
 use crate::http::extract::{page_response, path_id, Body, PartiesQuery, Query};
 use crate::http::idempotency::{self, Outcome};
+use crate::http::statement::{csv_response, Format};
 use crate::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
@@ -161,9 +163,36 @@ pub async fn get(
 pub async fn list(
     state: web::Data<AppState>,
     caller: Caller,
-    query: Query<PartiesQuery>,
+    query: Query<CallsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, employer, funder) = query.0.parse()?;
+    let q = query.0;
+    let format = Format::parse(q.format.as_deref())?;
+    let (page, employer, funder) = PartiesQuery {
+        funder_id: q.funder_id,
+        employer_id: q.employer_id,
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .parse()?;
+    if format == Format::Csv {
+        // The table holds every call the filters and the scope select, oldest first.
+        let text = state
+            .with_connection(move |conn| {
+                let rows: Vec<CallRow> = party_filters!(
+                    calls::table.select(CallRow::as_select()).into_boxed(),
+                    calls,
+                    caller,
+                    employer = employer,
+                    funder = funder
+                )
+                .order((calls::issued_on, calls::number))
+                .limit(CSV_MAX_ROWS)
+                .load(conn)?;
+                calls_table(conn, &rows)
+            })
+            .await?;
+        return Ok(csv_response(text, "appels-de-fonds.csv"));
+    }
     let (items, next) = state
         .with_connection(move |conn| {
             let query = party_filters!(
@@ -180,4 +209,82 @@ pub async fn list(
         })
         .await?;
     Ok(page_response(items, next))
+}
+
+/// The most calls a table holds.
+const CSV_MAX_ROWS: i64 = 100_000;
+
+/// The query of `GET /v1/calls`: the parties, the page, and the format.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallsQuery {
+    funder_id: Option<String>,
+    employer_id: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+    format: Option<String>,
+}
+
+/// The calls as a table for spreadsheets.
+fn calls_table(conn: &mut DbConnection, rows: &[CallRow]) -> Result<String, ApiError> {
+    use crate::db::schema::{employers, funders};
+    let ids: Vec<CallId> = rows.iter().map(|c| c.id).collect();
+    let mut paid = std::collections::HashMap::new();
+    for chunk in ids.chunks(1_000) {
+        paid.extend(store::paid(conn, chunk)?);
+    }
+    let employer_names: std::collections::HashMap<EmployerId, String> = employers::table
+        .select((employers::id, employers::name))
+        .filter(employers::id.eq_any(rows.iter().map(|c| c.employer_id).collect::<Vec<_>>()))
+        .load::<(EmployerId, String)>(conn)?
+        .into_iter()
+        .collect();
+    let funder_names: std::collections::HashMap<FunderId, String> = funders::table
+        .select((funders::id, funders::name))
+        .filter(funders::id.eq_any(rows.iter().map(|c| c.funder_id).collect::<Vec<_>>()))
+        .load::<(FunderId, String)>(conn)?
+        .into_iter()
+        .collect();
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|call| {
+            let paid_cents = paid.get(&call.id).copied().unwrap_or(0);
+            let outstanding = if call.cancelled_on.is_some() {
+                0
+            } else {
+                call.amount_cents - paid_cents
+            };
+            vec![
+                call.number.clone(),
+                employer_names
+                    .get(&call.employer_id)
+                    .cloned()
+                    .unwrap_or_default(),
+                funder_names
+                    .get(&call.funder_id)
+                    .cloned()
+                    .unwrap_or_default(),
+                call.issued_on.to_string(),
+                call.due_on.to_string(),
+                store::status(call, paid_cents).to_owned(),
+                tabular::amount(call.amount_cents),
+                tabular::amount(paid_cents),
+                tabular::amount(outstanding),
+            ]
+        })
+        .collect();
+    Ok(tabular::write(
+        &[
+            "number",
+            "employer",
+            "funder",
+            "issued_on",
+            "due_on",
+            "status",
+            "amount",
+            "paid",
+            "outstanding",
+        ],
+        &table,
+    ))
 }

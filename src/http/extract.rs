@@ -398,10 +398,10 @@ impl Page {
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PartiesQuery {
-    funder_id: Option<String>,
-    employer_id: Option<String>,
-    limit: Option<String>,
-    cursor: Option<String>,
+    pub(crate) funder_id: Option<String>,
+    pub(crate) employer_id: Option<String>,
+    pub(crate) limit: Option<String>,
+    pub(crate) cursor: Option<String>,
 }
 
 impl PartiesQuery {

@@ -5,9 +5,13 @@
 use crate::auth::{Caller, Scope};
 use crate::db::calls::{self as store, CallRow};
 use crate::db::commitments::{allocated_to_date, CommitmentRow};
-use crate::db::schema::{allocation_lines, calls, commitments, payment_applications, payments};
+use crate::db::schema::{
+    allocation_lines, calls, commitments, employers, payment_applications, payments, posts,
+};
+use crate::db::DbConnection;
 use crate::domain::ids::{CallId, CommitmentId, EmployerId, FunderId, PaymentId, PostId};
 use crate::domain::statement::Aging;
+use crate::domain::tabular;
 use crate::domain::{clock, Money, Month};
 use crate::error::ApiError;
 use crate::http::extract::{id_param, parse_param, path_id, Query};
@@ -16,6 +20,7 @@ use actix_web::{web, HttpResponse};
 use diesel::prelude::*;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 /// The query of the statement.
 #[derive(Debug, Deserialize)]
@@ -24,7 +29,51 @@ pub struct StatementQuery {
     employer_id: Option<String>,
     from: Option<String>,
     to: Option<String>,
+    format: Option<String>,
 }
+
+/// The answer's format: JSON, or a table for spreadsheets (`?format=csv`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `application/json`.
+    Json,
+    /// `text/csv` for French spreadsheets.
+    Csv,
+}
+
+impl Format {
+    /// Reads `format`: `json` (the default) or `csv`.
+    pub fn parse(value: Option<&str>) -> Result<Format, ApiError> {
+        match value {
+            None | Some("json") => Ok(Format::Json),
+            Some("csv") => Ok(Format::Csv),
+            Some(_) => Err(ApiError::field("/format", "must be json or csv")),
+        }
+    }
+}
+
+/// A CSV answer, named as a file.
+pub fn csv_response(text: String, filename: &str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        ))
+        .body(text)
+}
+
+/// The columns of the statement as a table: one row per post and month.
+const STATEMENT_COLUMNS: [&str; 8] = [
+    "employer",
+    "post_reference",
+    "post_title",
+    "month",
+    "allocated",
+    "called",
+    "paid",
+    "outstanding",
+];
 
 #[derive(Default, Clone, Copy)]
 struct Figures {
@@ -57,6 +106,7 @@ pub async fn get(
     let asked: Option<EmployerId> = id_param("employer_id", q.employer_id.as_deref())?;
     let from = parse_param("from", q.from.as_deref(), Month::parse)?;
     let to = parse_param("to", q.to.as_deref(), Month::parse)?;
+    let format = Format::parse(q.format.as_deref())?;
     let employer = match caller.scope {
         Scope::Funder(own) if own != funder => return Err(ApiError::NotFound("funder")),
         Scope::Employer(own) => match asked {
@@ -105,6 +155,7 @@ pub async fn get(
                 .collect::<QueryResult<_>>()?;
 
             let mut by_post: BTreeMap<(EmployerId, PostId), Figures> = BTreeMap::new();
+            let mut by_month: BTreeMap<(EmployerId, PostId, Month), Figures> = BTreeMap::new();
             let allocations: Vec<(EmployerId, PostId, Month, i64)> = allocation_lines::table
                 .filter(allocation_lines::funder_id.eq(funder_id))
                 .select((
@@ -117,6 +168,7 @@ pub async fn get(
             for (e, post, month, amount) in allocations {
                 if same_employer(&e) && in_range(&month) {
                     by_post.entry((e, post)).or_default().allocated += amount;
+                    by_month.entry((e, post, month)).or_default().allocated += amount;
                 }
             }
 
@@ -142,6 +194,10 @@ pub async fn get(
                         let post_figures = by_post.entry((call.employer_id, post)).or_default();
                         post_figures.called += amount;
                         post_figures.paid += settled;
+                        let month_figures =
+                            by_month.entry((call.employer_id, post, month)).or_default();
+                        month_figures.called += amount;
+                        month_figures.paid += settled;
                         figures.called += amount;
                         figures.paid += settled;
                     }
@@ -188,7 +244,10 @@ pub async fn get(
             });
             let mut totals_view = totals.view();
             totals_view["credit"] = serde_json::json!(Money::from_cents(credit));
-            Ok(serde_json::json!({
+            if format == Format::Csv {
+                return Ok(Answer::Csv(statement_table(conn, &by_month)?));
+            }
+            Ok(Answer::Json(serde_json::json!({
                 "funder_id": funder_id,
                 "employer_id": employer_id,
                 "from": from,
@@ -210,8 +269,58 @@ pub async fn get(
                     "61_90": Money::from_cents(aging.days_61_90),
                     "over_90": Money::from_cents(aging.over_90),
                 },
-            }))
+            })))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(body))
+    Ok(match body {
+        Answer::Json(body) => HttpResponse::Ok().json(body),
+        Answer::Csv(text) => csv_response(text, &format!("releve-{funder}.csv")),
+    })
+}
+
+/// The statement's answer in the format asked.
+enum Answer {
+    Json(serde_json::Value),
+    Csv(String),
+}
+
+/// The statement as a table for spreadsheets: one row per post and month, named by the
+/// employer's name and the post's reference and title.
+fn statement_table(
+    conn: &mut DbConnection,
+    by_month: &BTreeMap<(EmployerId, PostId, Month), Figures>,
+) -> QueryResult<String> {
+    let post_ids: Vec<PostId> = by_month.keys().map(|(_, p, _)| *p).collect();
+    let employer_ids: Vec<EmployerId> = by_month.keys().map(|(e, _, _)| *e).collect();
+    let mut posts_named: HashMap<PostId, (Option<String>, String)> = HashMap::new();
+    for chunk in post_ids.chunks(1_000) {
+        let rows: Vec<(PostId, Option<String>, String)> = posts::table
+            .filter(posts::id.eq_any(chunk))
+            .select((posts::id, posts::reference, posts::title))
+            .load(conn)?;
+        posts_named.extend(rows.into_iter().map(|(id, r, t)| (id, (r, t))));
+    }
+    let employers_named: HashMap<EmployerId, String> = employers::table
+        .filter(employers::id.eq_any(&employer_ids))
+        .select((employers::id, employers::name))
+        .load::<(EmployerId, String)>(conn)?
+        .into_iter()
+        .collect();
+    let rows: Vec<Vec<String>> = by_month
+        .iter()
+        .map(|((employer, post, month), f)| {
+            let (reference, title) = posts_named.get(post).cloned().unwrap_or_default();
+            vec![
+                employers_named.get(employer).cloned().unwrap_or_default(),
+                reference.unwrap_or_default(),
+                title,
+                month.to_string(),
+                tabular::amount(f.allocated),
+                tabular::amount(f.called),
+                tabular::amount(f.paid),
+                tabular::amount(f.called - f.paid),
+            ]
+        })
+        .collect();
+    Ok(tabular::write(&STATEMENT_COLUMNS, &rows))
 }

@@ -521,6 +521,76 @@ async fn the_statement_matches_the_ledger(app: &TestApp) {
     app.get(&path, &app.token("funder", Some(&funders["B"])))
         .await
         .problem(404, "not_found");
+    // The statement for a spreadsheet: one row per post and month, figures equal to the JSON's.
+    let csv = app
+        .get(&format!("{path}?format=csv"), &state_token)
+        .await
+        .expect(200);
+    assert_eq!(
+        csv.header("content-type").as_deref(),
+        Some("text/csv; charset=utf-8")
+    );
+    assert!(csv.text.starts_with(
+        "\u{feff}employer;post_reference;post_title;month;allocated;called;paid;outstanding\r\n"
+    ));
+    let rows: Vec<Vec<&str>> = csv
+        .text
+        .trim_start_matches('\u{feff}')
+        .split("\r\n")
+        .skip(1)
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split(';').collect())
+        .collect();
+    assert_eq!(rows.len(), 3, "{}", csv.text);
+    assert_eq!(rows[0][3], "2026-01");
+    assert_eq!(rows[0][6], "1778,33");
+    let column = |i: usize| -> i64 {
+        rows.iter()
+            .map(|r| r[i].replace(',', "").parse::<i64>().unwrap())
+            .sum()
+    };
+    let json_cents = |v: &Value| v.as_str().unwrap().replace('.', "").parse::<i64>().unwrap();
+    assert_eq!(
+        column(4),
+        json_cents(&statement.body["totals"]["allocated"])
+    );
+    assert_eq!(column(5), json_cents(&statement.body["totals"]["called"]));
+    assert_eq!(column(6), json_cents(&statement.body["totals"]["paid"]));
+    assert_eq!(
+        column(7),
+        json_cents(&statement.body["totals"]["outstanding"])
+    );
+    app.get(&format!("{path}?format=xml"), &state_token)
+        .await
+        .problem(422, "validation_failed");
+    // The calls likewise, in the caller's scope.
+    let calls_csv = app
+        .get("/v1/calls?format=csv", &state_token)
+        .await
+        .expect(200);
+    let lines: Vec<&str> = calls_csv.text.split("\r\n").collect();
+    assert_eq!(
+        lines[0],
+        "\u{feff}number;employer;funder;issued_on;due_on;status;amount;paid;outstanding"
+    );
+    assert!(lines[1].starts_with("AF-2026-0001;"), "{}", calls_csv.text);
+    assert!(
+        lines[1].ends_with(";partially_paid;5334,99;2000,00;3334,99"),
+        "{}",
+        calls_csv.text
+    );
+    let other_funder = app.token("funder", Some(&funders["B"]));
+    let theirs = app
+        .get("/v1/calls?format=csv", &other_funder)
+        .await
+        .expect(200);
+    assert_eq!(
+        theirs.text.split("\r\n").filter(|l| !l.is_empty()).count(),
+        1
+    );
+    app.get("/v1/calls?colour=red", &token)
+        .await
+        .problem(422, "validation_failed");
     // An employer that never dealt with this funder does not learn it exists.
     let other = app.employer("Other").await;
     app.get(&path, &app.token("employer", Some(&other)))
