@@ -165,12 +165,24 @@ fn claim_key(
                     "a request with this Idempotency-Key is still being processed; retry shortly",
                 ))
             }
-            Some(_) => {
-                // Abandoned by a server that stopped mid-request: take it over.
-                diesel::update(idempotency_keys::table.find((caller, key)))
-                    .set(idempotency_keys::created_at.eq(db::now_timestamp()))
-                    .execute(conn)?;
-                Ok(Claim::Fresh)
+            Some((_, state, _, _, _, created_at)) => {
+                // Abandoned by a server that stopped mid-request: take it over, on the
+                // condition that it is still the row read. Two requests racing to take it over
+                // both read it, but only one update still finds that row (PostgreSQL re-checks
+                // the condition once the first commits): the other is told it is in flight.
+                let taken = diesel::update(
+                    idempotency_keys::table
+                        .find((caller, key))
+                        .filter(idempotency_keys::state.eq(&state))
+                        .filter(idempotency_keys::created_at.eq(&created_at)),
+                )
+                .set(idempotency_keys::created_at.eq(db::now_timestamp()))
+                .execute(conn)?;
+                if taken == 1 {
+                    Ok(Claim::Fresh)
+                } else {
+                    Err(in_flight())
+                }
             }
             None => {
                 diesel::insert_into(idempotency_keys::table)
@@ -219,13 +231,14 @@ where
     F: FnOnce(&mut DbConnection) -> Result<Outcome, ApiError> + Send + 'static,
 {
     let key = key_of(req)?;
-    let outcome = state
+    let held = key.clone().map(|key| (caller_key.clone(), key));
+    let ran = state
         .with_write_connection(move |conn| {
             let Some(key) = key else {
-                return db::write_transaction(conn, work).map(|o| (o, false));
+                return db::write_transaction(conn, work).map(|o| Ran::Done(o, false));
             };
             if let Claim::Replay(outcome) = claim_key(conn, &caller_key, &key, &fingerprint)? {
-                return Ok((outcome, true));
+                return Ok(Ran::Done(outcome, true));
             }
             let result = db::write_transaction(conn, |conn| {
                 let outcome = work(conn)?;
@@ -240,17 +253,60 @@ where
                 Ok::<_, ApiError>(outcome)
             });
             match result {
-                Ok(outcome) => Ok((outcome, false)),
+                Ok(outcome) => Ok(Ran::Done(outcome, false)),
                 Err(error) => {
-                    if let Err(release_error) = release_key(conn, &caller_key, &key) {
-                        tracing::warn!(%release_error, "could not release an idempotency key");
-                    }
-                    Err(error)
+                    let released = release_key(conn, &caller_key, &key)
+                        .map_err(
+                            |e| tracing::warn!(error = %e, "could not release an idempotency key"),
+                        )
+                        .is_ok();
+                    Ok(Ran::Failed { error, released })
                 }
             }
         })
         .await?;
-    Ok(outcome.0.into_response(outcome.1))
+    match ran {
+        Ran::Done(outcome, replayed) => Ok(outcome.into_response(replayed)),
+        Ran::Failed { error, released } => {
+            if !released {
+                if let Some((caller, key)) = held {
+                    release_elsewhere(state, caller, key).await;
+                }
+            }
+            Err(error)
+        }
+    }
+}
+
+/// What a keyed request's transaction came to.
+enum Ran {
+    /// An answer, replayed or not.
+    Done(Outcome, bool),
+    /// A refusal or a fault; `released` says whether the key was released with it.
+    Failed { error: ApiError, released: bool },
+}
+
+/// Releases a key on another connection, when the request's own could not (it died with the
+/// fault that failed the request): a request that answered must never leave its key claimed.
+/// Only a key still in flight is released, so a work that did commit keeps its answer.
+async fn release_elsewhere(state: &AppState, caller: String, key: String) {
+    for attempt in 1..=3u64 {
+        let (c, k) = (caller.clone(), key.clone());
+        match state
+            .with_write_connection(move |conn| Ok(release_key(conn, &c, &k)?))
+            .await
+        {
+            Ok(_) => return,
+            Err(error) => {
+                tracing::warn!(%error, attempt, "could not release an idempotency key; retrying");
+                actix_web::rt::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+            }
+        }
+    }
+    tracing::error!(
+        caller = %caller,
+        "an idempotency key stays in flight until it is taken to be abandoned"
+    );
 }
 
 /// Forgets keys older than the retention period.

@@ -122,6 +122,79 @@ async fn concurrent_replays_create_one(app: &TestApp) {
     assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
 }
 
+/// Keys left in flight by a server killed mid-request, retried at once by several clients
+/// after they count as abandoned: exactly one request takes each over and creates.
+async fn abandoned_keys_are_taken_over_once(app: &TestApp) {
+    let admin = app.admin();
+    let abandoned = portage_ledger::db::format_timestamp(
+        time::OffsetDateTime::now_utc() - time::Duration::seconds(600),
+    );
+    let keys: Vec<(String, String)> = (0..8)
+        .map(|i| {
+            (
+                format!("abandoned-{i}"),
+                json!({"name": format!("Bailleur {i}"), "kind": "social_landlord"}).to_string(),
+            )
+        })
+        .collect();
+    {
+        let mut conn = app.pool.get().unwrap();
+        for (key, body) in &keys {
+            let fingerprint = portage_ledger::http::extract::fingerprint(
+                "POST",
+                "/v1/funders",
+                &serde_json::from_str::<serde_json::Value>(body)
+                    .unwrap()
+                    .to_string(),
+            );
+            diesel::insert_into(idempotency_keys::table)
+                .values((
+                    idempotency_keys::caller.eq("admin:test-admin"),
+                    idempotency_keys::idempotency_key.eq(key),
+                    idempotency_keys::request_hash.eq(fingerprint),
+                    idempotency_keys::state.eq("in_flight"),
+                    idempotency_keys::created_at.eq(&abandoned),
+                ))
+                .execute(&mut conn)
+                .unwrap();
+        }
+    }
+    let admin_ref = admin.as_str();
+    let headers: Vec<[(&str, &str); 1]> = keys
+        .iter()
+        .map(|(key, _)| [("Idempotency-Key", key.as_str())])
+        .collect();
+    let mut sends = Vec::new();
+    for ((_, body), header) in keys.iter().zip(&headers) {
+        for _ in 0..10 {
+            sends.push(app.send(
+                "POST",
+                "/v1/funders",
+                Some(admin_ref),
+                Some(body.as_str()),
+                header,
+            ));
+        }
+    }
+    let answers = futures_util::future::join_all(sends).await;
+    let fresh = answers
+        .iter()
+        .filter(|a| a.status == 201 && a.header("idempotent-replayed").is_none())
+        .count();
+    for answer in &answers {
+        assert!(
+            answer.status == 201
+                || (answer.status == 409 && answer.body["code"] == "idempotency_key_in_flight"),
+            "{} {}",
+            answer.status,
+            answer.body
+        );
+    }
+    assert_eq!(fresh, 8, "exactly one creation per key");
+    let list = app.get("/v1/funders", &admin).await.expect(200);
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 8);
+}
+
 async fn expired_keys_are_forgotten(app: &TestApp) {
     let mut conn = app.pool.get().unwrap();
     let old = portage_ledger::db::format_timestamp(
@@ -154,4 +227,5 @@ crate::on_both_databases!(
     replays_create_nothing,
     a_key_in_flight_answers_409,
     concurrent_replays_create_one,
+    abandoned_keys_are_taken_over_once,
 );
