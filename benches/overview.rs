@@ -194,6 +194,7 @@ async fn bench(label: &str, url: DatabaseUrl) -> anyhow::Result<()> {
             workers: 2,
             max_body_bytes: 65_536,
             max_import_bytes: 8 * 1_048_576,
+            body_timeout: std::time::Duration::from_secs(10),
         },
     )?;
     let handle = server.handle();

@@ -20,6 +20,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// `PORTAGE_MAX_IMPORT_BYTES`: the largest import file accepted (default 8 MiB).
     pub max_import_bytes: usize,
+    /// `PORTAGE_BODY_TIMEOUT_MS`: how long a client may take to send a body (default 10000).
+    pub body_timeout: Duration,
     /// `PORTAGE_WORKERS`: HTTP worker threads (default: one per core).
     pub workers: usize,
 }
@@ -77,6 +79,11 @@ impl Config {
             max_import_bytes: number("PORTAGE_MAX_IMPORT_BYTES", 8 * 1_048_576, |n: &usize| {
                 (1_024..=256 * 1_048_576).contains(n)
             })?,
+            body_timeout: Duration::from_millis(number(
+                "PORTAGE_BODY_TIMEOUT_MS",
+                10_000,
+                |n: &u64| (100..=600_000).contains(n),
+            )?),
             workers: number("PORTAGE_WORKERS", cores, |n: &usize| (1..=256).contains(n))?,
         })
     }

@@ -110,6 +110,8 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// The largest import file, in bytes.
     pub max_import_bytes: usize,
+    /// How long a client may take to send a body (six times as long for an import).
+    pub body_timeout: std::time::Duration,
 }
 
 /// Builds the server on a bound listener (port 0 in tests). The caller awaits or spawns it.
@@ -129,6 +131,7 @@ pub fn build_server(
             .app_data(metrics.clone())
             .app_data(http::extract::BodyLimit(settings.max_body_bytes))
             .app_data(http::imports::ImportLimit(settings.max_import_bytes))
+            .app_data(http::extract::BodyTimeout(settings.body_timeout))
             .app_data(web::PayloadConfig::new(settings.max_body_bytes))
             .configure(http::routes)
             .default_service(web::to(http::ops::no_route))

@@ -218,6 +218,7 @@ fn serve(demo_mode: bool) -> anyhow::Result<()> {
         workers: config.workers,
         max_body_bytes: config.max_body_bytes,
         max_import_bytes: config.max_import_bytes,
+        body_timeout: config.body_timeout,
     };
     actix_web::rt::System::new()
         .block_on(async move { build_server(state, keys, listener, settings)?.await })?;

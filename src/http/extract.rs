@@ -32,6 +32,32 @@ pub struct Body<T> {
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
 
+/// How long a client may take to send a body, set from `PORTAGE_BODY_TIMEOUT_MS`: a body
+/// trickling in would otherwise hold its connection for ever, as a slow header would (actix
+/// times those out itself).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTimeout(pub std::time::Duration);
+
+/// Awaits a body read within the request's [`BodyTimeout`] (10 s when none is set).
+pub async fn within_body_timeout<T>(
+    req: &HttpRequest,
+    read: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    let limit = req
+        .app_data::<BodyTimeout>()
+        .map_or(std::time::Duration::from_secs(10), |t| t.0);
+    match actix_web::rt::time::timeout(limit, read).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::info!(
+                timeout_ms = limit.as_millis() as u64,
+                "request body too slow"
+            );
+            Err(ApiError::RequestTimeout(limit.as_millis() as u64))
+        }
+    }
+}
+
 fn pointer_of(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
     let mut pointer = String::new();
@@ -218,12 +244,18 @@ pub async fn read_body<T: DeserializeOwned>(
 ) -> Result<Body<T>, ApiError> {
     let limit = req.app_data::<BodyLimit>().map_or(65_536, |l| l.0);
     // The limit itself is enforced by the `web::PayloadConfig` registered with the app.
-    let bytes = Bytes::from_request(req, payload).await.map_err(|error| {
-        match error.as_error::<actix_web::error::PayloadError>() {
-            Some(actix_web::error::PayloadError::Overflow) => ApiError::PayloadTooLarge(limit),
-            _ => ApiError::field("/", format!("the body could not be read: {error}")),
-        }
-    })?;
+    let read =
+        async {
+            Bytes::from_request(req, payload).await.map_err(|error| {
+                match error.as_error::<actix_web::error::PayloadError>() {
+                    Some(actix_web::error::PayloadError::Overflow) => {
+                        ApiError::PayloadTooLarge(limit)
+                    }
+                    _ => ApiError::field("/", format!("the body could not be read: {error}")),
+                }
+            })
+        };
+    let bytes = within_body_timeout(req, read).await?;
     if bytes.len() > limit {
         return Err(ApiError::PayloadTooLarge(limit));
     }

@@ -154,6 +154,51 @@ async fn bodies_are_read_as_what_they_say(app: &TestApp) {
     assert_eq!(refused.pointers(), vec!["/reason".to_owned()]);
 }
 
+async fn slow_bodies_are_timed_out(app: &TestApp) {
+    use std::io::{Read, Write};
+    // A client that announces a body, sends a few bytes of it, then a byte now and then.
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let token = app.admin();
+    let started = std::time::Instant::now();
+    let answer = actix_rt::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        let body = r#"{"name": "Association du bout du monde", "kind": "association"}"#;
+        let head = format!(
+            "POST /v1/employers HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        for byte in body.bytes().take(8) {
+            stream.write_all(&[byte]).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        let mut answer = Vec::new();
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = stream.read(&mut buffer) {
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buffer[..n]);
+            if answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.ends_with(b"}") {
+                break;
+            }
+        }
+        String::from_utf8_lossy(&answer).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    // Nothing was registered, and the server answers the next request.
+    let list = app.get("/v1/employers", &app.admin()).await.expect(200);
+    assert_eq!(list.body["items"], json!([]));
+}
+
 async fn pages_are_bounded(app: &TestApp) {
     let admin = app.admin();
     for name in ["A", "B", "C"] {
@@ -219,6 +264,7 @@ crate::on_both_databases!(
     money_and_months_are_strict,
     transport_errors_are_problems,
     bodies_are_read_as_what_they_say,
+    slow_bodies_are_timed_out,
     pages_are_bounded,
     operations_endpoints,
 );

@@ -19,6 +19,8 @@ use uuid::Uuid;
 pub const SECRET: &[u8] = b"test-secret-not-for-production-0123456789";
 /// The largest body the test servers accept.
 pub const BODY_LIMIT: usize = 16 * 1024;
+/// How long the test servers wait for a body: short, so that a test can outlast it.
+pub const BODY_TIMEOUT: Duration = Duration::from_millis(1_500);
 /// The import limit of the test servers: small, so that a test can pass it.
 pub const IMPORT_LIMIT: usize = 256 * 1024;
 
@@ -268,6 +270,7 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
             workers: 2,
             max_body_bytes: BODY_LIMIT,
             max_import_bytes: IMPORT_LIMIT,
+            body_timeout: BODY_TIMEOUT,
         },
     )
     .unwrap();
