@@ -35,7 +35,7 @@ pub struct ActivityRecord {
     /// The hours by activity commitment.
     pub hours: Vec<CommitmentHours>,
     /// The hours on none of them.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::extract::not_null")]
     pub other_hours: Option<Hours>,
 }
 

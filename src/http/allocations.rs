@@ -20,9 +20,9 @@ use std::collections::BTreeMap;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::extract::not_null")]
     employer_id: Option<EmployerId>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::extract::not_null")]
     post_id: Option<PostId>,
     month: Month,
 }

@@ -39,17 +39,17 @@ pub struct NewCommitment {
     funder_id: FunderId,
     post_id: PostId,
     basis: BasisName,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::extract::not_null")]
     monthly_amount: Option<Money>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::extract::not_null")]
     percent: Option<Percent>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::extract::not_null")]
     rate: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::extract::not_null")]
     fte: Option<Fte>,
     start_month: Month,
     end_month: Month,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::extract::not_null")]
     cap: Option<Money>,
     reference: String,
 }

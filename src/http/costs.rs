@@ -26,7 +26,7 @@ pub struct NewCost {
     month: Month,
     category: CostCategory,
     amount: Money,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::extract::not_null")]
     reference: Option<String>,
 }
 

@@ -22,17 +22,17 @@ use serde::{Deserialize, Serialize};
 pub struct NewEmployer {
     name: String,
     kind: EmployerKind,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::extract::not_null")]
     siren: Option<Siren>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::extract::not_null")]
     territory: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::extract::not_null")]
     fiscal_year_end_month: Option<FiscalYearEnd>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::extract::not_null")]
     address: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::extract::not_null")]
     iban: Option<Iban>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::extract::not_null")]
     bic: Option<Bic>,
 }
 
@@ -58,9 +58,9 @@ impl<'de> Deserialize<'de> for FiscalYearEnd {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmployerChanges {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::extract::not_null")]
     siren: Option<Siren>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::extract::not_null")]
     fiscal_year_end_month: Option<FiscalYearEnd>,
     #[serde(default, deserialize_with = "present")]
     address: Option<Option<String>>,

@@ -99,6 +99,15 @@ pub fn from_json_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<
     })
 }
 
+/// Reads an optional field that may be absent but not `null`: `#[serde(default,
+/// deserialize_with = "not_null")]`. Without it serde reads `null` as "absent", and a client
+/// sending `"fte": null` would be told nothing of a value the schema does not allow.
+pub fn not_null<'de, T: serde::Deserialize<'de>, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
 /// A JSON document parsed into a `serde_json::Value`, refusing an object that gives a key twice
 /// (serde_json keeps the last silently, while a proxy or a log may read the first: the two would
 /// disagree about what was asked). On a duplicate, `duplicate` receives its JSON pointer.

@@ -23,7 +23,7 @@ use uuid::Uuid;
 pub struct NewFunder {
     name: String,
     kind: FunderKind,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::extract::not_null")]
     siren: Option<Siren>,
 }
 

@@ -1010,7 +1010,7 @@ pub async fn get(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImportReversal {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::extract::not_null")]
     reason: Option<String>,
 }
 

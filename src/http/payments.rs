@@ -33,7 +33,7 @@ pub struct NewPayment {
     amount: Money,
     received_on: Date,
     reference: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::extract::not_null")]
     applications: Option<Vec<Application>>,
 }
 

@@ -30,7 +30,7 @@ pub struct NewPost {
     #[serde(default)]
     end_month: Option<Month>,
     monthly_budget: Money,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::extract::not_null")]
     reference: Option<String>,
 }
 
@@ -49,13 +49,13 @@ fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostChanges {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::extract::not_null")]
     title: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::extract::not_null")]
     territory: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::extract::not_null")]
     activity: Option<Activity>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::extract::not_null")]
     fte: Option<Fte>,
     #[serde(default, deserialize_with = "present")]
     end_month: Option<Option<Month>>,

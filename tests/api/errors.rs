@@ -26,6 +26,18 @@ async fn bad_bodies_are_named(app: &TestApp) {
             .problem(422, "validation_failed");
         assert_eq!(answer.pointers(), vec![pointer.to_owned()], "{body}");
     }
+    // A field the schema does not let be null is refused as null, not read as absent.
+    let refused = app
+        .send(
+            "POST",
+            "/v1/employers",
+            Some(&admin),
+            Some(r#"{"name": "A", "kind": "association", "siren": null}"#),
+            &[],
+        )
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(refused.pointers(), vec!["/siren".to_owned()]);
     for body in ["{", "[]", "null", "\"text\""] {
         app.send("POST", "/v1/employers", Some(&admin), Some(body), &[])
             .await
