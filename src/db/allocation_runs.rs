@@ -6,13 +6,14 @@
 //! statements rather than tens of thousands.
 
 use super::commitments::CommitmentRow;
+use super::events::NewEvent;
 use super::keys::{hours_book, hours_in_force, RateBook, StoredHours};
 use super::ledger::{post_entries, EntryKind, NewEntry};
 use super::schema::{allocated_months, allocation_lines, call_lines, calls, commitments, costs};
 use super::{DbConnection, EmployerLock, Recorder};
 use crate::domain::allocation::{allocate_months, Terms};
 use crate::domain::ids::{CallId, CommitmentId, EmployerId, FunderId, PostId};
-use crate::domain::{ledger, Month};
+use crate::domain::{ledger, Money, Month};
 use crate::error::ApiError;
 use diesel::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -104,6 +105,7 @@ struct Plan {
     new_months: Vec<NewAllocatedMonth>,
     changed_months: Vec<(PostId, Month, i64, i64)>,
     blocking_calls: BTreeSet<CallId>,
+    events: Vec<NewEvent>,
 }
 
 /// Allocates `month` for the posts of `scope` (the locked employer's) and recomputes their
@@ -343,10 +345,21 @@ fn compute(
                 }
             }
             let mut lines = Vec::new();
+            let mut event_lines = Vec::new();
+            let mut changed_funders = Vec::new();
             for (commitment, new) in commitments.iter().zip(&split.lines) {
                 let old = loaded.stored_lines.get(&(commitment.id, m)).copied();
                 let change = new.unwrap_or(0) - old.unwrap_or(0);
+                if new.is_some() || old.is_some() {
+                    event_lines.push(serde_json::json!({
+                        "commitment_id": commitment.id,
+                        "funder_id": commitment.funder_id,
+                        "amount": Money::from_cents(new.unwrap_or(0)),
+                        "change": Money::from_cents(change),
+                    }));
+                }
                 if change != 0 {
+                    changed_funders.push(commitment.funder_id);
                     lines.extend(ledger::allocation_lines(
                         commitment.funder_id,
                         post_id,
@@ -379,6 +392,19 @@ fn compute(
                     lines,
                 });
                 entries_posted += 1;
+                plan.events.push(NewEvent {
+                    kind: "allocation.posted",
+                    employer_id,
+                    funders: changed_funders,
+                    data: serde_json::json!({
+                        "post_id": post_id,
+                        "month": m,
+                        "cost": Money::from_cents(split.cost_cents),
+                        "uncovered": Money::from_cents(split.uncovered_cents),
+                        "lines": event_lines,
+                    }),
+                    once_key: None,
+                });
             }
             match loaded.stored_months.get(&(post_id, m)) {
                 None => plan.new_months.push(NewAllocatedMonth {
@@ -432,5 +458,6 @@ fn write(conn: &mut DbConnection, plan: Plan, by: &Recorder) -> Result<Vec<RunRe
             .execute(conn)?;
     }
     post_entries(conn, &plan.entries, by)?;
+    super::events::record(conn, &plan.events)?;
     Ok(plan.results)
 }

@@ -39,6 +39,7 @@ pub mod allocation_runs;
 pub mod calls;
 pub mod commitments;
 pub mod costs;
+pub mod events;
 pub mod exports;
 pub mod keys;
 pub mod ledger;

@@ -338,10 +338,34 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// The event log, in commit order.
+    events (seq) {
+        seq -> BigInt,
+        id -> Text,
+        #[sql_name = "type"]
+        kind -> Text,
+        occurred_at -> Text,
+        employer_id -> Text,
+        data -> Text,
+        once_key -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// The funders each event concerns.
+    event_funders (funder_id, seq) {
+        seq -> BigInt,
+        funder_id -> Text,
+    }
+}
+
 diesel::joinable!(rate_values -> rates (rate_code));
 diesel::joinable!(activity_hours -> activity_records (record_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    events,
+    event_funders,
     imports,
     rates,
     rate_values,

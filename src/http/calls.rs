@@ -95,10 +95,37 @@ pub async fn create(
             &caller.recorder(),
         )?;
         let view = view_one(conn, id)?;
+        record_call_event(
+            conn,
+            "call.issued",
+            input.employer_id,
+            input.funder_id,
+            &view,
+        )?;
         tracing::info!(call_id = %id, number = %view["number"], "call for funds issued");
         Ok(Outcome::created(format!("/v1/calls/{id}"), view))
     })
     .await
+}
+
+/// Records a call's event, in the call's view, for its employer and the funder it asks.
+fn record_call_event(
+    conn: &mut DbConnection,
+    kind: &'static str,
+    employer_id: EmployerId,
+    funder_id: FunderId,
+    view: &serde_json::Value,
+) -> QueryResult<()> {
+    db::events::record(
+        conn,
+        &[db::events::NewEvent {
+            kind,
+            employer_id,
+            funders: vec![funder_id],
+            data: view.clone(),
+            once_key: None,
+        }],
+    )
 }
 
 /// The body of a cancellation: none, or an empty object.
@@ -135,7 +162,15 @@ pub async fn cancel(
         let call = store::find(conn, id)?;
         store::cancel(conn, &lock, &call, clock::today(), &caller.recorder())?;
         tracing::info!(call_id = %id, "call cancelled by credit note");
-        Ok(Outcome::ok(view_one(conn, id)?))
+        let view = view_one(conn, id)?;
+        record_call_event(
+            conn,
+            "call.cancelled",
+            call.employer_id,
+            call.funder_id,
+            &view,
+        )?;
+        Ok(Outcome::ok(view))
     })
     .await
 }

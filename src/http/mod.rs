@@ -43,6 +43,7 @@ pub mod commitments;
 pub mod continuity;
 pub mod costs;
 pub mod employers;
+pub mod events;
 pub mod exports;
 pub mod extract;
 pub mod funders;
@@ -123,6 +124,7 @@ routes! {
     "/v1/exports/fec" => { GET: exports::fec },
     "/v1/exports/journal" => { GET: exports::journal },
     "/v1/exports/beancount" => { GET: exports::beancount },
+    "/v1/events" => { GET: events::list },
     "/v1/imports/costs" => { POST: imports::costs },
     "/v1/imports/posts" => { POST: imports::posts },
     "/v1/imports/commitments" => { POST: imports::commitments },

@@ -227,6 +227,16 @@ pub async fn create(
         let view = views(conn, &[row])?
             .pop()
             .ok_or(ApiError::NotFound("payment"))?;
+        crate::db::events::record(
+            conn,
+            &[crate::db::events::NewEvent {
+                kind: "payment.received",
+                employer_id: input.employer_id,
+                funders: vec![input.funder_id],
+                data: view.clone(),
+                once_key: None,
+            }],
+        )?;
         tracing::info!(payment_id = %id, "payment recorded");
         Ok(Outcome::created(format!("/v1/payments/{id}"), view))
     })

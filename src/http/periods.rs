@@ -37,7 +37,20 @@ pub async fn close(
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
         crate::http::employers::find(conn, input.employer_id)?;
         let lock = db::lock_employer(conn, input.employer_id)?;
+        let before = db::periods::closed_through(conn, input.employer_id)?;
         let through = db::periods::close_through(conn, &lock, input.month, &caller.recorder())?;
+        if before != Some(through) {
+            db::events::record(
+                conn,
+                &[db::events::NewEvent {
+                    kind: "period.closed",
+                    employer_id: input.employer_id,
+                    funders: Vec::new(),
+                    data: serde_json::json!({"employer_id": input.employer_id, "month": through}),
+                    once_key: None,
+                }],
+            )?;
+        }
         tracing::info!(employer_id = %input.employer_id, closed_through = %through, "period closed");
         Ok(Outcome::ok(serde_json::json!({
             "employer_id": input.employer_id,

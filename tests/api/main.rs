@@ -13,6 +13,7 @@ mod continuity;
 mod contract;
 mod demo;
 mod errors;
+mod events;
 mod exports;
 mod idempotency;
 mod imports;

@@ -1,0 +1,2 @@
+DROP TABLE event_funders;
+DROP TABLE events;

@@ -1,0 +1,141 @@
+//! The event log: what changed, recorded in the transaction of the change (an outbox), read
+//! back in commit order, each party seeing its own copy.
+
+use super::schema::{event_funders, events};
+use super::DbConnection;
+use crate::domain::ids::{EmployerId, FunderId};
+use diesel::prelude::*;
+
+/// The advisory lock every event-writing transaction takes on PostgreSQL before it writes its
+/// events, so that events commit in `seq` order (a sequence alone hands out numbers that can
+/// commit out of order, and a reader paging by `seq` would skip the late one).
+const EVENT_ORDER_LOCK: i64 = 0x5054_4556_454e_5453; // "PTEVENTS"
+
+/// An event to record.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// `allocation.posted`, `call.issued`…
+    pub kind: &'static str,
+    /// The employer whose change it reports.
+    pub employer_id: EmployerId,
+    /// The funders it concerns (they see their copy of it).
+    pub funders: Vec<FunderId>,
+    /// What it carries, in the full view (the employer's); readers narrow it.
+    pub data: serde_json::Value,
+    /// For an event recorded once only (`call.overdue` of a call…): its unique key.
+    pub once_key: Option<String>,
+}
+
+/// Records events in the caller's transaction. An event whose `once_key` was recorded already
+/// is skipped, so that a sweep run twice records nothing the second time.
+pub fn record(conn: &mut DbConnection, new: &[NewEvent]) -> QueryResult<()> {
+    if new.is_empty() {
+        return Ok(());
+    }
+    if let DbConnection::Postgresql(c) = conn {
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({EVENT_ORDER_LOCK})"))
+            .execute(c)?;
+    }
+    let occurred_at = super::now_timestamp();
+    for event in new {
+        if let Some(key) = &event.once_key {
+            let seen: bool = diesel::select(diesel::dsl::exists(
+                events::table.filter(events::once_key.eq(key)),
+            ))
+            .get_result(conn)?;
+            if seen {
+                continue;
+            }
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        diesel::insert_into(events::table)
+            .values((
+                events::id.eq(&id),
+                events::kind.eq(event.kind),
+                events::occurred_at.eq(&occurred_at),
+                events::employer_id.eq(event.employer_id),
+                events::data.eq(event.data.to_string()),
+                events::once_key.eq(&event.once_key),
+            ))
+            .execute(conn)?;
+        let seq: i64 = events::table
+            .filter(events::id.eq(&id))
+            .select(events::seq)
+            .first(conn)?;
+        let mut funders = event.funders.clone();
+        funders.sort_unstable();
+        funders.dedup();
+        for funder in funders {
+            diesel::insert_into(event_funders::table)
+                .values((
+                    event_funders::seq.eq(seq),
+                    event_funders::funder_id.eq(funder),
+                ))
+                .execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = events)]
+pub struct EventRow {
+    /// Its place in commit order.
+    pub seq: i64,
+    /// Its id.
+    pub id: String,
+    /// Its type.
+    pub kind: String,
+    /// When it was recorded.
+    pub occurred_at: String,
+    /// The employer it concerns.
+    pub employer_id: EmployerId,
+    /// Its data, in the full view.
+    pub data: String,
+}
+
+/// Which events a reader may see.
+#[derive(Debug, Clone, Copy)]
+pub enum Audience {
+    /// Everything (the mission, the operator).
+    All,
+    /// An employer's own.
+    Employer(EmployerId),
+    /// Those that concern a funder.
+    Funder(FunderId),
+}
+
+/// The events after `after` (a `seq`) a reader may see, of the types given (all when empty),
+/// in commit order, at most `limit`.
+pub fn page(
+    conn: &mut DbConnection,
+    audience: Audience,
+    types: &[String],
+    after: i64,
+    limit: i64,
+) -> QueryResult<Vec<EventRow>> {
+    let mut query = events::table
+        .filter(events::seq.gt(after))
+        .order(events::seq)
+        .limit(limit)
+        .select(EventRow::as_select())
+        .into_boxed();
+    if !types.is_empty() {
+        query = query.filter(events::kind.eq_any(types));
+    }
+    match audience {
+        Audience::All => {}
+        Audience::Employer(id) => query = query.filter(events::employer_id.eq(id)),
+        Audience::Funder(id) => {
+            query = query.filter(
+                events::seq.eq_any(
+                    event_funders::table
+                        .filter(event_funders::funder_id.eq(id))
+                        .select(event_funders::seq),
+                ),
+            )
+        }
+    }
+    query.load(conn)
+}
