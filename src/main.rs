@@ -165,6 +165,32 @@ fn spawn_key_purger(pool: db::Pool) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Sweeps for the events time brings (overdue calls, expiring conventions, caps, risks), once
+/// at start and then every hour.
+fn spawn_sweeper(pool: db::Pool) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("event-sweep".into())
+        .spawn(move || loop {
+            let swept = pool.get().map_err(|e| e.to_string()).and_then(|mut conn| {
+                db::write_transaction(&mut conn, |conn| {
+                    portage_ledger::http::sweep::sweep(
+                        conn,
+                        portage_ledger::http::sweep::SweepScope::All,
+                        portage_ledger::domain::clock::today(),
+                    )
+                })
+                .map_err(|e| e.to_string())
+            });
+            match swept {
+                Ok(0) => {}
+                Ok(count) => tracing::info!(count, "sweep recorded events"),
+                Err(error) => tracing::warn!(%error, "the event sweep failed"),
+            }
+            std::thread::sleep(std::time::Duration::from_secs(3_600));
+        })?;
+    Ok(())
+}
+
 fn serve(demo_mode: bool) -> anyhow::Result<()> {
     let default_database = if demo_mode {
         config::DEMO_DATABASE_URL
@@ -212,6 +238,7 @@ fn serve(demo_mode: bool) -> anyhow::Result<()> {
         "portage-ledger listening"
     );
     spawn_key_purger(pools.write.clone())?;
+    spawn_sweeper(pools.write.clone())?;
     let group_commit = db::Pools::group_commit(&config.database_url, config.pool);
     let state = AppState::new(pools, group_commit)?;
     let settings = ServerSettings {

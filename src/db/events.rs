@@ -26,12 +26,14 @@ pub struct NewEvent {
     pub once_key: Option<String>,
 }
 
-/// Records events in the caller's transaction. An event whose `once_key` was recorded already
-/// is skipped, so that a sweep run twice records nothing the second time.
-pub fn record(conn: &mut DbConnection, new: &[NewEvent]) -> QueryResult<()> {
+/// Records events in the caller's transaction; answers how many were recorded. An event whose
+/// `once_key` was recorded already is skipped, so that a sweep run twice records nothing the
+/// second time.
+pub fn record(conn: &mut DbConnection, new: &[NewEvent]) -> QueryResult<usize> {
     if new.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
+    let mut recorded = 0;
     if let DbConnection::Postgresql(c) = conn {
         diesel::sql_query(format!("SELECT pg_advisory_xact_lock({EVENT_ORDER_LOCK})"))
             .execute(c)?;
@@ -47,6 +49,7 @@ pub fn record(conn: &mut DbConnection, new: &[NewEvent]) -> QueryResult<()> {
                 continue;
             }
         }
+        recorded += 1;
         let id = uuid::Uuid::now_v7().to_string();
         diesel::insert_into(events::table)
             .values((
@@ -74,7 +77,7 @@ pub fn record(conn: &mut DbConnection, new: &[NewEvent]) -> QueryResult<()> {
                 .execute(conn)?;
         }
     }
-    Ok(())
+    Ok(recorded)
 }
 
 /// An event as stored.

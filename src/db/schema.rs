@@ -360,10 +360,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// The last continuity risk recorded per post.
+    post_risks (post_id) {
+        post_id -> Text,
+        risk -> Text,
+        as_of -> Text,
+        updated_at -> Text,
+    }
+}
+
 diesel::joinable!(rate_values -> rates (rate_code));
 diesel::joinable!(activity_hours -> activity_records (record_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    post_risks,
     events,
     event_funders,
     imports,

@@ -238,7 +238,10 @@ pub async fn put(
     let body = state
         .with_write_connection(move |conn| {
             db::write_transaction(conn, |conn| {
-                record_checked(conn, &caller, post_id, month, &record)
+                let view = record_checked(conn, &caller, post_id, month, &record)?;
+                let employer = posts::load_writable(conn, &caller, post_id)?.employer_id;
+                crate::http::sweep::after_write(conn, employer)?;
+                Ok(view)
             })
         })
         .await?;

@@ -63,11 +63,13 @@ pub async fn run(
     };
     let month = input.month;
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
+        let swept;
         let results = match target {
             Target::Post(post_id) => {
                 let post = posts::load_writable(conn, &caller, post_id)?;
                 let lock = db::lock_employer(conn, post.employer_id)?;
                 post.check_month(month)?;
+                swept = post.employer_id;
                 allocation_runs::run(
                     conn,
                     &lock,
@@ -80,6 +82,7 @@ pub async fn run(
                 caller.require_employer_writer(employer_id)?;
                 crate::http::employers::find(conn, employer_id)?;
                 let lock = db::lock_employer(conn, employer_id)?;
+                swept = employer_id;
                 let post_ids: Vec<PostId> = posts_table::table
                     .filter(posts_table::employer_id.eq(employer_id))
                     .filter(posts_table::start_month.le(month))
@@ -100,6 +103,8 @@ pub async fn run(
                 )?
             }
         };
+        // What the run changed may bring events of time: caps used, risks changed.
+        crate::http::sweep::after_write(conn, swept)?;
         let posted: i64 = results.iter().map(|r| r.entries_posted).sum();
         tracing::info!(%month, posts = results.len(), entries_posted = posted, "allocation run");
         Ok(Outcome::ok(serde_json::json!({

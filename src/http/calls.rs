@@ -125,7 +125,9 @@ fn record_call_event(
             data: view.clone(),
             once_key: None,
         }],
-    )
+    )?;
+    crate::http::sweep::after_write(conn, employer_id)?;
+    Ok(())
 }
 
 /// The body of a cancellation: none, or an empty object.

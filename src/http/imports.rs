@@ -874,6 +874,10 @@ async fn import(
             Kind::Commitments => import_commitments(conn, employer, &mut upload.lines, &caller)?,
             Kind::Activity => import_activity(conn, employer, &mut upload.lines, &caller)?,
         };
+        if kind != Kind::Costs {
+            // Conventions, posts and hours may change what time brings: caps, risks.
+            crate::http::sweep::after_write(conn, employer)?;
+        }
         let months: Vec<String> = summary.months.iter().map(Month::to_string).collect();
         diesel::update(imports::table.find(&id))
             .set((

@@ -58,6 +58,7 @@ pub mod rates;
 pub mod reports;
 pub mod solvency;
 pub mod statement;
+pub mod sweep;
 pub mod text;
 
 use actix_web::http::Method;

@@ -237,6 +237,7 @@ pub async fn create(
                 once_key: None,
             }],
         )?;
+        crate::http::sweep::after_write(conn, input.employer_id)?;
         tracing::info!(payment_id = %id, "payment recorded");
         Ok(Outcome::created(format!("/v1/payments/{id}"), view))
     })

@@ -720,6 +720,7 @@ pub async fn set_budget(
                 post_budgets::monthly_amount_cents.eq(change.monthly_amount.cents()),
             ))
             .execute(conn)?;
+        crate::http::sweep::after_write(conn, post.employer())?;
         Ok(())
     })
     .await?;
