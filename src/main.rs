@@ -226,8 +226,23 @@ fn serve(demo_mode: bool) -> anyhow::Result<()> {
             .get()
             .context("cannot get a database connection")?;
         let loaded = demo::load(&mut conn).map_err(|e| anyhow::anyhow!("loading the demo: {e}"))?;
-        for line in demo::token_lines(&loaded, &keys)? {
+        let lines = demo::token_lines(&loaded, &keys)?;
+        for line in &lines {
             println!("{line}");
+        }
+        // One sign-in link per role for the page; the token travels in the fragment, which
+        // browsers never send to the server.
+        for line in &lines {
+            if let Some((role, token)) = line
+                .strip_prefix("export PORTAGE_TOKEN_")
+                .and_then(|rest| rest.split_once('='))
+            {
+                println!(
+                    "# page for the {}: http://{}/app/#token={token}",
+                    role.to_lowercase(),
+                    config.bind
+                );
+            }
         }
     }
     let listener = TcpListener::bind(&config.bind)

@@ -51,6 +51,7 @@ pub mod idempotency;
 pub mod imports;
 pub mod ledger;
 pub mod ops;
+pub mod page;
 pub mod payments;
 pub mod periods;
 pub mod posts;
@@ -88,6 +89,9 @@ routes! {
     "/healthz" => { GET: ops::healthz },
     "/metrics" => { GET: ops::metrics },
     "/openapi.json" => { GET: ops::openapi },
+    "/app/" => { GET: page::index },
+    "/app/app.js" => { GET: page::script },
+    "/app/app.css" => { GET: page::style },
     "/v1/employers" => { GET: employers::list, POST: employers::create },
     "/v1/employers/{id}" => { GET: employers::get, PATCH: employers::update },
     "/v1/funders" => { GET: funders::list, POST: funders::create },

@@ -244,6 +244,14 @@ pub async fn get(
             });
             let mut totals_view = totals.view();
             totals_view["credit"] = serde_json::json!(Money::from_cents(credit));
+            // A funder names the employers it funds (on its calls, its statement).
+            let employer_ids: Vec<EmployerId> = by_post.keys().map(|(e, _)| *e).collect();
+            let employer_names: HashMap<EmployerId, String> = employers::table
+                .filter(employers::id.eq_any(&employer_ids))
+                .select((employers::id, employers::name))
+                .load::<(EmployerId, String)>(conn)?
+                .into_iter()
+                .collect();
             if format == Format::Csv {
                 return Ok(Answer::Csv(statement_table(conn, &by_month)?));
             }
@@ -258,6 +266,7 @@ pub async fn get(
                 "by_post": by_post.iter().map(|((e, post), f)| {
                     let mut row = f.view();
                     row["employer_id"] = serde_json::Value::String(e.to_string());
+                    row["employer_name"] = serde_json::json!(employer_names.get(e));
                     row["post_id"] = serde_json::Value::String(post.to_string());
                     row
                 }).collect::<Vec<_>>(),

@@ -211,6 +211,24 @@ async fn slow_bodies_are_timed_out(app: &TestApp) {
     assert_eq!(list.body["items"], json!([]));
 }
 
+async fn the_page_is_served_under_a_strict_policy(app: &TestApp) {
+    for (path, kind) in [
+        ("/app/", "text/html"),
+        ("/app/app.js", "text/javascript"),
+        ("/app/app.css", "text/css"),
+    ] {
+        let answer = app.send("GET", path, None, None, &[]).await;
+        assert_eq!(answer.status, 200, "{path}");
+        assert!(answer.header("content-type").unwrap().starts_with(kind));
+        let policy = answer.header("content-security-policy").unwrap();
+        assert!(policy.starts_with("default-src 'self'"), "{policy}");
+        assert!(!policy.contains("unsafe-inline"));
+    }
+    let page = app.send("GET", "/app/", None, None, &[]).await;
+    assert!(page.text.contains(r#"<html lang="fr">"#));
+    assert!(!page.text.contains("<script>"), "no inline script");
+}
+
 async fn pages_are_bounded(app: &TestApp) {
     let admin = app.admin();
     for name in ["A", "B", "C"] {
@@ -277,6 +295,7 @@ crate::on_both_databases!(
     transport_errors_are_problems,
     bodies_are_read_as_what_they_say,
     slow_bodies_are_timed_out,
+    the_page_is_served_under_a_strict_policy,
     pages_are_bounded,
     operations_endpoints,
 );
