@@ -5,6 +5,7 @@ pub mod allocation;
 pub mod clock;
 pub mod continuity;
 pub mod decimal_units;
+pub mod document;
 pub mod export;
 pub mod ids;
 pub mod keys;

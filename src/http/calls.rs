@@ -196,6 +196,174 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(view))
 }
 
+/// Which document of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Document {
+    Call,
+    CreditNote,
+}
+
+/// The document of a call as a PDF a funder files: the employer, the funder, the dates, the
+/// conventions drawn on, one line per post and month, the total, what is settled and due.
+fn document_pdf(
+    conn: &mut DbConnection,
+    call: &CallRow,
+    kind: Document,
+) -> Result<(String, Vec<u8>), ApiError> {
+    use crate::db::schema::{commitments, employers, funders, posts};
+    use crate::domain::document::{call_pdf, french_month, CallDocument, DocumentLine};
+    type EmployerFacts = (
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let (name, siren, address, iban, bic): EmployerFacts = employers::table
+        .find(call.employer_id)
+        .select((
+            employers::name,
+            employers::siren,
+            employers::address,
+            employers::iban,
+            employers::bic,
+        ))
+        .first(conn)?;
+    let funder: String = funders::table
+        .find(call.funder_id)
+        .select(funders::name)
+        .first(conn)?;
+    let lines = store::lines_of(conn, std::slice::from_ref(&call.id))?
+        .remove(&call.id)
+        .unwrap_or_default();
+    let post_ids: Vec<crate::domain::ids::PostId> = lines.iter().map(|l| l.0).collect();
+    let named: std::collections::HashMap<crate::domain::ids::PostId, (String, Option<String>)> =
+        posts::table
+            .filter(posts::id.eq_any(&post_ids))
+            .select((posts::id, posts::title, posts::reference))
+            .load::<(crate::domain::ids::PostId, String, Option<String>)>(conn)?
+            .into_iter()
+            .map(|(id, title, reference)| (id, (title, reference)))
+            .collect();
+    let mut conventions: Vec<String> = commitments::table
+        .filter(commitments::funder_id.eq(call.funder_id))
+        .filter(commitments::post_id.eq_any(&post_ids))
+        .filter(commitments::start_month.le(call.to_month))
+        .filter(commitments::end_month.ge(call.from_month))
+        .select(commitments::reference)
+        .load(conn)?;
+    conventions.sort();
+    conventions.dedup();
+    let mut employer = vec![name];
+    employer.extend(siren.map(|s| format!("SIREN {s}")));
+    employer.extend(address.iter().flat_map(|a| a.lines().map(str::to_owned)));
+    employer.extend(iban.map(|i| format!("IBAN {i}")));
+    employer.extend(bic.map(|b| format!("BIC {b}")));
+    let french_day = |d: Date| {
+        let m = d.month();
+        let day: u32 = d.to_string()[8..].parse().unwrap_or(1);
+        let month = french_month(m.year(), m.number());
+        let (month_name, year) = month.split_once(' ').unwrap_or((&month, ""));
+        format!("{day} {month_name} {year}")
+    };
+    let paid = store::paid(conn, std::slice::from_ref(&call.id))?
+        .get(&call.id)
+        .copied()
+        .unwrap_or(0);
+    let doc_lines: Vec<DocumentLine> = lines
+        .iter()
+        .map(|(post, month, amount)| {
+            let (title, reference) = named.get(post).cloned().unwrap_or_default();
+            DocumentLine {
+                post_title: title,
+                post_reference: reference,
+                month: french_month(month.year(), month.number()),
+                amount_cents: *amount,
+            }
+        })
+        .collect();
+    let doc = match kind {
+        Document::Call => CallDocument {
+            title: "Appel de fonds".into(),
+            number: call.number.clone(),
+            cancels: None,
+            employer,
+            funder,
+            issued_on: french_day(call.issued_on),
+            due_on: Some(french_day(call.due_on)),
+            conventions,
+            lines: doc_lines,
+            paid_cents: Some(if call.cancelled_on.is_some() { 0 } else { paid }),
+        },
+        Document::CreditNote => {
+            let (Some(number), Some(on)) = (&call.credit_note_number, call.cancelled_on) else {
+                return Err(ApiError::NotFound("credit note"));
+            };
+            CallDocument {
+                title: "Avoir".into(),
+                number: number.clone(),
+                cancels: Some(call.number.clone()),
+                employer,
+                funder,
+                issued_on: french_day(on),
+                due_on: None,
+                conventions,
+                lines: doc_lines,
+                paid_cents: None,
+            }
+        }
+    };
+    let number = doc.number.clone();
+    let pdf = call_pdf(&doc)
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the embedded font does not parse")))?;
+    Ok((number, pdf))
+}
+
+async fn serve_document(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    kind: Document,
+) -> Result<HttpResponse, ApiError> {
+    let id: CallId = path_id(&path, "call")?;
+    let (number, pdf) = state
+        .with_connection(move |conn| {
+            let row = store::find(conn, id)?;
+            if !readable(&caller, &row) {
+                return Err(ApiError::NotFound("call"));
+            }
+            document_pdf(conn, &row, kind)
+        })
+        .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/pdf")
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!("inline; filename=\"{number}.pdf\""),
+        ))
+        .body(pdf))
+}
+
+/// `GET /v1/calls/{id}/document`: the call for funds as a PDF (the employer, the funder it is
+/// addressed to, the mission, the operator).
+pub async fn document(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    serve_document(state, caller, path, Document::Call).await
+}
+
+/// `GET /v1/calls/{id}/credit-note`: a cancelled call's credit note as a PDF; 404 for a call
+/// that is not cancelled.
+pub async fn credit_note(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    serve_document(state, caller, path, Document::CreditNote).await
+}
+
 /// `GET /v1/calls?funder_id=&employer_id=`: filtered to the caller's scope in the query.
 pub async fn list(
     state: web::Data<AppState>,

@@ -118,6 +118,8 @@ routes! {
     "/v1/calls" => { GET: calls::list, POST: calls::create },
     "/v1/calls/{id}" => { GET: calls::get },
     "/v1/calls/{id}/cancel" => { POST: calls::cancel },
+    "/v1/calls/{id}/document" => { GET: calls::document },
+    "/v1/calls/{id}/credit-note" => { GET: calls::credit_note },
     "/v1/payments" => { GET: payments::list, POST: payments::create },
     "/v1/payments/{id}" => { GET: payments::get },
     "/v1/periods/close" => { POST: periods::close },

@@ -12,6 +12,7 @@ mod cli;
 mod continuity;
 mod contract;
 mod demo;
+mod documents;
 mod errors;
 mod events;
 mod exports;

@@ -182,6 +182,8 @@ pub struct Answer {
     pub body: Value,
     /// The body as text.
     pub text: String,
+    /// The body's bytes, as sent (a PDF, a file).
+    pub bytes: Vec<u8>,
 }
 
 impl Answer {
@@ -359,6 +361,7 @@ impl TestApp {
             headers: response.headers().clone(),
             body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
             text: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes: bytes.to_vec(),
         }
     }
 
