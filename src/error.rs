@@ -89,6 +89,9 @@ pub enum ApiError {
     /// The body is not of a media type the endpoint reads.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The storage under the database is full.
+    #[error("the database's storage is full; nothing was written")]
+    StorageFull,
     /// The database could not be reached in time.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -134,6 +137,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::RequestTimeout(_) => "request_timeout",
+            ApiError::StorageFull => "storage_full",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -152,6 +156,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "Payload too large",
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
             ApiError::RequestTimeout(_) => "Request timeout",
+            ApiError::StorageFull => "Insufficient storage",
             ApiError::Unavailable(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal error",
         }
@@ -205,6 +210,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -248,10 +254,40 @@ impl fmt::Display for CauseChain<'_> {
     }
 }
 
+/// Whether a database error says its storage is full (SQLite's SQLITE_FULL, PostgreSQL's
+/// `disk_full` or a failed file extension).
+fn storage_full(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    message.contains("database or disk is full")
+        || message.contains("no space left on device")
+        || message.contains("could not extend file")
+}
+
+/// Whether a database error says it accepts no writes (a read-only file or server).
+fn read_only(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    message.contains("readonly database")
+        || message.contains("read-only transaction")
+        || message.contains("read only")
+}
+
 impl From<diesel::result::Error> for ApiError {
     fn from(error: diesel::result::Error) -> ApiError {
         use diesel::result::{DatabaseErrorKind, Error};
         match error {
+            Error::DatabaseError(_, ref info) if storage_full(info.message()) => {
+                tracing::error!(error = info.message(), "the database's storage is full");
+                ApiError::StorageFull
+            }
+            Error::DatabaseError(kind, ref info)
+                if kind == DatabaseErrorKind::ReadOnlyTransaction || read_only(info.message()) =>
+            {
+                tracing::error!(error = info.message(), "the database accepts no writes");
+                ApiError::Unavailable(
+                    "the database accepts no writes (read-only storage); nothing was written"
+                        .to_owned(),
+                )
+            }
             Error::NotFound => ApiError::NotFound("resource"),
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
                 ApiError::conflict(
@@ -318,6 +354,28 @@ mod tests {
         assert_eq!(body["status"], 422);
         assert_eq!(body["code"], "validation_failed");
         assert_eq!(body["errors"][0]["pointer"], "/amount");
+    }
+
+    #[test]
+    fn storage_faults_name_the_storage() {
+        use diesel::result::{DatabaseErrorKind, Error};
+        let full = Error::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new("database or disk is full".to_owned()),
+        );
+        let error = ApiError::from(full);
+        assert_eq!(error.status_code(), StatusCode::INSUFFICIENT_STORAGE);
+        assert_eq!(body_of(&error)["code"], "storage_full");
+        let read_only = Error::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new("attempt to write a readonly database".to_owned()),
+        );
+        let error = ApiError::from(read_only);
+        assert_eq!(error.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body_of(&error)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("read-only"));
     }
 
     #[test]

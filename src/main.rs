@@ -102,6 +102,13 @@ fn open_pool(config: &Config) -> anyhow::Result<db::Pools> {
     if !applied.is_empty() {
         tracing::info!(?applied, "migrations applied");
     }
+    // A database that answers but cannot write would start healthy and refuse every write.
+    db::can_write(&mut conn).with_context(|| {
+        format!(
+            "the database at {} cannot be written (read-only file or server?)",
+            config.database_url.redacted()
+        )
+    })?;
     Ok(pools)
 }
 

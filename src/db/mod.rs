@@ -370,6 +370,35 @@ pub fn recorded_by_view(sub: &str, role: &str) -> serde_json::Value {
     serde_json::json!({"sub": sub, "role": role})
 }
 
+/// Whether the database accepts a write: a write it rolls back (SQLite: the write gate; on
+/// PostgreSQL a read-only server or transaction default is refused the same way).
+pub fn can_write(conn: &mut DbConnection) -> QueryResult<()> {
+    use diesel::connection::TransactionManager;
+    type Manager = <DbConnection as Connection>::TransactionManager;
+    Manager::begin_transaction(conn)?;
+    let probe = match conn {
+        DbConnection::Sqlite(c) => c.batch_execute(WRITE_GATE),
+        DbConnection::Postgresql(c) => c
+            .batch_execute("CREATE TEMPORARY TABLE IF NOT EXISTS portage_write_probe (x int)")
+            .and_then(|()| {
+                diesel::sql_query("SELECT 1 WHERE current_setting('transaction_read_only') = 'off'")
+                    .execute(c)
+                    .and_then(|rows| {
+                        if rows == 1 {
+                            Ok(())
+                        } else {
+                            Err(diesel::result::Error::DatabaseError(
+                                diesel::result::DatabaseErrorKind::ReadOnlyTransaction,
+                                Box::new("the server accepts no writes".to_owned()),
+                            ))
+                        }
+                    })
+            }),
+    };
+    let rollback = Manager::rollback_transaction(conn);
+    probe.and(rollback)
+}
+
 /// Whether the database answers, for `/healthz`.
 pub fn ping(conn: &mut DbConnection) -> QueryResult<()> {
     conn.batch_execute("SELECT 1")

@@ -174,17 +174,26 @@ pub async fn observe(
     response
 }
 
-/// `GET /healthz`: the process answers, and whether the database does.
+/// `GET /healthz`: the process answers, and whether the database answers and accepts a write
+/// (a write it rolls back): a database that answers but cannot write is not healthy.
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     let database = state
         .with_connection(|conn| Ok(crate::db::ping(conn)?))
         .await;
-    match database {
+    if let Err(error) = database {
+        tracing::warn!(%error, "health check: the database does not answer");
+        return HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({"status": "degraded", "database": "unavailable"}));
+    }
+    let writable = state
+        .with_write_connection(|conn| Ok(crate::db::can_write(conn)?))
+        .await;
+    match writable {
         Ok(()) => HttpResponse::Ok().json(serde_json::json!({"status": "ok", "database": "ok"})),
         Err(error) => {
-            tracing::warn!(%error, "health check: the database does not answer");
+            tracing::warn!(%error, "health check: the database cannot be written");
             HttpResponse::ServiceUnavailable()
-                .json(serde_json::json!({"status": "degraded", "database": "unavailable"}))
+                .json(serde_json::json!({"status": "degraded", "database": "read_only"}))
         }
     }
 }

@@ -229,6 +229,38 @@ async fn the_page_is_served_under_a_strict_policy(app: &TestApp) {
     assert!(!page.text.contains("<script>"), "no inline script");
 }
 
+async fn a_database_that_cannot_write_is_seen(app: &TestApp) {
+    use diesel::connection::SimpleConnection;
+    use portage_ledger::db::{self, DbConnection};
+    let mut conn = app.pool.get().unwrap();
+    db::can_write(&mut conn).unwrap();
+    // The same connection made read-only, as a read-only file or a standby server would be.
+    let (read_only, writable) = match &mut *conn {
+        DbConnection::Sqlite(_) => ("PRAGMA query_only = ON", "PRAGMA query_only = OFF"),
+        DbConnection::Postgresql(_) => (
+            "SET default_transaction_read_only = on",
+            "SET default_transaction_read_only = off",
+        ),
+    };
+    conn.batch_execute(read_only).unwrap();
+    let refused = db::can_write(&mut conn);
+    conn.batch_execute(writable).unwrap();
+    let error = portage_ledger::error::ApiError::from(refused.unwrap_err());
+    assert_eq!(
+        actix_web::ResponseError::status_code(&error).as_u16(),
+        503,
+        "{error}"
+    );
+    assert!(error.to_string().contains("accepts no writes"), "{error}");
+    db::can_write(&mut conn).unwrap();
+    // And the server reports a healthy, writable database.
+    let health = app
+        .send("GET", "/healthz", None, None, &[])
+        .await
+        .expect(200);
+    assert_eq!(health.body["database"], "ok");
+}
+
 async fn pages_are_bounded(app: &TestApp) {
     let admin = app.admin();
     for name in ["A", "B", "C"] {
@@ -296,6 +328,7 @@ crate::on_both_databases!(
     bodies_are_read_as_what_they_say,
     slow_bodies_are_timed_out,
     the_page_is_served_under_a_strict_policy,
+    a_database_that_cannot_write_is_seen,
     pages_are_bounded,
     operations_endpoints,
 );
