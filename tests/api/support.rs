@@ -68,7 +68,16 @@ fn postgres_template() -> Option<String> {
                 &mut conn,
             )
             .unwrap_or_default();
-            for name in stale.iter().map(|d| &d.datname).filter(|n| !n.contains(&format!("_{pid}"))) {
+            // Only those of processes that are gone: another suite may be running beside this one.
+            let owner_alive = |name: &str| {
+                name.trim_start_matches("portage_tpl_")
+                    .trim_start_matches("portage_t_")
+                    .split('_')
+                    .next()
+                    .and_then(|p| p.parse::<u32>().ok())
+                    .is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
+            };
+            for name in stale.iter().map(|d| &d.datname).filter(|n| !owner_alive(n)) {
                 let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
             }
             conn.batch_execute(&format!("DROP DATABASE IF EXISTS \"{template}\" WITH (FORCE)"))
