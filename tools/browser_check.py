@@ -119,6 +119,8 @@ def main():
         for call in api(base, tokens["funder"], "/v1/calls?limit=1000")["items"]:
             if call["number"] not in dom:
                 failures.append(f"the funder's page lacks its call {call['number']}")
+            if f'aria-label="Appel {call["number"]} (PDF)"' not in dom:
+                failures.append(f"the funder's page offers no PDF of {call['number']}")
 
         # The employer: its posts and their budgets.
         dom, errors = browse(links["employer"], "target/app-employer.png")

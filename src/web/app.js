@@ -68,6 +68,33 @@ function claims(token) {
 
 class Refused extends Error {}
 
+/** A button that fetches a call's PDF with the token and hands it to the browser. */
+function pdfButton(call, path, label) {
+  const button = el("button", { type: "button", "aria-label": `${label} ${call.number} (PDF)` }, label);
+  button.addEventListener("click", async () => {
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    const response = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
+    if (!response.ok) {
+      button.replaceWith(el("span", { class: "problem" }, `PDF indisponible (${response.status})`));
+      return;
+    }
+    const link = el("a", { href: URL.createObjectURL(await response.blob()), download: `${call.number}.pdf` });
+    document.body.append(link);
+    link.click();
+    link.remove();
+  });
+  return button;
+}
+
+/** The documents of a call: the call, and its credit note once cancelled. */
+function documents(call) {
+  const cell = el("span", {}, pdfButton(call, `/v1/calls/${call.id}/document`, "Appel"));
+  if (call.credit_note_number) {
+    cell.append(" ", pdfButton(call, `/v1/calls/${call.id}/credit-note`, "Avoir"));
+  }
+  return cell;
+}
+
 /** GET an API path with the token; a 401 signs out, another problem is thrown as text. */
 async function api(path) {
   const token = sessionStorage.getItem(TOKEN_KEY);
@@ -114,8 +141,8 @@ async function funderView(view, funderId) {
     statement.commitments.map((c) => [c.reference, c.basis, month(c.end_month), euros(c.allocated_to_date),
       c.cap_remaining === null ? "—" : euros(c.cap_remaining)]), "commitments"));
   const calls = await api("/v1/calls?limit=1000");
-  view.append(table("Appels de fonds reçus", [["Numéro"], ["Échéance"], ["Statut"], ["Montant", "amount"], ["Reste dû", "amount"]],
-    calls.items.map((c) => [c.number, day(c.due_on), STATUS[c.status] || c.status, euros(c.amount), euros(c.outstanding)]), "calls"));
+  view.append(table("Appels de fonds reçus", [["Numéro"], ["Échéance"], ["Statut"], ["Montant", "amount"], ["Reste dû", "amount"], ["Documents"]],
+    calls.items.map((c) => [c.number, day(c.due_on), STATUS[c.status] || c.status, euros(c.amount), euros(c.outstanding), documents(c)]), "calls"));
   const risky = await api("/v1/reports/at-risk?within=6");
   view.append(table("Postes financés à surveiller", [["Poste"], ["Risque"], ["Financé jusqu'à"], ["Mois d'avance", "amount"]],
     risky.items.map((p) => [p.title || p.post_id, el("span", { class: `risk-${p.risk}` }, RISK[p.risk] || p.risk),
@@ -132,8 +159,8 @@ async function employerView(view) {
     risky.items.map((p) => [p.title || p.post_id, el("span", { class: `risk-${p.risk}` }, RISK[p.risk] || p.risk),
       month(p.funded_until), String(p.runway_months)]), "at-risk"));
   const calls = await api("/v1/calls?limit=1000");
-  view.append(table("Appels de fonds", [["Numéro"], ["Échéance"], ["Statut"], ["Montant", "amount"], ["Reste dû", "amount"]],
-    calls.items.map((c) => [c.number, day(c.due_on), STATUS[c.status] || c.status, euros(c.amount), euros(c.outstanding)]), "calls"));
+  view.append(table("Appels de fonds", [["Numéro"], ["Échéance"], ["Statut"], ["Montant", "amount"], ["Reste dû", "amount"], ["Documents"]],
+    calls.items.map((c) => [c.number, day(c.due_on), STATUS[c.status] || c.status, euros(c.amount), euros(c.outstanding), documents(c)]), "calls"));
 }
 
 async function missionView(view) {
