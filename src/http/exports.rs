@@ -239,6 +239,62 @@ pub struct JournalQuery {
     to: Option<String>,
 }
 
+/// The plain-text formats of the books: the same entries, two syntaxes.
+#[derive(Debug, Clone, Copy)]
+enum TextBooks {
+    /// hledger and ledger-cli.
+    Journal,
+    /// Beancount.
+    Beancount,
+}
+
+/// Streams the employer's entries dated from `from` to `to` in one of the text formats.
+async fn text_books(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: JournalQuery,
+    format: TextBooks,
+) -> Result<HttpResponse, ApiError> {
+    let employer = exported_employer(
+        &caller,
+        id_param("employer_id", query.employer_id.as_deref())?,
+    )?;
+    let from = parse_param("from", query.from.as_deref(), Date::parse)?.unwrap_or(Date::FIRST);
+    let to = parse_param("to", query.to.as_deref(), Date::parse)?.unwrap_or(Date::LAST);
+    if from > to {
+        return Err(ApiError::field("/to", "must not be before from"));
+    }
+    let (name, _, _) = employer_of(&state, employer).await?;
+    let title = format!(
+        "portage-ledger books of {} ({employer}), entries dated {from} to {to}",
+        name.replace(['\n', '\r'], " ")
+    );
+    let extension = match format {
+        TextBooks::Journal => "journal",
+        TextBooks::Beancount => "beancount",
+    };
+    let mut response = stream_entries(
+        state.pool.clone(),
+        employer,
+        (from, to),
+        move |(accounts, names): &JournalContext| match format {
+            TextBooks::Journal => journal_header(&title, accounts, names),
+            TextBooks::Beancount => beancount_header(&title, accounts, names),
+        },
+        journal_context,
+        move |out, entry, (_, names)| match format {
+            TextBooks::Journal => write_journal_entry(out, entry, names),
+            TextBooks::Beancount => write_beancount_entry(out, entry, names),
+        },
+    )
+    .await?;
+    attachment(
+        &mut response,
+        format!("portage-{employer}-{from}-{to}.{extension}"),
+    );
+    Ok(response)
+}
+
 /// `GET /v1/exports/journal?employer_id=&from=&to=`: the journal for hledger or ledger-cli,
 /// entries dated from `from` to `to` (inclusive, every date when absent).
 pub async fn journal(
@@ -246,32 +302,7 @@ pub async fn journal(
     caller: Caller,
     query: Query<JournalQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = query.0;
-    let employer = exported_employer(&caller, id_param("employer_id", q.employer_id.as_deref())?)?;
-    let from = parse_param("from", q.from.as_deref(), Date::parse)?.unwrap_or(Date::FIRST);
-    let to = parse_param("to", q.to.as_deref(), Date::parse)?.unwrap_or(Date::LAST);
-    if from > to {
-        return Err(ApiError::field("/to", "must not be before from"));
-    }
-    let (name, _, _) = employer_of(&state, employer).await?;
-    let title = format!(
-        "portage-ledger journal of {} ({employer}), entries dated {from} to {to}",
-        name.replace(['\n', '\r'], " ")
-    );
-    let mut response = stream_entries(
-        state.pool.clone(),
-        employer,
-        (from, to),
-        move |(accounts, names): &JournalContext| journal_header(&title, accounts, names),
-        journal_context,
-        |out, entry, (_, names)| write_journal_entry(out, entry, names),
-    )
-    .await?;
-    attachment(
-        &mut response,
-        format!("portage-{employer}-{from}-{to}.journal"),
-    );
-    Ok(response)
+    text_books(state, caller, query.0, TextBooks::Journal).await
 }
 
 /// `GET /v1/exports/beancount?employer_id=&from=&to=`: the same entries as the journal export,
@@ -281,30 +312,5 @@ pub async fn beancount(
     caller: Caller,
     query: Query<JournalQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = query.0;
-    let employer = exported_employer(&caller, id_param("employer_id", q.employer_id.as_deref())?)?;
-    let from = parse_param("from", q.from.as_deref(), Date::parse)?.unwrap_or(Date::FIRST);
-    let to = parse_param("to", q.to.as_deref(), Date::parse)?.unwrap_or(Date::LAST);
-    if from > to {
-        return Err(ApiError::field("/to", "must not be before from"));
-    }
-    let (name, _, _) = employer_of(&state, employer).await?;
-    let title = format!(
-        "portage-ledger books of {} ({employer}), entries dated {from} to {to}",
-        name.replace(['\n', '\r'], " ")
-    );
-    let mut response = stream_entries(
-        state.pool.clone(),
-        employer,
-        (from, to),
-        move |(accounts, names): &JournalContext| beancount_header(&title, accounts, names),
-        journal_context,
-        |out, entry, (_, names)| write_beancount_entry(out, entry, names),
-    )
-    .await?;
-    attachment(
-        &mut response,
-        format!("portage-{employer}-{from}-{to}.beancount"),
-    );
-    Ok(response)
+    text_books(state, caller, query.0, TextBooks::Beancount).await
 }
