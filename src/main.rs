@@ -51,6 +51,10 @@ enum Command {
         /// Lifetime in seconds.
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
+        /// Prints a sign-in link to the page at this base URL (`http://host:port`) instead of
+        /// the bare token; the token travels in the fragment, which browsers never send.
+        #[arg(long)]
+        link: Option<String>,
     },
 }
 
@@ -72,7 +76,8 @@ fn main() -> ExitCode {
             funder_id,
             sub,
             ttl,
-        } => token(role, employer_id, funder_id, sub, ttl),
+            link,
+        } => token(role, employer_id, funder_id, sub, ttl, link),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -128,6 +133,7 @@ fn token(
     funder_id: Option<String>,
     sub: String,
     ttl: u64,
+    link: Option<String>,
 ) -> anyhow::Result<()> {
     let secret = std::env::var("PORTAGE_JWT_SECRET")
         .ok()
@@ -145,10 +151,11 @@ fn token(
     };
     // Refuse to print a token the service would refuse.
     portage_ledger::auth::caller_from_claims(claims.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    println!(
-        "{}",
-        TokenKeys::from_secret(secret.as_bytes())?.sign(&claims)?
-    );
+    let signed = TokenKeys::from_secret(secret.as_bytes())?.sign(&claims)?;
+    match link {
+        Some(base) => println!("{}/app/#token={signed}", base.trim_end_matches('/')),
+        None => println!("{signed}"),
+    }
     Ok(())
 }
 

@@ -96,6 +96,20 @@ async fn tokens_from_the_command_are_accepted(app: &TestApp) {
         .await
         .expect(200);
     assert_eq!(read.body["id"], employer.as_str());
+    // A sign-in link to the page carries the same kind of token in its fragment.
+    let output = binary()
+        .args(["token", "--role", "employer", "--employer-id", &employer])
+        .args(["--link", &format!("{}/", app.base)])
+        .env("PORTAGE_JWT_SECRET", std::str::from_utf8(SECRET).unwrap())
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let link = String::from_utf8(output.stdout).unwrap();
+    let (page, token) = link.trim().split_once("#token=").unwrap();
+    assert_eq!(page, format!("{}/app/", app.base));
+    app.get(&format!("/v1/employers/{employer}"), token)
+        .await
+        .expect(200);
 }
 
 crate::on_both_databases!(tokens_from_the_command_are_accepted);
