@@ -195,6 +195,7 @@ async fn bench(label: &str, url: DatabaseUrl) -> anyhow::Result<()> {
             max_body_bytes: 65_536,
             max_import_bytes: 8 * 1_048_576,
             body_timeout: std::time::Duration::from_secs(10),
+            export_idle: std::time::Duration::from_secs(30),
         },
     )?;
     let handle = server.handle();

@@ -22,6 +22,9 @@ pub struct Config {
     pub max_import_bytes: usize,
     /// `PORTAGE_BODY_TIMEOUT_MS`: how long a client may take to send a body (default 10000).
     pub body_timeout: Duration,
+    /// `PORTAGE_EXPORT_IDLE_MS`: how long an export waits for a client that stopped reading
+    /// (default 30000).
+    pub export_idle: Duration,
     /// `PORTAGE_WORKERS`: HTTP worker threads (default: one per core).
     pub workers: usize,
 }
@@ -83,6 +86,11 @@ impl Config {
                 "PORTAGE_BODY_TIMEOUT_MS",
                 10_000,
                 |n: &u64| (100..=600_000).contains(n),
+            )?),
+            export_idle: Duration::from_millis(number(
+                "PORTAGE_EXPORT_IDLE_MS",
+                30_000,
+                |n: &u64| (100..=3_600_000).contains(n),
             )?),
             workers: number("PORTAGE_WORKERS", cores, |n: &usize| (1..=256).contains(n))?,
         })

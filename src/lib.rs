@@ -34,6 +34,20 @@ pub struct AppState {
     pub openapi: Arc<serde_json::Value>,
     /// The parties tokens were found to name (the check runs on every request).
     pub parties: auth::KnownParties,
+    /// What exports may take: their share of the pool, and how long a client may stall.
+    pub exports: ExportLimits,
+}
+
+/// The limits of export downloads, which hold a connection while their client reads.
+#[derive(Clone)]
+pub struct ExportLimits {
+    /// Exports running at once: half the read pool (at least one), so that the rest of the
+    /// service always finds connections.
+    pub slots: Arc<tokio::sync::Semaphore>,
+    /// How long an export waits for a client that stopped reading before giving it up.
+    pub idle: std::time::Duration,
+    /// Entries read per page of an export.
+    pub page_entries: i64,
 }
 
 impl AppState {
@@ -45,12 +59,20 @@ impl AppState {
         } else {
             None
         };
+        let exports = ExportLimits {
+            slots: Arc::new(tokio::sync::Semaphore::new(
+                (pools.read.max_size() as usize / 2).max(1),
+            )),
+            idle: std::time::Duration::from_secs(30),
+            page_entries: 2_000,
+        };
         Ok(AppState {
             pool: pools.read,
             write_pool: pools.write,
             write_queue,
             openapi: Arc::new(openapi_document()?),
             parties: auth::KnownParties::default(),
+            exports,
         })
     }
 
@@ -112,15 +134,18 @@ pub struct ServerSettings {
     pub max_import_bytes: usize,
     /// How long a client may take to send a body (six times as long for an import).
     pub body_timeout: std::time::Duration,
+    /// How long an export waits for a client that stopped reading.
+    pub export_idle: std::time::Duration,
 }
 
 /// Builds the server on a bound listener (port 0 in tests). The caller awaits or spawns it.
 pub fn build_server(
-    state: AppState,
+    mut state: AppState,
     keys: TokenKeys,
     listener: TcpListener,
     settings: ServerSettings,
 ) -> std::io::Result<actix_web::dev::Server> {
+    state.exports.idle = settings.export_idle;
     let state = web::Data::new(state);
     let keys = web::Data::new(keys);
     let metrics = web::Data::new(http::ops::Metrics::default());

@@ -275,6 +275,7 @@ fn serve(demo_mode: bool) -> anyhow::Result<()> {
         max_body_bytes: config.max_body_bytes,
         max_import_bytes: config.max_import_bytes,
         body_timeout: config.body_timeout,
+        export_idle: config.export_idle,
     };
     actix_web::rt::System::new()
         .block_on(async move { build_server(state, keys, listener, settings)?.await })?;

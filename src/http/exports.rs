@@ -8,7 +8,7 @@
 use crate::auth::Caller;
 use crate::db::exports::{accounts_in_books, entries_page, lettering, PageKey};
 use crate::db::schema::employers;
-use crate::db::{DbConnection, Pool};
+use crate::db::DbConnection;
 use crate::domain::export::{
     beancount_header, fec_header, journal_header, subaccount_names, write_beancount_entry,
     write_fec_entry, write_journal_entry, ExportEntry, Party,
@@ -38,8 +38,6 @@ use actix_web::HttpResponse;
 use diesel::prelude::*;
 use serde::Deserialize;
 
-/// Entries read per page.
-const PAGE_ENTRIES: i64 = 2_000;
 /// Pages written ahead of a slow reader.
 const PAGES_AHEAD: usize = 2;
 
@@ -93,47 +91,89 @@ fn read_snapshot<T>(
     })
 }
 
+/// Hands a chunk to the answer's stream, waiting at most `idle` for a client that does not
+/// read: one that stops reading is given up, and the export's connection goes back to the
+/// pool. False when the chunk was not sent (the client left or stalled).
+fn send_within(
+    sender: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    chunk: Bytes,
+    idle: std::time::Duration,
+) -> bool {
+    use tokio::sync::mpsc::error::TrySendError;
+    let deadline = std::time::Instant::now() + idle;
+    let mut item = Ok(chunk);
+    loop {
+        match sender.try_send(item) {
+            Ok(()) => return true,
+            Err(TrySendError::Closed(_)) => return false,
+            Err(TrySendError::Full(back)) => {
+                if std::time::Instant::now() >= deadline {
+                    tracing::warn!(
+                        idle_ms = idle.as_millis() as u64,
+                        "export abandoned: the client stopped reading"
+                    );
+                    return false;
+                }
+                item = back;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+    }
+}
+
 /// Streams `head`, then the employer's entries dated within `dates`, each written by `write`
 /// with what `prepare` read first in the same snapshot. The connection is taken before the
 /// answer starts, so that a busy database answers 503 rather than a broken file.
 async fn stream_entries<C>(
-    pool: Pool,
+    state: &AppState,
     employer: EmployerId,
     dates: (Date, Date),
     head: impl FnOnce(&C) -> String + Send + 'static,
     prepare: impl FnOnce(&mut DbConnection, &str) -> anyhow::Result<C> + Send + 'static,
     mut write: impl FnMut(&mut String, &ExportEntry, &C) + Send + 'static,
 ) -> Result<HttpResponse, ApiError> {
+    // Exports take at most their share of the pool, so that health checks, reads and writes
+    // always find a connection however many slow downloads run.
+    let permit = state
+        .exports
+        .slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| {
+            ApiError::Unavailable("too many exports are running at once; retry shortly".to_owned())
+        })?;
+    let idle = state.exports.idle;
+    let page_entries = state.exports.page_entries;
+    let pool = state.pool.clone();
     let mut conn = web::block(move || pool.get()).await??;
     let (sender, receiver) =
         tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(PAGES_AHEAD);
     let span = tracing::Span::current();
     actix_web::rt::task::spawn_blocking(move || {
         let _entered = span.enter();
+        let _permit = permit;
+        let send = |chunk: Bytes| send_within(&sender, chunk, idle);
         let employer = employer.to_string();
         let mut written = 0usize;
         let outcome = read_snapshot(&mut conn, |conn| {
             let context = prepare(conn, &employer)?;
-            if sender
-                .blocking_send(Ok(Bytes::from(head(&context))))
-                .is_err()
-            {
+            if !send(Bytes::from(head(&context))) {
                 return Ok(());
             }
             let mut after: Option<PageKey> = None;
             loop {
                 let (entries, last) =
-                    entries_page(conn, &employer, dates, after.as_ref(), PAGE_ENTRIES)?;
+                    entries_page(conn, &employer, dates, after.as_ref(), page_entries)?;
                 let mut text = String::new();
                 for entry in &entries {
                     write(&mut text, entry, &context);
                 }
                 written += entries.len();
-                if !text.is_empty() && sender.blocking_send(Ok(Bytes::from(text))).is_err() {
+                if !text.is_empty() && !send(Bytes::from(text)) {
                     // The client went away; nothing more to do.
                     return Ok(());
                 }
-                if (entries.len() as i64) < PAGE_ENTRIES {
+                if (entries.len() as i64) < page_entries {
                     return Ok(());
                 }
                 after = last;
@@ -212,7 +252,7 @@ pub async fn fec(
     })?;
     let mut number = 0u64;
     let mut response = stream_entries(
-        state.pool.clone(),
+        &state,
         employer,
         dates,
         |_| fec_header(),
@@ -274,7 +314,7 @@ async fn text_books(
         TextBooks::Beancount => "beancount",
     };
     let mut response = stream_entries(
-        state.pool.clone(),
+        &state,
         employer,
         (from, to),
         move |(accounts, names): &JournalContext| match format {

@@ -400,6 +400,62 @@ async fn the_fec_follows_the_fiscal_year(app: &TestApp) {
     change(json!({"bic": "AGRIFRPP867"}), "*").await.expect(200);
 }
 
+/// Opens a download and never reads it, from a socket with a tiny receive buffer.
+fn stalled_download(base: &str, path: &str, token: &str) -> std::net::TcpStream {
+    use std::io::Write;
+    let address: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(2_048).unwrap();
+    socket.connect(&address.into()).unwrap();
+    let mut stream: std::net::TcpStream = socket.into();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .unwrap();
+    stream
+}
+
+async fn stalled_downloads_give_back_their_connections(app: &TestApp) {
+    let employer = app.employer("E").await;
+    let token = app.token("employer", Some(&employer));
+    let post = app.post_of(&employer, "2026-01", "1000.00").await;
+    for batch in 0..10 {
+        let lines: Vec<serde_json::Value> = (0..500)
+            .map(|i| {
+                json!({"post_id": post, "month": format!("2026-{:02}", 1 + (i % 12)),
+                            "category": "salary", "amount": "1.00",
+                            "reference": format!("paie {batch}-{i} de la régie de quartier")})
+            })
+            .collect();
+        app.post(
+            "/v1/imports/costs",
+            &token,
+            &json!({"employer_id": employer, "lines": lines}),
+        )
+        .await
+        .expect(201);
+    }
+    // Two downloads whose clients stop reading take the exports' share of the pool (half of
+    // four connections); a third is told to come back, and the service answers meanwhile.
+    let stalled: Vec<_> = (0..2)
+        .map(|_| stalled_download(&app.base, "/v1/exports/journal", &token))
+        .collect();
+    actix_rt::time::sleep(std::time::Duration::from_millis(300)).await;
+    app.get("/v1/exports/journal", &token)
+        .await
+        .problem(503, "unavailable");
+    app.send("GET", "/healthz", None, None, &[])
+        .await
+        .expect(200);
+    app.get("/v1/posts", &token).await.expect(200);
+    // After the idle limit the stalled downloads are given up and their connections return.
+    actix_rt::time::sleep(crate::support::EXPORT_IDLE * 3).await;
+    let journal = app.get("/v1/exports/journal", &token).await.expect(200);
+    assert!(journal.text.matches("\n2026-").count() >= 2_000);
+    drop(stalled);
+}
+
 async fn exports_are_the_employers_own(app: &TestApp) {
     let (employer, post, funders) = books_with_every_kind(app).await;
     let token = app.token("employer", Some(&employer));
@@ -497,6 +553,7 @@ crate::on_both_databases!(
     the_fec_holds_every_line_of_the_year,
     the_fec_letters_what_offsets,
     the_fec_follows_the_fiscal_year,
+    stalled_downloads_give_back_their_connections,
     the_journal_balances_transaction_by_transaction,
     exports_are_the_employers_own,
     pages_follow_one_another_without_gaps,

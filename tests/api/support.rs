@@ -21,6 +21,8 @@ pub const SECRET: &[u8] = b"test-secret-not-for-production-0123456789";
 pub const BODY_LIMIT: usize = 16 * 1024;
 /// How long the test servers wait for a body: short, so that a test can outlast it.
 pub const BODY_TIMEOUT: Duration = Duration::from_millis(1_500);
+/// How long the test servers wait for a client that stopped reading an export.
+pub const EXPORT_IDLE: Duration = Duration::from_millis(1_000);
 /// The import limit of the test servers: small, so that a test can pass it.
 pub const IMPORT_LIMIT: usize = 256 * 1024;
 
@@ -273,8 +275,11 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
     let keys = TokenKeys::from_secret(SECRET).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
+    let mut state = AppState::new(pools, group_commit).unwrap();
+    // Small export pages, so that a test can stall a download with a modest ledger.
+    state.exports.page_entries = 20;
     let server = build_server(
-        AppState::new(pools, group_commit).unwrap(),
+        state,
         keys.clone(),
         listener,
         ServerSettings {
@@ -282,6 +287,7 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
             max_body_bytes: BODY_LIMIT,
             max_import_bytes: IMPORT_LIMIT,
             body_timeout: BODY_TIMEOUT,
+            export_idle: EXPORT_IDLE,
         },
     )
     .unwrap();
