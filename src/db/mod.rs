@@ -370,33 +370,34 @@ pub fn recorded_by_view(sub: &str, role: &str) -> serde_json::Value {
     serde_json::json!({"sub": sub, "role": role})
 }
 
-/// Whether the database accepts a write: a write it rolls back (SQLite: the write gate; on
-/// PostgreSQL a read-only server or transaction default is refused the same way).
+/// Whether the database accepts a write. SQLite: the write gate's update, rolled back (a
+/// read-only file refuses it). PostgreSQL: the transaction is not read-only (a standby or a
+/// read-only default says so), which needs no write.
 pub fn can_write(conn: &mut DbConnection) -> QueryResult<()> {
-    use diesel::connection::TransactionManager;
-    type Manager = <DbConnection as Connection>::TransactionManager;
-    Manager::begin_transaction(conn)?;
-    let probe = match conn {
-        DbConnection::Sqlite(c) => c.batch_execute(WRITE_GATE),
-        DbConnection::Postgresql(c) => c
-            .batch_execute("CREATE TEMPORARY TABLE IF NOT EXISTS portage_write_probe (x int)")
-            .and_then(|()| {
-                diesel::sql_query("SELECT 1 WHERE current_setting('transaction_read_only') = 'off'")
-                    .execute(c)
-                    .and_then(|rows| {
-                        if rows == 1 {
-                            Ok(())
-                        } else {
-                            Err(diesel::result::Error::DatabaseError(
-                                diesel::result::DatabaseErrorKind::ReadOnlyTransaction,
-                                Box::new("the server accepts no writes".to_owned()),
-                            ))
-                        }
-                    })
-            }),
-    };
-    let rollback = Manager::rollback_transaction(conn);
-    probe.and(rollback)
+    match conn {
+        DbConnection::Sqlite(c) => {
+            use diesel::connection::TransactionManager;
+            type Manager = <SqliteConnection as Connection>::TransactionManager;
+            Manager::begin_transaction(c)?;
+            let probe = c.batch_execute(WRITE_GATE);
+            let rollback = Manager::rollback_transaction(c);
+            probe.and(rollback)
+        }
+        DbConnection::Postgresql(c) => {
+            let rows = diesel::sql_query(
+                "SELECT 1 WHERE current_setting('transaction_read_only') = 'off'",
+            )
+            .execute(c)?;
+            if rows == 1 {
+                Ok(())
+            } else {
+                Err(diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::ReadOnlyTransaction,
+                    Box::new("the server accepts no writes".to_owned()),
+                ))
+            }
+        }
+    }
 }
 
 /// Whether the database answers, for `/healthz`.
