@@ -234,13 +234,18 @@ pub fn status(row: &CallRow, paid_cents: i64) -> &'static str {
     }
 }
 
-/// The answer for a call.
-pub fn view(row: &CallRow, lines: &[CallLine], paid_cents: i64) -> serde_json::Value {
-    let outstanding = if row.cancelled_on.is_some() {
+/// What is still due on a call: nothing once cancelled (its credit note settles it).
+pub fn outstanding(row: &CallRow, paid_cents: i64) -> i64 {
+    if row.cancelled_on.is_some() {
         0
     } else {
         row.amount_cents - paid_cents
-    };
+    }
+}
+
+/// The answer for a call.
+pub fn view(row: &CallRow, lines: &[CallLine], paid_cents: i64) -> serde_json::Value {
+    let outstanding = outstanding(row, paid_cents);
     serde_json::json!({
         "id": row.id,
         "number": row.number,

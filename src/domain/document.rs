@@ -5,6 +5,7 @@
 //! font with Identity-H encoding and a ToUnicode map, so that every reader shows the same
 //! glyphs and `pdftotext` reads the text back, accents included.
 
+use super::month::{Date, Month};
 use pdf_writer::types::{CidFontType, FontFlags, SystemInfo, UnicodeCmap};
 use pdf_writer::{Content, Filter, Finish, Name, Pdf, Rect, Ref, Str};
 use std::collections::BTreeMap;
@@ -273,8 +274,8 @@ pub fn french_euros(cents: i64) -> String {
     format!("{sign}{grouped},{:02}\u{a0}€", cents.abs() % 100)
 }
 
-/// The month of `YYYY-MM` in French words: "novembre 2026".
-pub fn french_month(year: i32, month: u32) -> String {
+/// The month in French words: "novembre 2026".
+pub fn french_month(month: Month) -> String {
     const NAMES: [&str; 12] = [
         "janvier",
         "février",
@@ -289,8 +290,15 @@ pub fn french_month(year: i32, month: u32) -> String {
         "novembre",
         "décembre",
     ];
-    let name = NAMES.get(month.saturating_sub(1) as usize).unwrap_or(&"");
-    format!("{name} {year}")
+    let name = NAMES
+        .get(month.number().saturating_sub(1) as usize)
+        .unwrap_or(&"");
+    format!("{name} {}", month.year())
+}
+
+/// The date in French words: "2 avril 2026".
+pub fn french_date(date: Date) -> String {
+    format!("{} {}", date.day(), french_month(date.month()))
 }
 
 /// The PDF of a call for funds or of its credit note.
@@ -381,7 +389,7 @@ mod tests {
             lines: vec![DocumentLine {
                 post_title: "Médiateur".into(),
                 post_reference: Some("MED-001".into()),
-                month: french_month(2026, 1),
+                month: french_month(Month::new(2026, 1).unwrap()),
                 amount_cents: 123_456,
             }],
             paid_cents: Some(0),
@@ -393,7 +401,11 @@ mod tests {
         assert_eq!(french_euros(123_456), "1\u{a0}234,56\u{a0}€");
         assert_eq!(french_euros(5), "0,05\u{a0}€");
         assert_eq!(french_euros(100_000_000), "1\u{a0}000\u{a0}000,00\u{a0}€");
-        assert_eq!(french_month(2026, 8), "août 2026");
+        assert_eq!(french_month(Month::new(2026, 8).unwrap()), "août 2026");
+        assert_eq!(
+            french_date(Date::parse("2026-04-02").unwrap()),
+            "2 avril 2026"
+        );
     }
 
     #[test]

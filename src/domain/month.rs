@@ -208,6 +208,11 @@ impl Date {
         self.month
     }
 
+    /// The day of the month, 1 to 31.
+    pub fn day(self) -> u32 {
+        self.day
+    }
+
     /// Days from `self` to `later` (negative when `later` is earlier).
     pub fn days_until(self, later: Date) -> i64 {
         later.day_number() - self.day_number()

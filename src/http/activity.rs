@@ -240,7 +240,10 @@ pub async fn put(
             db::write_transaction(conn, |conn| {
                 let view = record_checked(conn, &caller, post_id, month, &record)?;
                 let employer = posts::load_writable(conn, &caller, post_id)?.employer_id;
-                crate::http::sweep::after_write(conn, employer)?;
+                crate::http::sweep::after_write(
+                    conn,
+                    crate::http::sweep::SweepScope::Post(employer, post_id),
+                )?;
                 Ok(view)
             })
         })

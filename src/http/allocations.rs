@@ -69,7 +69,7 @@ pub async fn run(
                 let post = posts::load_writable(conn, &caller, post_id)?;
                 let lock = db::lock_employer(conn, post.employer_id)?;
                 post.check_month(month)?;
-                swept = post.employer_id;
+                swept = crate::http::sweep::SweepScope::Post(post.employer_id, post.id);
                 allocation_runs::run(
                     conn,
                     &lock,
@@ -82,7 +82,7 @@ pub async fn run(
                 caller.require_employer_writer(employer_id)?;
                 crate::http::employers::find(conn, employer_id)?;
                 let lock = db::lock_employer(conn, employer_id)?;
-                swept = employer_id;
+                swept = crate::http::sweep::SweepScope::Employer(employer_id);
                 let post_ids: Vec<PostId> = posts_table::table
                     .filter(posts_table::employer_id.eq(employer_id))
                     .filter(posts_table::start_month.le(month))

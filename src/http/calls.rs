@@ -126,7 +126,7 @@ fn record_call_event(
             once_key: None,
         }],
     )?;
-    crate::http::sweep::after_write(conn, employer_id)?;
+    crate::http::sweep::after_write(conn, crate::http::sweep::SweepScope::Money(employer_id))?;
     Ok(())
 }
 
@@ -211,7 +211,12 @@ fn document_pdf(
     kind: Document,
 ) -> Result<(String, Vec<u8>), ApiError> {
     use crate::db::schema::{commitments, employers, funders, posts};
-    use crate::domain::document::{call_pdf, french_month, CallDocument, DocumentLine};
+    use crate::domain::document::{
+        call_pdf, french_date, french_month, CallDocument, DocumentLine,
+    };
+    if kind == Document::CreditNote && call.credit_note_number.is_none() {
+        return Err(ApiError::NotFound("credit note"));
+    }
     type EmployerFacts = (
         String,
         Option<String>,
@@ -259,13 +264,6 @@ fn document_pdf(
     employer.extend(address.iter().flat_map(|a| a.lines().map(str::to_owned)));
     employer.extend(iban.map(|i| format!("IBAN {i}")));
     employer.extend(bic.map(|b| format!("BIC {b}")));
-    let french_day = |d: Date| {
-        let m = d.month();
-        let day: u32 = d.to_string()[8..].parse().unwrap_or(1);
-        let month = french_month(m.year(), m.number());
-        let (month_name, year) = month.split_once(' ').unwrap_or((&month, ""));
-        format!("{day} {month_name} {year}")
-    };
     let paid = store::paid(conn, std::slice::from_ref(&call.id))?
         .get(&call.id)
         .copied()
@@ -277,7 +275,7 @@ fn document_pdf(
             DocumentLine {
                 post_title: title,
                 post_reference: reference,
-                month: french_month(month.year(), month.number()),
+                month: french_month(*month),
                 amount_cents: *amount,
             }
         })
@@ -289,11 +287,11 @@ fn document_pdf(
             cancels: None,
             employer,
             funder,
-            issued_on: french_day(call.issued_on),
-            due_on: Some(french_day(call.due_on)),
+            issued_on: french_date(call.issued_on),
+            due_on: Some(french_date(call.due_on)),
             conventions,
             lines: doc_lines,
-            paid_cents: Some(if call.cancelled_on.is_some() { 0 } else { paid }),
+            paid_cents: Some(call.amount_cents - store::outstanding(call, paid)),
         },
         Document::CreditNote => {
             let (Some(number), Some(on)) = (&call.credit_note_number, call.cancelled_on) else {
@@ -305,7 +303,7 @@ fn document_pdf(
                 cancels: Some(call.number.clone()),
                 employer,
                 funder,
-                issued_on: french_day(on),
+                issued_on: french_date(on),
                 due_on: None,
                 conventions,
                 lines: doc_lines,
@@ -454,11 +452,7 @@ fn calls_table(conn: &mut DbConnection, rows: &[CallRow]) -> Result<String, ApiE
         .iter()
         .map(|call| {
             let paid_cents = paid.get(&call.id).copied().unwrap_or(0);
-            let outstanding = if call.cancelled_on.is_some() {
-                0
-            } else {
-                call.amount_cents - paid_cents
-            };
+            let outstanding = store::outstanding(call, paid_cents);
             vec![
                 call.number.clone(),
                 employer_names

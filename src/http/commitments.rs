@@ -325,7 +325,10 @@ pub async fn create(
     let input = body.value.checked()?;
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
         let row = record_checked(conn, &caller, input)?;
-        crate::http::sweep::after_write(conn, row.employer_id)?;
+        crate::http::sweep::after_write(
+            conn,
+            crate::http::sweep::SweepScope::Post(row.employer_id, row.post_id),
+        )?;
         let rates = RateBook::for_commitments(conn, &[&row])?;
         Ok(Outcome::created(
             format!("/v1/commitments/{}", row.id),
@@ -465,7 +468,10 @@ pub async fn terminate(
             .set(commitments::end_month.eq(end))
             .execute(conn)?;
         let row = find(conn, id)?;
-        crate::http::sweep::after_write(conn, row.employer_id)?;
+        crate::http::sweep::after_write(
+            conn,
+            crate::http::sweep::SweepScope::Post(row.employer_id, row.post_id),
+        )?;
         tracing::info!(commitment_id = %id, end_month = %end, "commitment terminated");
         let rates = RateBook::for_commitments(conn, &[&row])?;
         Ok(Outcome::ok(view(&row, allocated, &rates)?))

@@ -720,7 +720,10 @@ pub async fn set_budget(
                 post_budgets::monthly_amount_cents.eq(change.monthly_amount.cents()),
             ))
             .execute(conn)?;
-        crate::http::sweep::after_write(conn, post.employer())?;
+        crate::http::sweep::after_write(
+            conn,
+            crate::http::sweep::SweepScope::Post(post.employer(), post.row.id),
+        )?;
         Ok(())
     })
     .await?;

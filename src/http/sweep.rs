@@ -9,7 +9,7 @@ use crate::db::events::{self, NewEvent};
 use crate::db::schema::{calls, commitments, post_risks};
 use crate::db::DbConnection;
 use crate::domain::continuity::{Risk, DEFAULT_HORIZON_MONTHS, EXPIRING_WITHIN_MONTHS};
-use crate::domain::ids::{CommitmentId, EmployerId};
+use crate::domain::ids::{CommitmentId, EmployerId, PostId};
 use crate::domain::{Date, Money, Percent};
 use crate::http::reports::{project_posts, Selection};
 use diesel::prelude::*;
@@ -18,13 +18,18 @@ use std::collections::HashMap;
 /// The advisory lock a sweep holds on PostgreSQL, so that several servers sweep one at a time.
 const SWEEP_LOCK: i64 = 0x5054_5357_4545_5021; // "PTSWEEP!"
 
-/// What a sweep covers.
+/// What a sweep covers. The risk of a post is the costly part (a projection): a sweep after a
+/// write projects only the posts the write can have moved.
 #[derive(Debug, Clone, Copy)]
 pub enum SweepScope {
     /// Every employer.
     All,
-    /// One employer, after a write of its.
+    /// One employer and all its posts (an employer-wide run, an import).
     Employer(EmployerId),
+    /// One employer, and the risk of one of its posts (a write about that post).
+    Post(EmployerId, PostId),
+    /// One employer, no risk: calls and payments move no allocation.
+    Money(EmployerId),
 }
 
 fn risk_name(risk: Risk) -> &'static str {
@@ -43,7 +48,7 @@ pub fn sweep(conn: &mut DbConnection, scope: SweepScope, today: Date) -> QueryRe
     }
     let employer = match scope {
         SweepScope::All => None,
-        SweepScope::Employer(id) => Some(id),
+        SweepScope::Employer(id) | SweepScope::Post(id, _) | SweepScope::Money(id) => Some(id),
     };
     let mut new = Vec::new();
 
@@ -134,9 +139,11 @@ pub fn sweep(conn: &mut DbConnection, scope: SweepScope, today: Date) -> QueryRe
     }
 
     // Posts whose continuity risk (this month, default threshold) moved since last recorded.
-    let selection = match employer {
-        None => Selection::All,
-        Some(id) => Selection::Employer(id),
+    let selection = match scope {
+        SweepScope::All => Selection::All,
+        SweepScope::Employer(id) => Selection::Employer(id),
+        SweepScope::Post(_, post) => Selection::Post(post),
+        SweepScope::Money(_) => return events::record(conn, &new),
     };
     let facts = project_posts(
         conn,
@@ -146,11 +153,16 @@ pub fn sweep(conn: &mut DbConnection, scope: SweepScope, today: Date) -> QueryRe
         DEFAULT_HORIZON_MONTHS,
         Percent::HUNDRED,
     )?;
-    let known: HashMap<String, String> = post_risks::table
-        .select((post_risks::post_id, post_risks::risk))
-        .load::<(String, String)>(conn)?
-        .into_iter()
-        .collect();
+    let projected: Vec<String> = facts.iter().map(|f| f.post.row.id.to_string()).collect();
+    let mut known: HashMap<String, String> = HashMap::new();
+    for chunk in projected.chunks(1_000) {
+        known.extend(
+            post_risks::table
+                .filter(post_risks::post_id.eq_any(chunk))
+                .select((post_risks::post_id, post_risks::risk))
+                .load::<(String, String)>(conn)?,
+        );
+    }
     let now = crate::db::now_timestamp();
     for fact in &facts {
         let post_id = fact.post.row.id.to_string();
@@ -199,11 +211,7 @@ pub fn sweep(conn: &mut DbConnection, scope: SweepScope, today: Date) -> QueryRe
     events::record(conn, &new)
 }
 
-/// The sweep of one employer after a write of its, in the write's transaction.
-pub fn after_write(conn: &mut DbConnection, employer: EmployerId) -> QueryResult<usize> {
-    sweep(
-        conn,
-        SweepScope::Employer(employer),
-        crate::domain::clock::today(),
-    )
+/// The sweep after a write, in the write's transaction.
+pub fn after_write(conn: &mut DbConnection, scope: SweepScope) -> QueryResult<usize> {
+    sweep(conn, scope, crate::domain::clock::today())
 }
