@@ -27,6 +27,10 @@ pub struct Config {
     pub export_idle: Duration,
     /// `PORTAGE_WORKERS`: HTTP worker threads (default: one per core).
     pub workers: usize,
+    /// `PORTAGE_WEBHOOK_ALLOW_HTTP`, `PORTAGE_WEBHOOK_ALLOW_PRIVATE` (`1` to allow; both off by
+    /// default), `PORTAGE_WEBHOOK_TIMEOUT_MS` (at most and by default 15000) and
+    /// `PORTAGE_WEBHOOK_POLL_MS` (default 1000).
+    pub webhooks: crate::delivery::DeliverySettings,
 }
 
 /// The default database when `PORTAGE_DATABASE_URL` is unset.
@@ -53,6 +57,16 @@ fn number<T: std::str::FromStr>(
             .ok()
             .filter(|v| valid(v))
             .ok_or_else(|| format!("{name}={text:?} is not a valid value")),
+    }
+}
+
+/// A switch: unset, empty or `0` is off, `1` is on; anything else is refused rather than
+/// guessed at.
+fn flag(name: &str) -> Result<bool, String> {
+    match var(name).as_deref().map(str::trim) {
+        None | Some("0") => Ok(false),
+        Some("1") => Ok(true),
+        Some(other) => Err(format!("{name}={other:?} must be 1 or 0")),
     }
 }
 
@@ -93,6 +107,20 @@ impl Config {
                 |n: &u64| (100..=3_600_000).contains(n),
             )?),
             workers: number("PORTAGE_WORKERS", cores, |n: &usize| (1..=256).contains(n))?,
+            webhooks: crate::delivery::DeliverySettings {
+                allow_http: flag("PORTAGE_WEBHOOK_ALLOW_HTTP")?,
+                allow_private: flag("PORTAGE_WEBHOOK_ALLOW_PRIVATE")?,
+                timeout: Duration::from_millis(number(
+                    "PORTAGE_WEBHOOK_TIMEOUT_MS",
+                    15_000,
+                    |n: &u64| (100..=15_000).contains(n),
+                )?),
+                poll: Duration::from_millis(number(
+                    "PORTAGE_WEBHOOK_POLL_MS",
+                    1_000,
+                    |n: &u64| (50..=60_000).contains(n),
+                )?),
+            },
         })
     }
 

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod delivery;
 pub mod demo;
 pub mod domain;
 pub mod error;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub parties: auth::KnownParties,
     /// What exports may take: their share of the pool, and how long a client may stall.
     pub exports: ExportLimits,
+    /// Which webhook targets are accepted (and how deliveries are made).
+    pub webhooks: delivery::DeliverySettings,
 }
 
 /// The limits of export downloads, which hold a connection while their client reads.
@@ -73,6 +76,7 @@ impl AppState {
             openapi: Arc::new(openapi_document()?),
             parties: auth::KnownParties::default(),
             exports,
+            webhooks: delivery::DeliverySettings::default(),
         })
     }
 

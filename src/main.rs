@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use portage_ledger::auth::{now_seconds, Claims, TokenKeys};
 use portage_ledger::config::{self, Config};
 use portage_ledger::db::{self, DatabaseUrl};
+use portage_ledger::delivery::{Deliverer, SystemClock};
 use portage_ledger::error::CauseChain;
 use portage_ledger::http::idempotency::purge_expired;
 use portage_ledger::{build_server, demo, AppState, ServerSettings};
@@ -269,7 +270,9 @@ fn serve(demo_mode: bool) -> anyhow::Result<()> {
     spawn_key_purger(pools.write.clone())?;
     spawn_sweeper(pools.write.clone())?;
     let group_commit = db::Pools::group_commit(&config.database_url, config.pool);
-    let state = AppState::new(pools, group_commit)?;
+    let mut state = AppState::new(pools.clone(), group_commit)?;
+    state.webhooks = config.webhooks;
+    let webhooks = config.webhooks;
     let settings = ServerSettings {
         workers: config.workers,
         max_body_bytes: config.max_body_bytes,
@@ -277,7 +280,13 @@ fn serve(demo_mode: bool) -> anyhow::Result<()> {
         body_timeout: config.body_timeout,
         export_idle: config.export_idle,
     };
-    actix_web::rt::System::new()
-        .block_on(async move { build_server(state, keys, listener, settings)?.await })?;
+    actix_web::rt::System::new().block_on(async move {
+        let server = build_server(state, keys, listener, settings)?;
+        // Webhook delivery runs beside the server, on its system: its client is actix's own.
+        actix_web::rt::spawn(
+            Deliverer::new(pools.write, webhooks, std::sync::Arc::new(SystemClock)).run(),
+        );
+        server.await
+    })?;
     Ok(())
 }

@@ -394,7 +394,7 @@ fn compute(
                 entries_posted += 1;
                 plan.events.push(NewEvent {
                     kind: "allocation.posted",
-                    employer_id,
+                    employer_id: Some(employer_id),
                     funders: changed_funders,
                     data: serde_json::json!({
                         "post_id": post_id,

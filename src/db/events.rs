@@ -16,8 +16,8 @@ const EVENT_ORDER_LOCK: i64 = 0x5054_4556_454e_5453; // "PTEVENTS"
 pub struct NewEvent {
     /// `allocation.posted`, `call.issued`…
     pub kind: &'static str,
-    /// The employer whose change it reports.
-    pub employer_id: EmployerId,
+    /// The employer whose change it reports (none for a webhook of a funder or the mission).
+    pub employer_id: Option<EmployerId>,
     /// The funders it concerns (they see their copy of it).
     pub funders: Vec<FunderId>,
     /// What it carries, in the full view (the employer's); readers narrow it.
@@ -92,14 +92,14 @@ pub struct EventRow {
     pub kind: String,
     /// When it was recorded.
     pub occurred_at: String,
-    /// The employer it concerns.
-    pub employer_id: EmployerId,
+    /// The employer it concerns, if any.
+    pub employer_id: Option<EmployerId>,
     /// Its data, in the full view.
     pub data: String,
 }
 
 /// Which events a reader may see.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Audience {
     /// Everything (the mission, the operator).
     All,
@@ -107,6 +107,76 @@ pub enum Audience {
     Employer(EmployerId),
     /// Those that concern a funder.
     Funder(FunderId),
+}
+
+impl From<crate::auth::Scope> for Audience {
+    fn from(scope: crate::auth::Scope) -> Audience {
+        match scope {
+            crate::auth::Scope::Admin | crate::auth::Scope::Mission => Audience::All,
+            crate::auth::Scope::Employer(id) => Audience::Employer(id),
+            crate::auth::Scope::Funder(id) => Audience::Funder(id),
+        }
+    }
+}
+
+/// A stored event whose data is not JSON.
+#[derive(Debug, thiserror::Error)]
+#[error("event {id} holds data that is not JSON: {reason}")]
+pub struct CorruptEvent {
+    id: String,
+    reason: String,
+}
+
+impl EventRow {
+    /// The event as `audience` may see it (`{"id", "type", "occurred_at", "employer_id",
+    /// "data"}`), or `None` when its copy holds nothing for it. This is the one place the
+    /// event feed and webhooks narrow an event: a funder's copy of `allocation.posted` holds
+    /// its own changed lines only, and never the post's cost or uncovered part.
+    pub fn view(&self, audience: Audience) -> Result<Option<serde_json::Value>, CorruptEvent> {
+        let mut data: serde_json::Value =
+            serde_json::from_str(&self.data).map_err(|e| CorruptEvent {
+                id: self.id.clone(),
+                reason: e.to_string(),
+            })?;
+        if let Audience::Funder(own) = audience {
+            if self.kind == "allocation.posted" {
+                let own = own.to_string();
+                let lines: Vec<serde_json::Value> = data["lines"]
+                    .as_array()
+                    .map(|lines| {
+                        lines
+                            .iter()
+                            .filter(|l| l["funder_id"] == own.as_str() && l["change"] != "0.00")
+                            .cloned()
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if lines.is_empty() {
+                    return Ok(None);
+                }
+                data = serde_json::json!({
+                    "post_id": data["post_id"],
+                    "month": data["month"],
+                    "lines": lines,
+                });
+            }
+        }
+        Ok(Some(serde_json::json!({
+            "id": self.id,
+            "type": self.kind,
+            "occurred_at": self.occurred_at,
+            "employer_id": self.employer_id,
+            "data": data,
+        })))
+    }
+}
+
+/// The greatest `seq` recorded (0 before the first event).
+pub fn last_seq(conn: &mut DbConnection) -> QueryResult<i64> {
+    events::table
+        .select(diesel::dsl::max(events::seq))
+        .first::<Option<i64>>(conn)
+        .map(|seq| seq.unwrap_or(0))
 }
 
 /// The events after `after` (a `seq`) a reader may see, of the types given (all when empty),

@@ -48,6 +48,7 @@ pub mod rates;
 pub mod schema;
 pub mod scope;
 pub mod types;
+pub mod webhooks;
 pub mod write_queue;
 
 use crate::domain::ids::EmployerId;

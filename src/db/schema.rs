@@ -346,7 +346,7 @@ diesel::table! {
         #[sql_name = "type"]
         kind -> Text,
         occurred_at -> Text,
-        employer_id -> Text,
+        employer_id -> Nullable<Text>,
         data -> Text,
         once_key -> Nullable<Text>,
     }
@@ -373,7 +373,58 @@ diesel::table! {
 diesel::joinable!(rate_values -> rates (rate_code));
 diesel::joinable!(activity_hours -> activity_records (record_id));
 
+diesel::table! {
+    /// A party's subscriptions to its events.
+    webhooks (id) {
+        id -> Text,
+        owner_role -> Text,
+        owner_id -> Nullable<Text>,
+        url -> Text,
+        types -> Text,
+        description -> Nullable<Text>,
+        enabled -> Bool,
+        disabled_reason -> Nullable<Text>,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_until -> Nullable<Text>,
+        after_seq -> BigInt,
+        failing_since -> Nullable<Text>,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> Text,
+        updated_at -> Text,
+        recorded_by_sub -> Text,
+        recorded_by_role -> Text,
+        request_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// One message to one webhook and what came of it.
+    webhook_deliveries (seq) {
+        seq -> BigInt,
+        id -> Text,
+        webhook_id -> Text,
+        message_id -> Text,
+        #[sql_name = "type"]
+        kind -> Text,
+        payload -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Nullable<Text>,
+        last_attempt_at -> Nullable<Text>,
+        response_status -> Nullable<Integer>,
+        error -> Nullable<Text>,
+        created_at -> Text,
+    }
+}
+
+diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
+    webhooks,
+    webhook_deliveries,
     post_risks,
     events,
     event_funders,

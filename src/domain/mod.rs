@@ -15,6 +15,7 @@ pub mod money;
 pub mod month;
 pub mod statement;
 pub mod tabular;
+pub mod webhooks;
 
 #[cfg(test)]
 mod allocation_tests;

@@ -120,7 +120,7 @@ fn record_call_event(
         conn,
         &[db::events::NewEvent {
             kind,
-            employer_id,
+            employer_id: Some(employer_id),
             funders: vec![funder_id],
             data: view.clone(),
             once_key: None,

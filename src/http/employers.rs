@@ -62,22 +62,16 @@ pub struct EmployerChanges {
     siren: Option<Siren>,
     #[serde(default, deserialize_with = "crate::http::extract::not_null")]
     fiscal_year_end_month: Option<FiscalYearEnd>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::http::extract::present")]
     address: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::http::extract::present")]
     iban: Option<Option<Iban>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::http::extract::present")]
     bic: Option<Option<Bic>>,
 }
 
 impl crate::http::extract::SentBy for EmployerChanges {
     const SENDERS: crate::http::extract::Senders = crate::http::extract::Senders::EmployerSide;
-}
-
-fn present<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 /// The longest postal address, in characters (several lines).

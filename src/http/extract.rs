@@ -108,6 +108,14 @@ pub fn not_null<'de, T: serde::Deserialize<'de>, D: serde::Deserializer<'de>>(
     T::deserialize(d).map(Some)
 }
 
+/// Reads a field that may be absent (leave it), `null` (clear it) or a value (set it):
+/// `#[serde(default, deserialize_with = "present")]` on an `Option<Option<T>>`.
+pub fn present<'de, T: serde::Deserialize<'de>, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 /// A JSON document parsed into a `serde_json::Value`, refusing an object that gives a key twice
 /// (serde_json keeps the last silently, while a proxy or a log may read the first: the two would
 /// disagree about what was asked). On a duplicate, `duplicate` receives its JSON pointer.
@@ -289,6 +297,8 @@ pub enum Senders {
     Registrars,
     /// Changing an employer's records: employers and the operator.
     EmployerSide,
+    /// What every role may do for its own scope (webhooks).
+    Anyone,
 }
 
 /// A request body, with the roles that may ever send it. [`Body`] checks them before reading
@@ -304,6 +314,7 @@ impl Senders {
         match self {
             Senders::Registrars => caller.require_registrar(),
             Senders::EmployerSide => caller.require_writer_role(),
+            Senders::Anyone => Ok(()),
         }
     }
 }

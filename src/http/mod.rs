@@ -61,6 +61,7 @@ pub mod solvency;
 pub mod statement;
 pub mod sweep;
 pub mod text;
+pub mod webhooks;
 
 use actix_web::http::Method;
 use actix_web::web;
@@ -132,6 +133,12 @@ routes! {
     "/v1/exports/journal" => { GET: exports::journal },
     "/v1/exports/beancount" => { GET: exports::beancount },
     "/v1/events" => { GET: events::list },
+    "/v1/webhooks" => { GET: webhooks::list, POST: webhooks::create },
+    "/v1/webhooks/{id}" => { GET: webhooks::get, PATCH: webhooks::update, DELETE: webhooks::delete },
+    "/v1/webhooks/{id}/rotate-secret" => { POST: webhooks::rotate_secret },
+    "/v1/webhooks/{id}/test" => { POST: webhooks::test },
+    "/v1/webhooks/{id}/deliveries" => { GET: webhooks::deliveries },
+    "/v1/webhooks/{id}/deliveries/{delivery_id}/retry" => { POST: webhooks::retry },
     "/v1/imports/costs" => { POST: imports::costs },
     "/v1/imports/posts" => { POST: imports::posts },
     "/v1/imports/commitments" => { POST: imports::commitments },

@@ -231,7 +231,7 @@ pub async fn create(
             conn,
             &[crate::db::events::NewEvent {
                 kind: "payment.received",
-                employer_id: input.employer_id,
+                employer_id: Some(input.employer_id),
                 funders: vec![input.funder_id],
                 data: view.clone(),
                 once_key: None,

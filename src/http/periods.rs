@@ -44,7 +44,7 @@ pub async fn close(
                 conn,
                 &[db::events::NewEvent {
                     kind: "period.closed",
-                    employer_id: input.employer_id,
+                    employer_id: Some(input.employer_id),
                     funders: Vec::new(),
                     data: serde_json::json!({"employer_id": input.employer_id, "month": through}),
                     once_key: None,

@@ -14,7 +14,7 @@ use crate::AppState;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// The body of `POST /v1/posts`.
@@ -38,13 +38,6 @@ impl crate::http::extract::SentBy for NewPost {
     const SENDERS: crate::http::extract::Senders = crate::http::extract::Senders::EmployerSide;
 }
 
-/// Reads a field that may be absent (leave it), `null` (clear it) or a value (set it).
-fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
-}
-
 /// The body of `PATCH /v1/posts/{id}`: only the fields given change.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -57,9 +50,9 @@ pub struct PostChanges {
     activity: Option<Activity>,
     #[serde(default, deserialize_with = "crate::http::extract::not_null")]
     fte: Option<Fte>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::http::extract::present")]
     end_month: Option<Option<Month>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::http::extract::present")]
     reference: Option<Option<String>>,
 }
 

@@ -72,7 +72,7 @@ pub fn sweep(conn: &mut DbConnection, scope: SweepScope, today: Date) -> QueryRe
         if outstanding > 0 {
             new.push(NewEvent {
                 kind: "call.overdue",
-                employer_id: call.employer_id,
+                employer_id: Some(call.employer_id),
                 funders: vec![call.funder_id],
                 data: serde_json::json!({
                     "call_id": call.id, "number": call.number, "funder_id": call.funder_id,
@@ -109,7 +109,7 @@ pub fn sweep(conn: &mut DbConnection, scope: SweepScope, today: Date) -> QueryRe
         if c.end_month <= window_end {
             new.push(NewEvent {
                 kind: "commitment.expiring",
-                employer_id: c.employer_id,
+                employer_id: Some(c.employer_id),
                 funders: vec![c.funder_id],
                 data: serde_json::json!({
                     "commitment_id": c.id, "post_id": c.post_id, "funder_id": c.funder_id,
@@ -124,7 +124,7 @@ pub fn sweep(conn: &mut DbConnection, scope: SweepScope, today: Date) -> QueryRe
                 if i128::from(spent) * 100 >= i128::from(cap) * i128::from(level) {
                     new.push(NewEvent {
                         kind: "commitment.cap_used",
-                        employer_id: c.employer_id,
+                        employer_id: Some(c.employer_id),
                         funders: vec![c.funder_id],
                         data: serde_json::json!({
                             "commitment_id": c.id, "post_id": c.post_id, "funder_id": c.funder_id,
@@ -198,7 +198,7 @@ pub fn sweep(conn: &mut DbConnection, scope: SweepScope, today: Date) -> QueryRe
         }
         new.push(NewEvent {
             kind: "post.risk_changed",
-            employer_id: fact.post.employer(),
+            employer_id: Some(fact.post.employer()),
             funders: fact.commitments.iter().map(|c| c.funder_id).collect(),
             data: serde_json::json!({
                 "post_id": fact.post.row.id, "as_of": this_month, "from": previous, "to": risk,

@@ -26,3 +26,4 @@ mod recorded;
 mod registry;
 mod reports;
 mod stored_values;
+mod webhooks;

@@ -121,7 +121,8 @@ pub enum TestDb {
 }
 
 impl TestDb {
-    fn create(backend: Backend) -> Option<(TestDb, DatabaseUrl)> {
+    /// A fresh database on `backend`, and its URL; `None` when the backend is unavailable.
+    pub fn create(backend: Backend) -> Option<(TestDb, DatabaseUrl)> {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let pid = std::process::id();
         match backend {
@@ -176,6 +177,8 @@ pub struct TestApp {
     pub base: String,
     /// The server's pool, for checks made under the API.
     pub pool: Pool,
+    /// The server's write pool, for the webhook deliverer a test drives.
+    pub write_pool: Pool,
     keys: TokenKeys,
     client: awc::Client,
     handle: actix_web::dev::ServerHandle,
@@ -271,6 +274,7 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
     let pools = db::build_pools(&url, settings).unwrap();
     // The read pool: the checks made under the API must not hold the single writer.
     let pool = pools.read.clone();
+    let write_pool = pools.write.clone();
     db::run_migrations(&mut pool.get().unwrap()).unwrap();
     let keys = TokenKeys::from_secret(SECRET).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -278,6 +282,9 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
     let mut state = AppState::new(pools, group_commit).unwrap();
     // Small export pages, so that a test can stall a download with a modest ledger.
     state.exports.page_entries = 20;
+    // Tests deliver webhooks to receivers on 127.0.0.1, over plain http.
+    state.webhooks.allow_http = true;
+    state.webhooks.allow_private = true;
     let server = build_server(
         state,
         keys.clone(),
@@ -296,6 +303,7 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
     Some(TestApp {
         base: format!("http://127.0.0.1:{port}"),
         pool,
+        write_pool,
         keys,
         client: awc::Client::builder()
             .timeout(Duration::from_secs(30))
