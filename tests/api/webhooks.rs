@@ -43,6 +43,7 @@ pub struct Receiver {
     got: Arc<Mutex<Vec<Received>>>,
     answers: Arc<Mutex<VecDeque<Scripted>>>,
     always: Arc<Mutex<Option<u16>>>,
+    hold: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Receiver {
@@ -80,6 +81,11 @@ impl Receiver {
             .push_back((status, retry_after.map(str::to_owned)));
     }
 
+    /// The next `n` requests get no answer for a minute (a receiver that hangs).
+    pub fn hold(&self, n: usize) {
+        self.hold.store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// The answer when none is queued.
     pub fn always(&self, status: u16) {
         *self.always.lock().unwrap() = Some(status);
@@ -97,6 +103,17 @@ async fn answer(req: HttpRequest, body: web::Bytes, me: web::Data<Receiver>) -> 
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
     });
+    let held = me
+        .hold
+        .fetch_update(
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+            |n| n.checked_sub(1),
+        )
+        .is_ok();
+    if held {
+        actix_rt::time::sleep(Duration::from_secs(60)).await;
+    }
     let queued = me.answers.lock().unwrap().pop_front();
     let (status, retry_after) =
         queued.unwrap_or_else(|| (me.always.lock().unwrap().unwrap_or(204), None));
