@@ -282,8 +282,16 @@ pub fn rotate(
     find(conn, &row.id)?.ok_or(diesel::result::Error::NotFound)
 }
 
-/// Removes a webhook and its deliveries.
+/// Removes a webhook and its deliveries, and forgets the idempotency key that created it: a
+/// client retrying that creation after the deletion must not be answered a webhook that no
+/// longer exists (webhooks are the one resource that can be deleted).
 pub fn delete(conn: &mut DbConnection, row: &WebhookRow) -> QueryResult<()> {
+    use super::schema::idempotency_keys;
+    diesel::delete(
+        idempotency_keys::table
+            .filter(idempotency_keys::response_location.eq(format!("/v1/webhooks/{}", row.id))),
+    )
+    .execute(conn)?;
     diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::webhook_id.eq(&row.id)))
         .execute(conn)?;
     diesel::delete(webhooks::table.find(&row.id)).execute(conn)?;

@@ -664,6 +664,30 @@ async fn webhooks_are_seen_by_their_scope_only(app: &TestApp) {
         .await
         .expect(204);
     app.get(&path, &token).await.problem(404, "not_found");
+    // A creation retried with its key after the webhook was deleted creates it again rather
+    // than answering a webhook that no longer exists.
+    let body = r#"{"url": "https://hooks.example.org/a", "types": ["call.overdue"]}"#;
+    let keyed = [("Idempotency-Key", "hook-1")];
+    let first = app
+        .send("POST", "/v1/webhooks", Some(&token), Some(body), &keyed)
+        .await
+        .expect(201);
+    let replay = app
+        .send("POST", "/v1/webhooks", Some(&token), Some(body), &keyed)
+        .await
+        .expect(201);
+    assert_eq!(replay.body["id"], first.body["id"]);
+    let first_path = format!("/v1/webhooks/{}", first.body["id"].as_str().unwrap());
+    app.send("DELETE", &first_path, Some(&token), None, &[])
+        .await
+        .expect(204);
+    let again = app
+        .send("POST", "/v1/webhooks", Some(&token), Some(body), &keyed)
+        .await
+        .expect(201);
+    assert_ne!(again.body["id"], first.body["id"]);
+    let again_path = format!("/v1/webhooks/{}", again.body["id"].as_str().unwrap());
+    app.get(&again_path, &token).await.expect(200);
 }
 
 crate::on_both_databases!(
