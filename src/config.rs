@@ -31,6 +31,9 @@ pub struct Config {
     /// default), `PORTAGE_WEBHOOK_TIMEOUT_MS` (at most and by default 15000) and
     /// `PORTAGE_WEBHOOK_POLL_MS` (default 1000).
     pub webhooks: crate::delivery::DeliverySettings,
+    /// `PORTAGE_IDEMPOTENCY_ABANDON_SECONDS`: how long a key claimed by a request that never
+    /// answered (its server died) blocks its replays before one may take it over (default 120).
+    pub abandon_after_seconds: i64,
 }
 
 /// The default database when `PORTAGE_DATABASE_URL` is unset.
@@ -121,6 +124,11 @@ impl Config {
                     |n: &u64| (50..=60_000).contains(n),
                 )?),
             },
+            abandon_after_seconds: number(
+                "PORTAGE_IDEMPOTENCY_ABANDON_SECONDS",
+                crate::http::idempotency::ABANDONED_AFTER_SECONDS,
+                |n: &i64| (1..=86_400).contains(n),
+            )?,
         })
     }
 

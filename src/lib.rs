@@ -39,6 +39,8 @@ pub struct AppState {
     pub exports: ExportLimits,
     /// Which webhook targets are accepted (and how deliveries are made).
     pub webhooks: delivery::DeliverySettings,
+    /// How long an in-flight idempotency key blocks its replays before it counts as abandoned.
+    pub abandon_after_seconds: i64,
 }
 
 /// The limits of export downloads, which hold a connection while their client reads.
@@ -77,6 +79,7 @@ impl AppState {
             parties: auth::KnownParties::default(),
             exports,
             webhooks: delivery::DeliverySettings::default(),
+            abandon_after_seconds: http::idempotency::ABANDONED_AFTER_SECONDS,
         })
     }
 

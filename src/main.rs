@@ -272,6 +272,7 @@ fn serve(demo_mode: bool) -> anyhow::Result<()> {
     let group_commit = db::Pools::group_commit(&config.database_url, config.pool);
     let mut state = AppState::new(pools.clone(), group_commit)?;
     state.webhooks = config.webhooks;
+    state.abandon_after_seconds = config.abandon_after_seconds;
     let webhooks = config.webhooks;
     let settings = ServerSettings {
         workers: config.workers,

@@ -19,8 +19,9 @@ pub const HEADER: &str = "Idempotency-Key";
 /// The longest key accepted.
 const MAX_KEY_LENGTH: usize = 255;
 /// How long an in-flight key blocks its replays before it is taken to be abandoned (its
-/// server stopped mid-request), in seconds.
-const ABANDONED_AFTER_SECONDS: i64 = 120;
+/// server stopped mid-request), in seconds, unless `PORTAGE_IDEMPOTENCY_ABANDON_SECONDS` says
+/// otherwise ([`crate::AppState::abandon_after_seconds`]).
+pub const ABANDONED_AFTER_SECONDS: i64 = 120;
 /// How long keys are kept, in hours (`DOMAIN.md`: at least 24).
 pub const RETENTION_HOURS: i64 = 48;
 
@@ -111,6 +112,7 @@ fn claim_key(
     caller: &str,
     key: &str,
     fingerprint: &str,
+    abandoned_after: i64,
 ) -> Result<Claim, ApiError> {
     db::write_transaction(conn, |conn| {
         let existing = idempotency_keys::table
@@ -157,9 +159,7 @@ fn claim_key(
                     body,
                 }))
             }
-            Some((_, _, _, _, _, created_at))
-                if seconds_since(&created_at) < ABANDONED_AFTER_SECONDS =>
-            {
+            Some((_, _, _, _, _, created_at)) if seconds_since(&created_at) < abandoned_after => {
                 Err(ApiError::conflict(
                     "idempotency_key_in_flight",
                     "a request with this Idempotency-Key is still being processed; retry shortly",
@@ -231,13 +231,16 @@ where
     F: FnOnce(&mut DbConnection) -> Result<Outcome, ApiError> + Send + 'static,
 {
     let key = key_of(req)?;
+    let abandoned_after = state.abandon_after_seconds;
     let held = key.clone().map(|key| (caller_key.clone(), key));
     let ran = state
         .with_write_connection(move |conn| {
             let Some(key) = key else {
                 return db::write_transaction(conn, work).map(|o| Ran::Done(o, false));
             };
-            if let Claim::Replay(outcome) = claim_key(conn, &caller_key, &key, &fingerprint)? {
+            if let Claim::Replay(outcome) =
+                claim_key(conn, &caller_key, &key, &fingerprint, abandoned_after)?
+            {
                 return Ok(Ran::Done(outcome, true));
             }
             let result = db::write_transaction(conn, |conn| {

@@ -17,6 +17,7 @@ mod documents;
 mod errors;
 mod events;
 mod exports;
+mod faults;
 mod idempotency;
 mod imports;
 mod keys;
