@@ -16,6 +16,10 @@ use std::time::{Duration, Instant};
 /// Writers racing while the server is killed.
 const WRITERS: usize = 8;
 
+/// A keyed write: its key, the number its body was made from, and its answer (`None`: the
+/// server died under it).
+type Write = (String, usize, Option<(u16, Value)>);
+
 struct Server {
     child: Child,
     base: String,
@@ -163,7 +167,7 @@ async fn killed_under_writes(backend: Backend) {
     let costs_path = format!("/v1/posts/{post}/costs");
 
     // Writers: each key once, its answer kept (None: the server died under it).
-    let answers: Rc<RefCell<Vec<(String, usize, Option<(u16, Value)>)>>> = Rc::default();
+    let answers: Rc<RefCell<Vec<Write>>> = Rc::default();
     let stop = Rc::new(std::cell::Cell::new(false));
     let mut tasks = Vec::new();
     for w in 0..WRITERS {
