@@ -229,3 +229,72 @@ crate::on_both_databases!(
     concurrent_replays_create_one,
     abandoned_keys_are_taken_over_once,
 );
+
+/// A keyed request whose connection PostgreSQL drops mid-transaction answers 503 and leaves
+/// its key free: retried at once with the same key, it is recorded (not 409 in flight), once.
+#[actix_rt::test]
+async fn a_request_that_lost_its_connection_releases_its_key() {
+    use diesel::connection::SimpleConnection;
+    let Some(app) = crate::support::spawn(crate::support::Backend::Postgres).await else {
+        return;
+    };
+    let employer = app.employer("Perdu").await;
+    let post = app.post_of(&employer, "2026-01", "3000.00").await;
+    let token = app.token("employer", Some(&employer));
+    let path = format!("/v1/posts/{post}/costs");
+    let body = r#"{"month": "2026-01", "category": "salary", "amount": "10.00"}"#;
+    let keyed = [("Idempotency-Key", "lost-1")];
+    // Hold the employer's row, so that the cost's transaction waits on it with its key claimed.
+    let mut holder = app.pool.get().unwrap();
+    holder
+        .batch_execute(&format!(
+            "BEGIN; SELECT 1 FROM employers WHERE id = '{employer}' FOR UPDATE"
+        ))
+        .unwrap();
+    #[derive(diesel::QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pid: i32,
+    }
+    let holder_pid = diesel::sql_query("SELECT pg_backend_pid() AS pid")
+        .get_result::<Pid>(&mut holder)
+        .unwrap()
+        .pid;
+    let request = app.send("POST", &path, Some(&token), Some(body), &keyed);
+    let cut = async {
+        actix_rt::time::sleep(std::time::Duration::from_millis(700)).await;
+        // Every other connection of the server is cut: the waiting request's among them.
+        let mut killer = app.pool.get().unwrap();
+        diesel::sql_query(format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid() AND pid <> {holder_pid}"
+        ))
+        .execute(&mut killer)
+        .ok();
+    };
+    let (answer, ()) = futures_util::future::join(request, cut).await;
+    holder.batch_execute("ROLLBACK").unwrap();
+    drop(holder);
+    answer.problem(503, "unavailable");
+    // Retried at once: recorded, not refused as in flight (the dead pooled connections may
+    // cost a few 503s first, never a 409).
+    let mut tries = 0;
+    let created = loop {
+        let answer = app
+            .send("POST", &path, Some(&token), Some(body), &keyed)
+            .await;
+        if answer.status == 201 {
+            break answer;
+        }
+        answer.problem(503, "unavailable");
+        tries += 1;
+        assert!(tries <= 8, "the key stayed unusable");
+    };
+    let replay = app
+        .send("POST", &path, Some(&token), Some(body), &keyed)
+        .await
+        .expect(201);
+    assert_eq!(replay.body["id"], created.body["id"]);
+    let costs = app.get(&path, &token).await.expect(200);
+    assert_eq!(costs.body["items"].as_array().unwrap().len(), 1);
+}
