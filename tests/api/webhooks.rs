@@ -690,7 +690,63 @@ async fn webhooks_are_seen_by_their_scope_only(app: &TestApp) {
     app.get(&again_path, &token).await.expect(200);
 }
 
+/// A name that resolves to a private address is refused at delivery, however public it looks:
+/// the check is on the addresses it resolves to, made where the connection is made.
+async fn a_name_resolving_to_a_private_address_is_refused_at_delivery(app: &TestApp) {
+    // The machine's own name resolves to a loopback or private address on these machines.
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    let private = !host.is_empty()
+        && std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), 80))
+            .map(|mut a| a.all(|a| !portage_ledger::domain::webhooks::is_public(a.ip())))
+            .unwrap_or(false);
+    if !private {
+        eprintln!("NOTICE: the host name {host:?} does not resolve to a private address; skipped");
+        return;
+    }
+    let (receiver, base) = Receiver::start().await;
+    let port = base.rsplit(':').next().unwrap();
+    let token = app.mission();
+    let (hook, _) = subscribe(
+        app,
+        &token,
+        &format!("http://{host}:{port}/named"),
+        &["webhook.test"],
+    )
+    .await;
+    app.post(&format!("/v1/webhooks/{hook}/test"), &token, &json!({}))
+        .await
+        .expect(202);
+    let clock = TestClock::new();
+    clock.advance(Duration::from_secs(1));
+    let strict = Deliverer::new(
+        app.write_pool.clone(),
+        DeliverySettings {
+            allow_http: true,
+            allow_private: false,
+            timeout: Duration::from_secs(5),
+            poll: Duration::from_millis(100),
+        },
+        clock.clone(),
+    );
+    assert_eq!(strict.tick().await.unwrap(), 1);
+    assert!(
+        receiver.got().is_empty(),
+        "nothing reached the private address"
+    );
+    let deliveries = status_of(app, &token, &hook).await;
+    let error = deliveries[0]["error"].as_str().unwrap();
+    assert!(error.contains("private"), "{error}");
+    assert_eq!(deliveries[0]["status"], "pending");
+    // Where private targets are allowed, the retry goes through.
+    clock.advance(Duration::from_secs(5));
+    assert_eq!(drain(&deliverer(app, clock.clone())).await, 1);
+    assert_eq!(receiver.at("/named").len(), 1);
+}
+
 crate::on_both_databases!(
+    a_name_resolving_to_a_private_address_is_refused_at_delivery,
     each_party_receives_its_own_events_signed_and_in_order,
     retries_follow_the_schedule,
     retry_after_is_honoured_and_gone_disables,
