@@ -219,7 +219,7 @@ enum Grouping {
 
 /// `GET /v1/ledger/balances`: balances by account, by account and funder, or by account and
 /// post. Without `as_of` they come from the running balances; with it, from the lines dated
-/// up to that day.
+/// up to that day, summed per key by the database.
 pub async fn balances(
     state: web::Data<AppState>,
     caller: Caller,
@@ -262,14 +262,25 @@ pub async fn balances(
                     b.load(conn)?
                 }
                 Some(date) => {
+                    // Summed by the database, one row per key: the lines themselves never
+                    // come into the server's memory, however long the ledger.
                     let mut l = journal_lines::table
                         .filter(journal_lines::entry_date.le(date.to_string()))
+                        .group_by((
+                            journal_lines::account,
+                            journal_lines::funder_id,
+                            journal_lines::post_id,
+                        ))
                         .select((
                             journal_lines::account,
                             journal_lines::funder_id,
                             journal_lines::post_id,
-                            journal_lines::debit_cents,
-                            journal_lines::credit_cents,
+                            diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                                "CAST(COALESCE(SUM(debit_cents), 0) AS BIGINT)",
+                            ),
+                            diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                                "CAST(COALESCE(SUM(credit_cents), 0) AS BIGINT)",
+                            ),
                         ))
                         .into_boxed();
                     if let Some(employer) = &employer {
