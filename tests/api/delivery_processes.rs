@@ -2,86 +2,26 @@
 //! delivers it after a restart under the same `webhook-id`, and two servers on one PostgreSQL
 //! deliver each message once.
 
-use crate::support::{Backend, TestDb, SECRET};
+use crate::processes::{self, url_text, Server};
+use crate::support::{Backend, TestDb};
 use crate::webhooks::Receiver;
-use portage_ledger::auth::{now_seconds, Claims, TokenKeys};
-use portage_ledger::db::DatabaseUrl;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A `serve` process.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn url_text(url: &DatabaseUrl) -> String {
-    match url {
-        DatabaseUrl::Sqlite(path) => format!("sqlite://{path}"),
-        DatabaseUrl::Postgres(url) => url.clone(),
-    }
-}
+const DELIVERY: &[(&str, &str)] = &[
+    ("PORTAGE_WEBHOOK_ALLOW_HTTP", "1"),
+    ("PORTAGE_WEBHOOK_ALLOW_PRIVATE", "1"),
+    ("PORTAGE_WEBHOOK_TIMEOUT_MS", "2000"),
+    ("PORTAGE_WEBHOOK_POLL_MS", "100"),
+];
 
 async fn start(database: &str) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_portage-ledger"))
-        .arg("serve")
-        .env("PORTAGE_DATABASE_URL", database)
-        .env("PORTAGE_JWT_SECRET", std::str::from_utf8(SECRET).unwrap())
-        .env("PORTAGE_BIND", format!("127.0.0.1:{port}"))
-        .env("PORTAGE_WEBHOOK_ALLOW_HTTP", "1")
-        .env("PORTAGE_WEBHOOK_ALLOW_PRIVATE", "1")
-        .env("PORTAGE_WEBHOOK_TIMEOUT_MS", "2000")
-        .env("PORTAGE_WEBHOOK_POLL_MS", "100")
-        .env("PORTAGE_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let client = awc::Client::default();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(response) = client.get(format!("{}/healthz", server.base)).send().await {
-            if response.status().is_success() {
-                return server;
-            }
-        }
-        assert!(Instant::now() < deadline, "the server did not start");
-        actix_rt::time::sleep(Duration::from_millis(100)).await;
-    }
+    processes::start(database, processes::free_port(), DELIVERY).await
 }
 
 fn mission_token() -> String {
-    let now = now_seconds();
-    TokenKeys::from_secret(SECRET)
-        .unwrap()
-        .sign(&Claims {
-            sub: "test-mission".into(),
-            role: "mission".into(),
-            employer_id: None,
-            funder_id: None,
-            exp: now + 600,
-            iat: Some(now),
-            nbf: None,
-        })
-        .unwrap()
+    processes::token("mission", None)
 }
 
 async fn call(method: &str, url: String, body: Option<Value>) -> (u16, Value) {

@@ -3,13 +3,11 @@
 //! retried concurrently with its key creates at most one cost (exactly one once its key is
 //! taken over), and the ledger still balances.
 
-use crate::support::{Backend, TestDb, SECRET};
-use portage_ledger::auth::{now_seconds, Claims, TokenKeys};
-use portage_ledger::db::DatabaseUrl;
+use crate::processes::{self, free_port, token, url_text, Server};
+use crate::support::{Backend, TestDb};
 use serde_json::{json, Value};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -20,64 +18,13 @@ const WRITERS: usize = 8;
 /// server died under it).
 type Write = (String, usize, Option<(u16, Value)>);
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn start(database: &str, port: u16) -> Server {
-    let child = Command::new(env!("CARGO_BIN_EXE_portage-ledger"))
-        .arg("serve")
-        .env("PORTAGE_DATABASE_URL", database)
-        .env("PORTAGE_JWT_SECRET", std::str::from_utf8(SECRET).unwrap())
-        .env("PORTAGE_BIND", format!("127.0.0.1:{port}"))
-        .env("PORTAGE_IDEMPOTENCY_ABANDON_SECONDS", "2")
-        .env("PORTAGE_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = awc::Client::default()
-            .get(format!("{}/healthz", server.base))
-            .send()
-            .await
-        {
-            if r.status().is_success() {
-                return server;
-            }
-        }
-        assert!(Instant::now() < deadline, "the server did not start");
-        actix_rt::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn token(role: &str, employer_id: Option<&str>) -> String {
-    let now = now_seconds();
-    TokenKeys::from_secret(SECRET)
-        .unwrap()
-        .sign(&Claims {
-            sub: format!("fault-{role}"),
-            role: role.into(),
-            employer_id: employer_id.map(str::to_owned),
-            funder_id: None,
-            exp: now + 900,
-            iat: Some(now),
-            nbf: None,
-        })
-        .unwrap()
+    processes::start(
+        database,
+        port,
+        &[("PORTAGE_IDEMPOTENCY_ABANDON_SECONDS", "2")],
+    )
+    .await
 }
 
 /// Sends a request; `None` when no answer came (the server died under it).
@@ -112,13 +59,6 @@ async fn send(
     ))
 }
 
-fn url_text(url: &DatabaseUrl) -> String {
-    match url {
-        DatabaseUrl::Sqlite(path) => format!("sqlite://{path}"),
-        DatabaseUrl::Postgres(url) => url.clone(),
-    }
-}
-
 fn cost_body(n: usize) -> Value {
     json!({"month": "2026-01", "category": "salary", "amount": format!("{}.{:02}", 10 + n % 90, n % 100)})
 }
@@ -128,11 +68,7 @@ async fn killed_under_writes(backend: Backend) {
         return;
     };
     let database = url_text(&url);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut server = start(&database, port).await;
     let base = server.base.clone();
     let admin = token("admin", None);

@@ -24,6 +24,7 @@ mod keys;
 mod money_in;
 mod periods;
 mod posts;
+mod processes;
 mod recorded;
 mod registry;
 mod reports;
