@@ -71,8 +71,8 @@ pub struct Deliverer {
     busy: Rc<RefCell<HashSet<String>>>,
 }
 
-/// Runs database work on the blocking pool, in a write transaction.
-async fn in_transaction<T, F>(pool: &Pool, work: F) -> anyhow::Result<T>
+/// Runs database work on the blocking pool with a connection of `pool`.
+async fn on_connection<T, F>(pool: &Pool, work: F) -> anyhow::Result<T>
 where
     F: FnOnce(&mut db::DbConnection) -> anyhow::Result<T> + Send + 'static,
     T: Send + 'static,
@@ -80,25 +80,18 @@ where
     let pool = pool.clone();
     actix_web::web::block(move || {
         let mut conn = pool.get()?;
-        db::write_transaction(&mut conn, |conn| work(conn).map_err(TransactionError::Work)).map_err(
-            |e| match e {
-                TransactionError::Work(e) => e,
-                TransactionError::Database(e) => e.into(),
-            },
-        )
+        work(&mut conn)
     })
     .await?
 }
 
-enum TransactionError {
-    Work(anyhow::Error),
-    Database(diesel::result::Error),
-}
-
-impl From<diesel::result::Error> for TransactionError {
-    fn from(e: diesel::result::Error) -> TransactionError {
-        TransactionError::Database(e)
-    }
+/// Runs database work on the blocking pool, in a write transaction.
+async fn in_transaction<T, F>(pool: &Pool, work: F) -> anyhow::Result<T>
+where
+    F: FnOnce(&mut db::DbConnection) -> anyhow::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    on_connection(pool, |conn| db::write_transaction(conn, work)).await
 }
 
 impl Deliverer {
@@ -138,7 +131,8 @@ impl Deliverer {
     /// how many attempts were made.
     pub async fn tick(&self) -> anyhow::Result<usize> {
         let now = self.clock.now();
-        let ids = in_transaction(&self.pool, move |conn| Ok(store::with_work(conn, now)?)).await?;
+        // Only reads: an idle poll must not take SQLite's write lock every second.
+        let ids = on_connection(&self.pool, move |conn| Ok(store::with_work(conn, now)?)).await?;
         let ids: Vec<String> = ids
             .into_iter()
             .filter(|id| self.busy.borrow_mut().insert(id.clone()))
@@ -161,27 +155,10 @@ impl Deliverer {
         now + self.settings.timeout + LEASE_MARGIN
     }
 
-    /// Serves one webhook under its lease: queues its events, then sends its due deliveries in
-    /// order until one is not due or the webhook is disabled.
+    /// Serves one webhook under its lease: sends its due deliveries in order until one is not
+    /// due or fails, then gives the lease back.
     async fn serve(&self, id: &str) -> anyhow::Result<usize> {
-        let now = self.clock.now();
-        let until = self.lease_until(now);
-        let (holder, webhook_id) = (self.holder.clone(), id.to_owned());
-        let Some(webhook) = in_transaction(&self.pool, move |conn| {
-            let Some(row) = store::take_lease(conn, &webhook_id, &holder, now, until)? else {
-                return Ok(None);
-            };
-            let queued = store::fan_out(conn, &row, now)?;
-            if queued > 0 {
-                tracing::debug!(webhook = %row.id, queued, "events queued for a webhook");
-            }
-            Ok(Some(row))
-        })
-        .await?
-        else {
-            return Ok(0);
-        };
-        let attempts = self.send_due(webhook).await;
+        let attempts = self.send_due(id).await;
         let (holder, webhook_id) = (self.holder.clone(), id.to_owned());
         in_transaction(&self.pool, move |conn| {
             Ok(store::release_lease(conn, &webhook_id, &holder)?)
@@ -190,25 +167,28 @@ impl Deliverer {
         attempts
     }
 
-    async fn send_due(&self, mut webhook: WebhookRow) -> anyhow::Result<usize> {
+    async fn send_due(&self, id: &str) -> anyhow::Result<usize> {
         let mut attempts = 0;
         loop {
             let now = self.clock.now();
             let until = self.lease_until(now);
-            let (holder, webhook_id) = (self.holder.clone(), webhook.id.clone());
-            // Renew the lease before each attempt and read the queue's head: another server
-            // may have taken the webhook if this one stalled.
+            let (holder, webhook_id) = (self.holder.clone(), id.to_owned());
+            // Before each attempt: take or renew the lease (another server may have taken the
+            // webhook if this one stalled), queue the events recorded since, read the head.
             let next = in_transaction(&self.pool, move |conn| {
                 let Some(row) = store::take_lease(conn, &webhook_id, &holder, now, until)? else {
                     return Ok(None);
                 };
+                let queued = store::fan_out(conn, &row, now)?;
+                if queued > 0 {
+                    tracing::debug!(webhook = %row.id, queued, "events queued for a webhook");
+                }
                 Ok(store::head(conn, &row.id)?.map(|head| (row, head)))
             })
             .await?;
-            let Some((row, delivery)) = next else {
+            let Some((webhook, delivery)) = next else {
                 return Ok(attempts);
             };
-            webhook = row;
             let due = delivery
                 .next_attempt_at
                 .as_deref()

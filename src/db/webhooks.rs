@@ -539,6 +539,9 @@ pub fn fan_out(
     // Read before the page: every event up to `top` has committed (events commit in seq
     // order), so the feed may move to `top` when the page was not full.
     let top = events::last_seq(conn)?;
+    if row.after_seq >= top {
+        return Ok(0);
+    }
     let types = row.type_list();
     let page = events::page(conn, audience, &types, row.after_seq, FAN_OUT_BATCH)?;
     let at = format_timestamp(now);

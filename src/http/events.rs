@@ -25,6 +25,20 @@ pub const EVENT_TYPES: [&str; 11] = [
     "webhook.test",
 ];
 
+/// A type a request names (at `pointer`), if it is one of [`EVENT_TYPES`].
+pub fn event_type(pointer: &str, name: &str) -> Result<&'static str, ApiError> {
+    EVENT_TYPES
+        .iter()
+        .find(|known| **known == name)
+        .copied()
+        .ok_or_else(|| {
+            ApiError::field(
+                pointer,
+                format!("{name:?} is not an event type ({})", EVENT_TYPES.join(", ")),
+            )
+        })
+}
+
 /// The query of `GET /v1/events`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,17 +65,7 @@ pub async fn list(
         None | Some("") => Vec::new(),
         Some(list) => list
             .split(',')
-            .map(|t| {
-                let t = t.trim();
-                if EVENT_TYPES.contains(&t) {
-                    Ok(t.to_owned())
-                } else {
-                    Err(ApiError::field(
-                        "/types",
-                        format!("{t:?} is not an event type ({})", EVENT_TYPES.join(", ")),
-                    ))
-                }
-            })
+            .map(|t| event_type("/types", t.trim()).map(str::to_owned))
             .collect::<Result<_, _>>()?,
     };
     let audience = Audience::from(caller.scope);

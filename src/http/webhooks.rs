@@ -8,7 +8,7 @@ use crate::db::webhooks::{self as store, Changes, DeliveryRow, NewWebhook, Webho
 use crate::db::{self, DbConnection};
 use crate::domain::webhooks::{check_url, Secret, SECRET_OVERLAP};
 use crate::error::ApiError;
-use crate::http::events::EVENT_TYPES;
+use crate::http::events::{event_type, EVENT_TYPES};
 use crate::http::extract::{page_response, path_id, Body, Page, Query, Senders, SentBy};
 use crate::http::idempotency::{self, Outcome};
 use crate::AppState;
@@ -160,12 +160,7 @@ fn checked_types(types: &[String]) -> Result<Vec<String>, ApiError> {
         return Err(ApiError::field("/types", "name at least one event type"));
     }
     for (i, t) in types.iter().enumerate() {
-        if !EVENT_TYPES.contains(&t.as_str()) {
-            return Err(ApiError::field(
-                format!("/types/{i}"),
-                format!("{t:?} is not an event type ({})", EVENT_TYPES.join(", ")),
-            ));
-        }
+        event_type(&format!("/types/{i}"), t)?;
     }
     Ok(EVENT_TYPES
         .iter()
