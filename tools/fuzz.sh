@@ -11,6 +11,9 @@
 #     issued, `to` before `from`, an IBAN or SIREN whose check digits are wrong, a month outside
 #     the post's, a closed period, an Idempotency-Key reused with another body, a stale
 #     If-Match, more than 744 hours in a month, a call with nothing left to call.
+#   The coverage phase is left out: on GET /v1/employers it crashes inside hypothesis itself
+#     ("AST constructor recursion depth mismatch", a Runtime Error with no failing check), the
+#     examples, fuzzing and stateful phases still run every check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 binary=${1:-target/debug/portage-ledger}
@@ -43,6 +46,7 @@ for role in EMPLOYER FUNDER; do
       --header "Authorization: Bearer ${!token_var}" \
       --checks all --exclude-checks positive_data_acceptance \
       --max-time "$seconds" --workers 2 --max-failures 50 \
+      --phases examples,fuzzing,stateful \
       --suppress-health-check all --no-color >"$work/fuzz-$role.log" 2>&1; then
     status=1
   fi
