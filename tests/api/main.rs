@@ -28,5 +28,6 @@ mod processes;
 mod recorded;
 mod registry;
 mod reports;
+mod response_contract;
 mod stored_values;
 mod webhooks;

@@ -366,8 +366,10 @@ impl TestApp {
         body: Option<&str>,
         headers: &[(&str, &str)],
     ) -> Answer {
-        let method = actix_web::http::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        let request_method = actix_web::http::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self
+            .client
+            .request(request_method.clone(), format!("{}{path}", self.base));
         if let Some(token) = token {
             request = request.insert_header(("Authorization", format!("Bearer {token}")));
         }
@@ -379,6 +381,20 @@ impl TestApp {
             None => request.send().await.unwrap(),
         };
         let bytes = response.body().limit(64 * 1024 * 1024).await.unwrap();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if let Err(difference) = crate::response_contract::check(
+            request_method.as_str(),
+            path,
+            response.status().as_u16(),
+            content_type,
+            &bytes,
+        ) {
+            panic!("{request_method} {path}: the answer differs from openapi.yaml: {difference}");
+        }
         Answer {
             status: response.status().as_u16(),
             headers: response.headers().clone(),

@@ -65,8 +65,20 @@ impl Receiver {
         (receiver, base)
     }
 
+    /// What came, each message checked against the document's `WebhookMessage`.
     pub fn got(&self) -> Vec<Received> {
-        self.got.lock().unwrap().clone()
+        let got = self.got.lock().unwrap().clone();
+        for r in &got {
+            if let Err(difference) =
+                crate::response_contract::check_component("WebhookMessage", &r.json())
+            {
+                panic!(
+                    "a delivery differs from openapi.yaml's WebhookMessage: {difference}\n{}",
+                    r.body
+                );
+            }
+        }
+        got
     }
 
     pub fn at(&self, path: &str) -> Vec<Received> {
