@@ -6,7 +6,7 @@
 
 use crate::domain::ids::{EmployerId, FunderId};
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};

@@ -126,7 +126,7 @@ impl Config {
             },
             abandon_after_seconds: number(
                 "PORTAGE_IDEMPOTENCY_ABANDON_SECONDS",
-                crate::http::idempotency::ABANDONED_AFTER_SECONDS,
+                crate::db::idempotency::ABANDONED_AFTER_SECONDS,
                 |n: &i64| (1..=86_400).contains(n),
             )?,
         })

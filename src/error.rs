@@ -319,6 +319,19 @@ impl From<diesel::result::Error> for ApiError {
     }
 }
 
+impl From<crate::db::StoreError> for ApiError {
+    fn from(error: crate::db::StoreError) -> ApiError {
+        use crate::db::StoreError;
+        match error {
+            StoreError::Query(error) => ApiError::from(error),
+            StoreError::NotFound(what) => ApiError::NotFound(what),
+            StoreError::Conflict { code, detail } => ApiError::Conflict { code, detail },
+            StoreError::Refused { code, detail } => ApiError::Unprocessable { code, detail },
+            StoreError::Internal(error) => ApiError::Internal(error),
+        }
+    }
+}
+
 impl From<diesel::r2d2::PoolError> for ApiError {
     fn from(error: diesel::r2d2::PoolError) -> ApiError {
         tracing::warn!(%error, "no database connection available");

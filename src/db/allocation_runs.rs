@@ -11,10 +11,10 @@ use super::keys::{hours_book, hours_in_force, RateBook, StoredHours};
 use super::ledger::{post_entries, EntryKind, NewEntry};
 use super::schema::{allocated_months, allocation_lines, call_lines, calls, commitments, costs};
 use super::{DbConnection, EmployerLock, Recorder};
+use crate::db::StoreError;
 use crate::domain::allocation::{allocate_months, Terms};
 use crate::domain::ids::{CallId, CommitmentId, EmployerId, FunderId, PostId};
 use crate::domain::{ledger, Money, Month};
-use crate::error::ApiError;
 use diesel::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -116,7 +116,7 @@ pub fn run(
     scope: RunScope<'_>,
     month: Month,
     by: &Recorder,
-) -> Result<Vec<RunResult>, ApiError> {
+) -> Result<Vec<RunResult>, StoreError> {
     let employer_id = lock.employer();
     // A closed month is never allocated again, and later months are open if it is.
     super::periods::check_open(conn, employer_id, month)?;
@@ -133,7 +133,7 @@ pub fn run(
             .select(calls::number)
             .load(conn)?;
         numbers.sort();
-        return Err(ApiError::conflict(
+        return Err(StoreError::conflict(
             "below_called",
             format!(
                 "the new allocation would fall below what is already called by {}; cancel those calls first",
@@ -291,7 +291,7 @@ fn compute(
     employer_id: EmployerId,
     post_ids: &[PostId],
     month: Month,
-) -> Result<Plan, ApiError> {
+) -> Result<Plan, StoreError> {
     let wanted: BTreeSet<PostId> = post_ids.iter().copied().collect();
     let mut later_by_post: HashMap<PostId, Vec<Month>> = HashMap::new();
     for (post, m) in loaded.stored_months.keys() {
@@ -422,7 +422,7 @@ fn compute(
             }
         }
         let asked = splits.first().ok_or_else(|| {
-            ApiError::Internal(anyhow::anyhow!("an allocation run computed no month"))
+            StoreError::Internal(anyhow::anyhow!("an allocation run computed no month"))
         })?;
         plan.results.push(RunResult {
             post_id,
@@ -437,7 +437,7 @@ fn compute(
 }
 
 /// The writes: new rows in batches, changed rows one by one (few once a month is allocated).
-fn write(conn: &mut DbConnection, plan: Plan, by: &Recorder) -> Result<Vec<RunResult>, ApiError> {
+fn write(conn: &mut DbConnection, plan: Plan, by: &Recorder) -> Result<Vec<RunResult>, StoreError> {
     insert_batches!(conn, allocation_lines::table, plan.new_lines);
     for (commitment_id, m, amount) in plan.changed_lines {
         let key = allocation_lines::table.find((commitment_id, m));

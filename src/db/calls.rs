@@ -7,10 +7,10 @@ use super::schema::{
 };
 use super::DbConnection;
 use super::{EmployerLock, Recorder};
+use crate::db::StoreError;
 use crate::domain::ids::{CallId, CreditNoteId, EmployerId, EntryId, FunderId, PaymentId, PostId};
 use crate::domain::statement::settle;
 use crate::domain::{ledger, Date, Money, Month};
-use crate::error::ApiError;
 use diesel::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
@@ -282,13 +282,13 @@ pub fn view(row: &CallRow, lines: &[CallLine], paid_cents: i64) -> serde_json::V
 }
 
 /// Reads one call.
-pub fn find(conn: &mut DbConnection, id: CallId) -> Result<CallRow, ApiError> {
+pub fn find(conn: &mut DbConnection, id: CallId) -> Result<CallRow, StoreError> {
     calls::table
         .find(id)
         .select(CallRow::as_select())
         .first(conn)
         .optional()?
-        .ok_or(ApiError::NotFound("call"))
+        .ok_or(StoreError::NotFound("call"))
 }
 
 /// A call to issue.
@@ -314,13 +314,13 @@ pub fn issue(
     lock: &EmployerLock,
     new: &NewCall,
     by: &Recorder,
-) -> Result<CallId, ApiError> {
+) -> Result<CallId, StoreError> {
     let employer_id = lock.employer();
     super::periods::check_open(conn, employer_id, new.issued_on.month())?;
     let funder = new.funder_id;
     let lines = callable(conn, employer_id, funder, new.from, new.to)?;
     if lines.is_empty() {
-        return Err(ApiError::unprocessable(
+        return Err(StoreError::refused(
             "nothing_to_call",
             format!(
                 "nothing allocated to this funder is left to call in {}..{}",
@@ -458,13 +458,13 @@ pub fn cancel(
     call: &CallRow,
     today: Date,
     by: &Recorder,
-) -> Result<(), ApiError> {
+) -> Result<(), StoreError> {
     if lock.employer() != call.employer_id {
-        return Err(ApiError::NotFound("call"));
+        return Err(StoreError::NotFound("call"));
     }
     super::periods::check_open(conn, call.employer_id, today.month())?;
     if call.cancelled_on.is_some() {
-        return Err(ApiError::conflict(
+        return Err(StoreError::conflict(
             "already_cancelled",
             format!(
                 "{} was already cancelled by {}",
@@ -480,7 +480,7 @@ pub fn cancel(
         .copied()
         .unwrap_or(0);
     if paid > 0 {
-        return Err(ApiError::conflict(
+        return Err(StoreError::conflict(
             "call_paid",
             format!(
                 "{} has {} paid on it and cannot be cancelled",
@@ -543,7 +543,7 @@ pub fn receive(
     lock: &EmployerLock,
     payment: &NewPayment<'_>,
     by: &Recorder,
-) -> Result<PaymentId, ApiError> {
+) -> Result<PaymentId, StoreError> {
     let NewPayment {
         funder_id,
         amount_cents,

@@ -3,10 +3,10 @@
 use super::ledger::{post_entries, post_entry, EntryKind, NewEntry};
 use super::schema::costs;
 use super::{DbConnection, EmployerLock, Recorder};
+use crate::db::StoreError;
 use crate::domain::ids::{CostId, EmployerId, EntryId, PostId};
 use crate::domain::kinds::CostCategory;
 use crate::domain::{ledger, Date, Month};
-use crate::error::ApiError;
 use diesel::prelude::*;
 use std::collections::HashMap;
 
@@ -68,10 +68,10 @@ pub fn record(
     lock: &EmployerLock,
     cost: &NewCost<'_>,
     by: &Recorder,
-) -> Result<CostRow, ApiError> {
+) -> Result<CostRow, StoreError> {
     record_many(conn, lock, std::slice::from_ref(cost), None, by)?
         .pop()
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a cost was recorded without a row")))
+        .ok_or_else(|| StoreError::Internal(anyhow::anyhow!("a cost was recorded without a row")))
 }
 
 /// Records costs of the locked employer's posts, each with its own entry, the running balances
@@ -83,7 +83,7 @@ pub fn record_many(
     costs: &[NewCost<'_>],
     import_id: Option<&str>,
     by: &Recorder,
-) -> Result<Vec<CostRow>, ApiError> {
+) -> Result<Vec<CostRow>, StoreError> {
     let employer_id = lock.employer();
     // Closed months are a prefix of the calendar: the earliest month decides for all.
     if let Some(earliest) = costs.iter().map(|c| c.month).min() {
@@ -160,18 +160,18 @@ pub fn reverse(
     reason: &str,
     today: Date,
     by: &Recorder,
-) -> Result<CostRow, ApiError> {
+) -> Result<CostRow, StoreError> {
     if original.reverses_cost_id.is_some() {
-        return Err(ApiError::conflict(
+        return Err(StoreError::conflict(
             "is_a_reversal",
             "a reversal cannot itself be reversed",
         ));
     }
     if lock.employer() != original.employer_id {
-        return Err(ApiError::NotFound("cost"));
+        return Err(StoreError::NotFound("cost"));
     }
     if let Some(existing) = reversal_of(conn, original.id)? {
-        return Err(ApiError::conflict(
+        return Err(StoreError::conflict(
             "already_reversed",
             format!("this cost was already reversed by {existing}"),
         ));

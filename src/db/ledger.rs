@@ -5,11 +5,11 @@
 
 use super::schema::{account_balances, journal_entries, journal_lines};
 use super::{DbConnection, Recorder};
+use crate::db::StoreError;
 use crate::domain::ids::{EmployerId, EntryId, FunderId, PostId};
 use crate::domain::ledger::{is_balanced, Line};
 use crate::domain::Date;
 use crate::domain::Month;
-use crate::error::ApiError;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 use std::collections::BTreeMap;
@@ -110,10 +110,10 @@ pub fn post_entry(
     conn: &mut DbConnection,
     entry: NewEntry,
     by: &Recorder,
-) -> Result<EntryId, ApiError> {
+) -> Result<EntryId, StoreError> {
     post_entries(conn, &[entry], by)?
         .pop()
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("an entry was posted without an id")))
+        .ok_or_else(|| StoreError::Internal(anyhow::anyhow!("an entry was posted without an id")))
 }
 
 /// Posts entries and moves the running balances; answers their ids in order. Refuses, as an
@@ -122,9 +122,9 @@ pub fn post_entries(
     conn: &mut DbConnection,
     entries: &[NewEntry],
     by: &Recorder,
-) -> Result<Vec<EntryId>, ApiError> {
+) -> Result<Vec<EntryId>, StoreError> {
     if let Some(bad) = entries.iter().find(|e| !is_balanced(&e.lines)) {
-        return Err(ApiError::Internal(anyhow::anyhow!(
+        return Err(StoreError::Internal(anyhow::anyhow!(
             "refusing an unbalanced journal entry: {:?}",
             bad.lines
         )));

@@ -39,10 +39,14 @@ pub mod allocation_runs;
 pub mod calls;
 pub mod commitments;
 pub mod costs;
+pub mod error;
 pub mod events;
 pub mod exports;
+pub mod funders;
+pub mod idempotency;
 pub mod keys;
 pub mod ledger;
+pub mod paging;
 pub mod periods;
 pub mod rates;
 pub mod schema;
@@ -50,6 +54,8 @@ pub mod scope;
 pub mod types;
 pub mod webhooks;
 pub mod write_queue;
+
+pub use error::StoreError;
 
 use crate::domain::ids::EmployerId;
 use diesel::connection::SimpleConnection;
@@ -367,8 +373,20 @@ macro_rules! recorded_by {
 
 /// The `recorded_by` member of a view: `{"sub", "role"}` (beside it, `recorded_at` is the row's
 /// `created_at`).
-pub fn recorded_by_view(sub: &str, role: &str) -> serde_json::Value {
-    serde_json::json!({"sub": sub, "role": role})
+pub fn recorded_by_view(sub: &str, role: &str) -> RecordedBy {
+    RecordedBy {
+        sub: sub.to_owned(),
+        role: role.to_owned(),
+    }
+}
+
+/// Who recorded a row, as views show it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RecordedBy {
+    /// The token's `sub`, or the service's own name.
+    pub sub: String,
+    /// The token's role, or `system`.
+    pub role: String,
 }
 
 /// Whether the database accepts a write. SQLite: the write gate's update, rolled back (a

@@ -2,9 +2,9 @@
 
 use super::schema::{closed_periods, posts};
 use super::{DbConnection, EmployerLock, Recorder};
+use crate::db::StoreError;
 use crate::domain::ids::EmployerId;
 use crate::domain::Month;
-use crate::error::ApiError;
 use diesel::prelude::*;
 
 /// The last closed month of an employer, if any.
@@ -23,9 +23,9 @@ pub fn check_open(
     conn: &mut DbConnection,
     employer_id: EmployerId,
     month: Month,
-) -> Result<(), ApiError> {
+) -> Result<(), StoreError> {
     match closed_through(conn, employer_id)? {
-        Some(last) if month <= last => Err(ApiError::conflict(
+        Some(last) if month <= last => Err(StoreError::conflict(
             "period_closed",
             format!("{month} is in a closed period (the books are closed through {last})"),
         )),
@@ -41,7 +41,7 @@ pub fn close_through(
     lock: &EmployerLock,
     month: Month,
     by: &Recorder,
-) -> Result<Month, ApiError> {
+) -> Result<Month, StoreError> {
     let employer_id = lock.employer();
     let already = closed_through(conn, employer_id)?;
     if let Some(last) = already.filter(|last| *last >= month) {

@@ -12,7 +12,7 @@ use crate::domain::{Hours, Month};
 use crate::error::{ApiError, FieldError};
 use crate::http::extract::{page_response, parse_param, path_id, Body, Page, Query};
 use crate::http::posts;
-use crate::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use diesel::prelude::*;
 use serde::Deserialize;

@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::http::extract::{page_response, parse_param, path_id, Body, Page, Query};
 use crate::http::idempotency::{self, Outcome};
 use crate::http::posts;
-use crate::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use serde::Deserialize;
@@ -166,7 +166,7 @@ pub async fn list(
             if let Some(to) = to {
                 months_q = months_q.filter(allocated_months::month.le(to.to_string()));
             }
-            let mut months_q = keyset_page!(months_q, allocated_months::month, page);
+            let mut months_q = crate::keyset_page!(months_q, allocated_months::month, page);
             if let Some(funder) = &funder {
                 months_q = months_q.filter(
                     allocated_months::month.eq_any(

@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::http::extract::{page_response, path_id, Body, PartiesQuery, Query};
 use crate::http::idempotency::{self, Outcome};
 use crate::http::statement::{csv_response, Format};
-use crate::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use serde::Deserialize;
@@ -80,7 +80,7 @@ pub async fn create(
     }
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
         crate::http::employers::find(conn, input.employer_id)?;
-        crate::http::funders::find(conn, input.funder_id)?;
+        crate::db::funders::find(conn, input.funder_id)?;
         let lock = db::lock_employer(conn, input.employer_id)?;
         let id = store::issue(
             conn,
@@ -381,7 +381,7 @@ pub async fn list(
         // The table holds every call the filters and the scope select, oldest first.
         let text = state
             .with_connection(move |conn| {
-                let rows: Vec<CallRow> = party_filters!(
+                let rows: Vec<CallRow> = crate::party_filters!(
                     calls::table.select(CallRow::as_select()).into_boxed(),
                     calls,
                     caller,
@@ -398,14 +398,14 @@ pub async fn list(
     }
     let (items, next) = state
         .with_connection(move |conn| {
-            let query = party_filters!(
+            let query = crate::party_filters!(
                 calls::table.select(CallRow::as_select()).into_boxed(),
                 calls,
                 caller,
                 employer = employer,
                 funder = funder
             );
-            let query = keyset_page!(query, calls::id, page);
+            let query = crate::keyset_page!(query, calls::id, page);
             let rows = query.load(conn)?;
             let (rows, next) = page.finish(rows, |c: &CallRow| c.id.to_string());
             Ok((views(conn, &rows)?, next))

@@ -13,7 +13,7 @@ use crate::http::extract::{id_param, page_response, path_id, Body, Page, Query};
 use crate::http::idempotency::{self, Outcome};
 use crate::http::posts;
 use crate::http::text::required_label;
-use crate::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use serde::Deserialize;
@@ -263,7 +263,7 @@ pub fn record_checked(
     let post_id = input.post_id;
     let post = posts::load_writable(conn, caller, post_id)?;
     db::lock_employer(conn, post.employer_id)?;
-    crate::http::funders::find(conn, input.funder_id)?;
+    crate::db::funders::find(conn, input.funder_id)?;
     post.check_months_within(input.start, input.end)?;
     let existing = of_post(conn, post_id)?;
     let (basis, rate_code) = match input.asked {
@@ -380,14 +380,14 @@ pub async fn list(
             if let Some(post) = post {
                 q = q.filter(commitments::post_id.eq(post.to_string()));
             }
-            let q = party_filters!(
+            let q = crate::party_filters!(
                 q,
                 commitments,
                 caller,
                 employer = None::<crate::domain::ids::EmployerId>,
                 funder = funder
             );
-            let q = keyset_page!(q, commitments::id, page);
+            let q = crate::keyset_page!(q, commitments::id, page);
             let rows = q.load(conn)?;
             let (rows, next) = page.finish(rows, |c: &CommitmentRow| c.id.to_string());
             let ids: Vec<CommitmentId> = rows.iter().map(|r| r.id).collect();

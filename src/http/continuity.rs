@@ -9,7 +9,7 @@ use crate::error::ApiError;
 use crate::http::extract::{parse_param, path_id, Query};
 use crate::http::posts;
 use crate::http::reports::{project_posts, Selection};
-use crate::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 

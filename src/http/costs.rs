@@ -14,7 +14,7 @@ use crate::http::extract::{page_response, parse_param, path_id, Body, Page, Quer
 use crate::http::idempotency::{self, Outcome};
 use crate::http::posts;
 use crate::http::text::{optional_label, required_label};
-use crate::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use serde::Deserialize;
@@ -239,7 +239,7 @@ pub async fn list(
             if let Some(to) = to {
                 q = q.filter(costs::month.le(to));
             }
-            let q = keyset_page!(q, costs::id, page);
+            let q = crate::keyset_page!(q, costs::id, page);
             let rows = q.load(conn)?;
             let (rows, next) = page.finish(rows, |c: &CostRow| c.id.to_string());
             let ids: Vec<CostId> = rows.iter().map(|r| r.id).collect();

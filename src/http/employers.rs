@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::http::extract::{page_response, path_id, Body, Page, Query};
 use crate::http::idempotency::{self, Outcome};
 use crate::http::text::{optional_label, required_label};
-use crate::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -232,7 +232,7 @@ pub async fn list(
             if let Some(id) = only {
                 query = query.filter(employers::id.eq(id));
             }
-            let query = keyset_page!(query, employers::id, page);
+            let query = crate::keyset_page!(query, employers::id, page);
             let rows = query.load(conn)?;
             Ok(page.finish(rows, |e: &Employer| e.id.to_string()))
         })

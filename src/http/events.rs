@@ -6,7 +6,7 @@ use crate::auth::Caller;
 use crate::db::events::{self as store, Audience};
 use crate::error::ApiError;
 use crate::http::extract::{page_response, Page, Query};
-use crate::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 

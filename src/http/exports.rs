@@ -31,7 +31,7 @@ use crate::domain::{Date, Month};
 use crate::error::ApiError;
 use crate::http::extract::{id_param, parse_param, Query};
 use crate::http::ledger::books_in_scope;
-use crate::AppState;
+use crate::state::AppState;
 use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
 use actix_web::web::{self, Bytes};
 use actix_web::HttpResponse;

@@ -387,14 +387,7 @@ pub fn parse_param<T, E: std::fmt::Display>(
         .transpose()
 }
 
-/// The page parameters every list takes.
-#[derive(Debug, Clone)]
-pub struct Page {
-    /// How many items at most.
-    pub limit: i64,
-    /// The id after which the page starts (exclusive), from the previous page's `next_cursor`.
-    pub after: Option<String>,
-}
+pub use crate::db::paging::Page;
 
 impl Page {
     /// Reads `limit` (1 to 1000, default 100) and `cursor` (an id from a previous page).
@@ -431,18 +424,6 @@ impl Page {
             .transpose()?;
         Ok(Page { limit, after })
     }
-
-    /// Cuts a page fetched with `limit + 1` rows into the items and the next cursor.
-    pub fn finish<T>(
-        &self,
-        mut rows: Vec<T>,
-        id_of: impl Fn(&T) -> String,
-    ) -> (Vec<T>, Option<String>) {
-        let more = rows.len() as i64 > self.limit;
-        rows.truncate(self.limit as usize);
-        let next = if more { rows.last().map(id_of) } else { None };
-        (rows, next)
-    }
 }
 
 /// The query of the lists of records between employers and funders (calls, payments):
@@ -471,8 +452,16 @@ pub fn page_response<T: serde::Serialize>(
     items: T,
     next_cursor: Option<String>,
 ) -> actix_web::HttpResponse {
-    actix_web::HttpResponse::Ok()
-        .json(serde_json::json!({"items": items, "next_cursor": next_cursor}))
+    actix_web::HttpResponse::Ok().json(PageBody { items, next_cursor })
+}
+
+/// The body of every list: a page of items and the cursor of the next page.
+#[derive(Debug, serde::Serialize)]
+pub struct PageBody<T> {
+    /// The page's items.
+    pub items: T,
+    /// The cursor of the next page; `null` on the last.
+    pub next_cursor: Option<String>,
 }
 
 /// Reads an optional request header as text.

@@ -2,8 +2,8 @@
 //! the mission and the operator also see SIRENs and register new funders.
 
 use crate::auth::{Caller, Scope};
-use crate::db::schema::funders;
-use crate::db::{self, DbConnection};
+use crate::db::funders::FunderRow;
+use crate::db::{self, RecordedBy};
 use crate::domain::ids::FunderId;
 use crate::domain::kinds::FunderKind;
 use crate::domain::Siren;
@@ -11,9 +11,8 @@ use crate::error::ApiError;
 use crate::http::extract::{page_response, path_id, Body, Page, Query};
 use crate::http::idempotency::{self, Outcome};
 use crate::http::text::required_label;
-use crate::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -31,38 +30,53 @@ impl crate::http::extract::SentBy for NewFunder {
     const SENDERS: crate::http::extract::Senders = crate::http::extract::Senders::Registrars;
 }
 
-/// A funder as stored.
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
-#[diesel(table_name = funders)]
-pub struct Funder {
-    id: String,
+/// A funder as the mission and the operator see it.
+#[derive(Debug, Serialize)]
+pub struct FunderView {
+    id: FunderId,
     name: String,
     kind: String,
     siren: Option<String>,
     created_at: String,
-    #[serde(skip)]
-    recorded_by_sub: String,
-    #[serde(skip)]
-    recorded_by_role: String,
+    recorded_by: RecordedBy,
+    recorded_at: String,
 }
 
-impl Funder {
-    /// The funder as `caller` may see it: employers and funders read names and kinds only.
-    fn view(&self, caller: &Caller) -> serde_json::Value {
-        match caller.scope {
-            Scope::Admin | Scope::Mission => serde_json::json!({
-                "id": self.id,
-                "name": self.name,
-                "kind": self.kind,
-                "siren": self.siren,
-                "created_at": self.created_at,
-                "recorded_by": db::recorded_by_view(&self.recorded_by_sub, &self.recorded_by_role),
-                "recorded_at": self.created_at,
-            }),
-            Scope::Employer(_) | Scope::Funder(_) => {
-                serde_json::json!({"id": self.id, "name": self.name, "kind": self.kind})
-            }
-        }
+/// A funder as employers and funders see it: its name and kind.
+#[derive(Debug, Serialize)]
+pub struct PublicFunderView {
+    id: FunderId,
+    name: String,
+    kind: String,
+}
+
+/// What a caller sees of a funder.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum FunderAnswer {
+    /// The mission's and the operator's.
+    Full(FunderView),
+    /// Everyone else's.
+    Public(PublicFunderView),
+}
+
+/// The funder as `caller` may see it: employers and funders read names and kinds only.
+fn view(row: FunderRow, caller: &Caller) -> FunderAnswer {
+    match caller.scope {
+        Scope::Admin | Scope::Mission => FunderAnswer::Full(FunderView {
+            recorded_by: db::recorded_by_view(&row.recorded_by_sub, &row.recorded_by_role),
+            recorded_at: row.created_at.clone(),
+            id: row.id,
+            name: row.name,
+            kind: row.kind,
+            siren: row.siren,
+            created_at: row.created_at,
+        }),
+        Scope::Employer(_) | Scope::Funder(_) => FunderAnswer::Public(PublicFunderView {
+            id: row.id,
+            name: row.name,
+            kind: row.kind,
+        }),
     }
 }
 
@@ -75,8 +89,8 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_registrar()?;
     let input = body.value;
-    let row = Funder {
-        id: Uuid::now_v7().to_string(),
+    let row = FunderRow {
+        id: FunderId(Uuid::now_v7()),
         name: required_label("/name", &input.name)?,
         kind: input.kind.as_str().to_owned(),
         siren: input.siren.map(|s| s.as_str().to_owned()),
@@ -84,21 +98,13 @@ pub async fn create(
         recorded_by_sub: caller.sub.clone(),
         recorded_by_role: caller.role().to_owned(),
     };
-    let view = row.view(&caller);
     let by = caller.recorder();
+    let id = row.id;
+    let view = serde_json::to_value(view(row.clone(), &caller)).map_err(anyhow::Error::from)?;
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
-        diesel::insert_into(funders::table)
-            .values((
-                funders::id.eq(&row.id),
-                funders::name.eq(&row.name),
-                funders::kind.eq(&row.kind),
-                funders::siren.eq(&row.siren),
-                funders::created_at.eq(&row.created_at),
-                crate::recorded_by!(funders, &by),
-            ))
-            .execute(conn)?;
-        tracing::info!(funder_id = %row.id, "funder registered");
-        Ok(Outcome::created(format!("/v1/funders/{}", row.id), view))
+        db::funders::insert(conn, &row, &by)?;
+        tracing::info!(funder_id = %id, "funder registered");
+        Ok(Outcome::created(format!("/v1/funders/{id}"), view))
     })
     .await
 }
@@ -119,14 +125,9 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let page = Page::parse(query.0.limit.as_deref(), query.0.cursor.as_deref())?;
     let (rows, next) = state
-        .with_connection(move |conn| {
-            let query = funders::table.select(Funder::as_select()).into_boxed();
-            let query = keyset_page!(query, funders::id, page);
-            let rows = query.load(conn)?;
-            Ok(page.finish(rows, |f: &Funder| f.id.clone()))
-        })
+        .with_connection(move |conn| Ok(db::funders::page(conn, &page)?))
         .await?;
-    let items: Vec<serde_json::Value> = rows.iter().map(|f| f.view(&caller)).collect();
+    let items: Vec<FunderAnswer> = rows.into_iter().map(|f| view(f, &caller)).collect();
     Ok(page_response(items, next))
 }
 
@@ -137,16 +138,8 @@ pub async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&path, "funder")?;
-    let row = state.with_connection(move |conn| find(conn, id)).await?;
-    Ok(HttpResponse::Ok().json(row.view(&caller)))
-}
-
-/// Reads one funder, or 404.
-pub fn find(conn: &mut DbConnection, id: FunderId) -> Result<Funder, ApiError> {
-    funders::table
-        .find(id)
-        .select(Funder::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(ApiError::NotFound("funder"))
+    let row = state
+        .with_connection(move |conn| Ok(db::funders::find(conn, id)?))
+        .await?;
+    Ok(HttpResponse::Ok().json(view(row, &caller)))
 }

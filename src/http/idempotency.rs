@@ -7,24 +7,17 @@
 //! and body returns the stored response and creates nothing; the same key with another body
 //! answers 422. A request that fails releases its key, so a corrected retry may use it again.
 
-use crate::db::{self, schema::idempotency_keys, DbConnection};
+use crate::db::idempotency::{self as store, Claim, StoredAnswer};
+use crate::db::{self, DbConnection};
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
-use diesel::prelude::*;
 
 /// The header that carries the key.
 pub const HEADER: &str = "Idempotency-Key";
 /// The longest key accepted.
 const MAX_KEY_LENGTH: usize = 255;
-/// How long an in-flight key blocks its replays before it is taken to be abandoned (its
-/// server stopped mid-request), in seconds, unless `PORTAGE_IDEMPOTENCY_ABANDON_SECONDS` says
-/// otherwise ([`crate::AppState::abandon_after_seconds`]).
-pub const ABANDONED_AFTER_SECONDS: i64 = 120;
-/// How long keys are kept, in hours (`DOMAIN.md`: at least 24).
-pub const RETENTION_HOURS: i64 = 48;
-
 /// What a creating request produces: its status, `Location` and JSON body.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -53,6 +46,28 @@ impl Outcome {
             location: None,
             body,
         }
+    }
+
+    fn stored(&self) -> StoredAnswer {
+        StoredAnswer {
+            status: self.status.as_u16(),
+            location: self.location.clone(),
+            body: self.body.clone(),
+        }
+    }
+
+    fn replayed(answer: StoredAnswer) -> Result<Outcome, ApiError> {
+        let status = StatusCode::from_u16(answer.status).map_err(|e| {
+            anyhow::anyhow!(
+                "a stored idempotent answer has status {}: {e}",
+                answer.status
+            )
+        })?;
+        Ok(Outcome {
+            status,
+            location: answer.location,
+            body: answer.body,
+        })
     }
 
     fn into_response(self, replayed: bool) -> HttpResponse {
@@ -87,137 +102,6 @@ pub fn key_of(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     Ok(Some(text.to_owned()))
 }
 
-enum Claim {
-    /// The key is ours: do the work.
-    Fresh,
-    /// The key was used before with the same request: answer what it answered.
-    Replay(Outcome),
-}
-
-fn seconds_since(timestamp: &str) -> i64 {
-    db::parse_timestamp(timestamp)
-        .map(|t| (time::OffsetDateTime::now_utc() - t).whole_seconds())
-        .unwrap_or(i64::MAX)
-}
-
-fn in_flight() -> ApiError {
-    ApiError::conflict(
-        "idempotency_key_in_flight",
-        "a request with this Idempotency-Key is still being processed; retry shortly",
-    )
-}
-
-fn claim_key(
-    conn: &mut DbConnection,
-    caller: &str,
-    key: &str,
-    fingerprint: &str,
-    abandoned_after: i64,
-) -> Result<Claim, ApiError> {
-    db::write_transaction(conn, |conn| {
-        let existing = idempotency_keys::table
-            .find((caller, key))
-            .select((
-                idempotency_keys::request_hash,
-                idempotency_keys::state,
-                idempotency_keys::response_status,
-                idempotency_keys::response_location,
-                idempotency_keys::response_body,
-                idempotency_keys::created_at,
-            ))
-            .first::<(
-                String,
-                String,
-                Option<i32>,
-                Option<String>,
-                Option<String>,
-                String,
-            )>(conn)
-            .optional()?;
-        match existing {
-            Some((hash, _, _, _, _, _)) if hash != fingerprint => Err(ApiError::unprocessable(
-                "idempotency_key_reused",
-                "this Idempotency-Key was already used with another request",
-            )),
-            Some((_, state, Some(status), location, Some(body), _)) if state == "done" => {
-                // A stored answer that does not read back is a fault to report, never an
-                // empty 200 replayed as if it were the first answer.
-                let status = u16::try_from(status)
-                    .ok()
-                    .and_then(|s| StatusCode::from_u16(s).ok())
-                    .ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "idempotency key row holds status {status}, not an HTTP status"
-                        )
-                    })?;
-                let body = serde_json::from_str(&body).map_err(|e| {
-                    anyhow::anyhow!("idempotency key row holds a body that is not JSON: {e}")
-                })?;
-                Ok(Claim::Replay(Outcome {
-                    status,
-                    location,
-                    body,
-                }))
-            }
-            Some((_, _, _, _, _, created_at)) if seconds_since(&created_at) < abandoned_after => {
-                Err(ApiError::conflict(
-                    "idempotency_key_in_flight",
-                    "a request with this Idempotency-Key is still being processed; retry shortly",
-                ))
-            }
-            Some((_, state, _, _, _, created_at)) => {
-                // Abandoned by a server that stopped mid-request: take it over, on the
-                // condition that it is still the row read. Two requests racing to take it over
-                // both read it, but only one update still finds that row (PostgreSQL re-checks
-                // the condition once the first commits): the other is told it is in flight.
-                let taken = diesel::update(
-                    idempotency_keys::table
-                        .find((caller, key))
-                        .filter(idempotency_keys::state.eq(&state))
-                        .filter(idempotency_keys::created_at.eq(&created_at)),
-                )
-                .set(idempotency_keys::created_at.eq(db::now_timestamp()))
-                .execute(conn)?;
-                if taken == 1 {
-                    Ok(Claim::Fresh)
-                } else {
-                    Err(in_flight())
-                }
-            }
-            None => {
-                diesel::insert_into(idempotency_keys::table)
-                    .values((
-                        idempotency_keys::caller.eq(caller),
-                        idempotency_keys::idempotency_key.eq(key),
-                        idempotency_keys::request_hash.eq(fingerprint),
-                        idempotency_keys::state.eq("in_flight"),
-                        idempotency_keys::created_at.eq(db::now_timestamp()),
-                    ))
-                    .execute(conn)
-                    .map_err(|error| match error {
-                        // Another request inserted the same key between our read and our
-                        // insert (PostgreSQL): it is in flight.
-                        diesel::result::Error::DatabaseError(
-                            diesel::result::DatabaseErrorKind::UniqueViolation,
-                            _,
-                        ) => in_flight(),
-                        other => ApiError::from(other),
-                    })?;
-                Ok(Claim::Fresh)
-            }
-        }
-    })
-}
-
-fn release_key(conn: &mut DbConnection, caller: &str, key: &str) -> QueryResult<usize> {
-    diesel::delete(
-        idempotency_keys::table
-            .find((caller, key))
-            .filter(idempotency_keys::state.eq("in_flight")),
-    )
-    .execute(conn)
-}
-
 /// Runs a creating request's `work` inside one write transaction, honouring the request's
 /// `Idempotency-Key` when it has one.
 pub async fn run<F>(
@@ -238,27 +122,20 @@ where
             let Some(key) = key else {
                 return db::write_transaction(conn, work).map(|o| Ran::Done(o, false));
             };
-            if let Claim::Replay(outcome) =
-                claim_key(conn, &caller_key, &key, &fingerprint, abandoned_after)?
+            if let Claim::Replay(answer) =
+                store::claim(conn, &caller_key, &key, &fingerprint, abandoned_after)?
             {
-                return Ok(Ran::Done(outcome, true));
+                return Ok(Ran::Done(Outcome::replayed(answer)?, true));
             }
             let result = db::write_transaction(conn, |conn| {
                 let outcome = work(conn)?;
-                diesel::update(idempotency_keys::table.find((&caller_key, &key)))
-                    .set((
-                        idempotency_keys::state.eq("done"),
-                        idempotency_keys::response_status.eq(i32::from(outcome.status.as_u16())),
-                        idempotency_keys::response_location.eq(outcome.location.clone()),
-                        idempotency_keys::response_body.eq(outcome.body.to_string()),
-                    ))
-                    .execute(conn)?;
+                store::record_answer(conn, &caller_key, &key, &outcome.stored())?;
                 Ok::<_, ApiError>(outcome)
             });
             match result {
                 Ok(outcome) => Ok(Ran::Done(outcome, false)),
                 Err(error) => {
-                    let released = release_key(conn, &caller_key, &key)
+                    let released = store::release(conn, &caller_key, &key)
                         .map_err(
                             |e| tracing::warn!(error = %e, "could not release an idempotency key"),
                         )
@@ -296,7 +173,7 @@ async fn release_elsewhere(state: &AppState, caller: String, key: String) {
     for attempt in 1..=3u64 {
         let (c, k) = (caller.clone(), key.clone());
         match state
-            .with_write_connection(move |conn| Ok(release_key(conn, &c, &k)?))
+            .with_write_connection(move |conn| Ok(store::release(conn, &c, &k)?))
             .await
         {
             Ok(_) => return,
@@ -310,12 +187,4 @@ async fn release_elsewhere(state: &AppState, caller: String, key: String) {
         caller = %caller,
         "an idempotency key stays in flight until it is taken to be abandoned"
     );
-}
-
-/// Forgets keys older than the retention period.
-pub fn purge_expired(conn: &mut DbConnection) -> QueryResult<usize> {
-    let cutoff = time::OffsetDateTime::now_utc() - time::Duration::hours(RETENTION_HOURS);
-    let cutoff = db::format_timestamp(cutoff);
-    diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(cutoff)))
-        .execute(conn)
 }

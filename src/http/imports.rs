@@ -21,7 +21,7 @@ use crate::http::extract::{
 use crate::http::idempotency::{self, Outcome};
 use crate::http::posts::PostRow;
 use crate::http::{activity, commitments as commitment_api, costs as cost_api, posts};
-use crate::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use futures_util::StreamExt;
@@ -981,7 +981,7 @@ pub async fn list(
             if let Some(employer) = employer {
                 query = query.filter(imports::employer_id.eq(employer));
             }
-            let query = keyset_page!(query, imports::id, page);
+            let query = crate::keyset_page!(query, imports::id, page);
             let rows: Vec<ImportRow> = query.load(conn)?;
             let (rows, next) = page.finish(rows, |r| r.id.clone());
             Ok((rows.iter().map(view).collect::<Vec<_>>(), next))

@@ -8,7 +8,7 @@ use crate::domain::ids::{EmployerId, EntryId, FunderId, PostId};
 use crate::domain::{Date, Money};
 use crate::error::ApiError;
 use crate::http::extract::{id_param, page_response, parse_param, Page, Query};
-use crate::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use diesel::prelude::*;
 use serde::Deserialize;

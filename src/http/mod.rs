@@ -1,41 +1,6 @@
 //! The HTTP layer: one module per resource, each parsing the request, calling the domain and
 //! the database, and shaping the response.
 
-/// Keyset pagination, the one way every list pages: orders a boxed diesel query by its key
-/// column, starts it after the page's cursor and asks for one row more than the page holds, so
-/// that [`extract::Page::finish`] knows whether another page follows.
-macro_rules! keyset_page {
-    ($query:expr, $key:expr, $page:expr) => {{
-        let query = $query.order($key).limit($page.limit + 1);
-        match &$page.after {
-            Some(after) => query.filter($key.gt(after.clone())),
-            None => query,
-        }
-    }};
-}
-
-/// Filters a boxed query over a table with `employer_id` and `funder_id` columns: by the ids
-/// the caller asked for, then to the caller's scope (an employer its own rows, a funder the
-/// rows that concern it), so that a list never shows another party's rows whatever it asks.
-macro_rules! party_filters {
-    ($query:expr, $table:ident, $caller:expr, employer = $employer:expr, funder = $funder:expr) => {{
-        let mut query = $query;
-        if let Some(employer) = $employer {
-            query = query.filter($table::employer_id.eq(employer.to_string()));
-        }
-        if let Some(funder) = $funder {
-            query = query.filter($table::funder_id.eq(funder.to_string()));
-        }
-        match $caller.scope {
-            $crate::auth::Scope::Admin | $crate::auth::Scope::Mission => query,
-            $crate::auth::Scope::Employer(own) => {
-                query.filter($table::employer_id.eq(own.to_string()))
-            }
-            $crate::auth::Scope::Funder(own) => query.filter($table::funder_id.eq(own.to_string())),
-        }
-    }};
-}
-
 pub mod activity;
 pub mod allocations;
 pub mod calls;

@@ -2,7 +2,7 @@
 //! logs and counts every request.
 
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};

@@ -10,7 +10,7 @@ use crate::error::{ApiError, FieldError};
 use crate::http::extract::{page_response, path_id, Body, PartiesQuery, Query};
 use crate::http::idempotency::{self, Outcome};
 use crate::http::text::required_label;
-use crate::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use serde::Deserialize;
@@ -196,7 +196,7 @@ pub async fn create(
     let reference = required_label("/reference", &input.reference)?;
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
         crate::http::employers::find(conn, input.employer_id)?;
-        crate::http::funders::find(conn, input.funder_id)?;
+        crate::db::funders::find(conn, input.funder_id)?;
         let lock = db::lock_employer(conn, input.employer_id)?;
         let named = input
             .applications
@@ -282,14 +282,14 @@ pub async fn list(
     let (items, next) = state
         .with_connection(move |conn| {
             let query = payments::table.select(PaymentRow::as_select()).into_boxed();
-            let query = party_filters!(
+            let query = crate::party_filters!(
                 query,
                 payments,
                 caller,
                 employer = employer,
                 funder = funder
             );
-            let query = keyset_page!(query, payments::id, page);
+            let query = crate::keyset_page!(query, payments::id, page);
             let rows: Vec<PaymentRow> = query.load(conn)?;
             let (rows, next) = page.finish(rows, |r| r.id.to_string());
             Ok((views(conn, &rows)?, next))

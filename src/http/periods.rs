@@ -8,7 +8,7 @@ use crate::domain::Month;
 use crate::error::ApiError;
 use crate::http::extract::{id_param, page_response, Body, Page, Query};
 use crate::http::idempotency::{self, Outcome};
-use crate::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use serde::Deserialize;
@@ -109,7 +109,7 @@ pub async fn list(
                     closed_periods::recorded_by_role,
                 ))
                 .into_boxed();
-            let q = keyset_page!(q, closed_periods::month, page);
+            let q = crate::keyset_page!(q, closed_periods::month, page);
             let rows: Vec<(Month, String, String, String)> = q.load(conn)?;
             let (rows, next) = page.finish(rows, |r| r.0.to_string());
             let items: Vec<serde_json::Value> = rows

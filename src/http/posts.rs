@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::http::extract::{header_text, id_param, page_response, path_id, Body, Page, Query};
 use crate::http::idempotency::{self, Outcome};
 use crate::http::text::required_label;
-use crate::AppState;
+use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
@@ -518,7 +518,7 @@ pub async fn list(
                     )
                 }
             }
-            let q = keyset_page!(q, posts::id, page);
+            let q = crate::keyset_page!(q, posts::id, page);
             let rows = q.load(conn)?;
             let (rows, next) = page.finish(rows, |p: &PostRow| p.id.to_string());
             let ids: Vec<PostId> = rows.iter().map(|r| r.id).collect();

@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::http::extract::{page_response, Body, Page, Query};
 use crate::http::idempotency::{self, Outcome};
 use crate::http::text::required_label;
-use crate::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use serde::Deserialize;
@@ -217,7 +217,7 @@ pub async fn list(
     let (items, next) = state
         .with_connection(move |conn| {
             let q = rates::table.select(RateRow::as_select()).into_boxed();
-            let q = keyset_page!(q, rates::code, page);
+            let q = crate::keyset_page!(q, rates::code, page);
             let rows: Vec<RateRow> = q.load(conn)?;
             let (rows, next) = page.finish(rows, |r| r.code.clone());
             Ok((views(conn, &rows)?, next))

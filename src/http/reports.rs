@@ -16,7 +16,7 @@ use crate::domain::{clock, Fte, Money, Month, Percent};
 use crate::error::ApiError;
 use crate::http::extract::{id_param, page_response, parse_param, Query};
 use crate::http::posts::{Post, PostRow};
-use crate::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use diesel::prelude::*;
 use serde::Deserialize;

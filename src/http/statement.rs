@@ -15,7 +15,7 @@ use crate::domain::tabular;
 use crate::domain::{clock, Money, Month};
 use crate::error::ApiError;
 use crate::http::extract::{id_param, parse_param, path_id, Query};
-use crate::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use diesel::prelude::*;
 use serde::Deserialize;
@@ -118,7 +118,7 @@ pub async fn get(
     let caller_scope = caller.scope;
     let body = state
         .with_connection(move |conn| {
-            crate::http::funders::find(conn, funder)?;
+            crate::db::funders::find(conn, funder)?;
             // An employer reads the statement of a funder it has dealt with only: the others'
             // existence, let alone their figures, is none of its business.
             if let Scope::Employer(own) = caller_scope {

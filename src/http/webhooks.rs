@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::http::events::{event_type, EVENT_TYPES};
 use crate::http::extract::{page_response, path_id, Body, Page, Query, Senders, SentBy};
 use crate::http::idempotency::{self, Outcome};
-use crate::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
@@ -75,7 +75,7 @@ pub struct WebhookView {
     previous_secret_expires_at: Option<String>,
     version: i64,
     updated_at: String,
-    recorded_by: serde_json::Value,
+    recorded_by: db::RecordedBy,
     recorded_at: String,
 }
 

@@ -199,7 +199,7 @@ async fn expired_keys_are_forgotten(app: &TestApp) {
     let mut conn = app.pool.get().unwrap();
     let old = portage_ledger::db::format_timestamp(
         time::OffsetDateTime::now_utc()
-            - time::Duration::hours(portage_ledger::http::idempotency::RETENTION_HOURS + 1),
+            - time::Duration::hours(portage_ledger::db::idempotency::RETENTION_HOURS + 1),
     );
     for (key, created_at) in [("old", old), ("new", portage_ledger::db::now_timestamp())] {
         diesel::insert_into(idempotency_keys::table)
@@ -213,7 +213,7 @@ async fn expired_keys_are_forgotten(app: &TestApp) {
             .execute(&mut conn)
             .unwrap();
     }
-    let purged = portage_ledger::http::idempotency::purge_expired(&mut conn).unwrap();
+    let purged = portage_ledger::db::idempotency::purge_expired(&mut conn).unwrap();
     assert_eq!(purged, 1);
     let left: Vec<String> = idempotency_keys::table
         .select(idempotency_keys::idempotency_key)

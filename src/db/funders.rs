@@ -1,0 +1,59 @@
+//! The registry of funders.
+
+use crate::db::paging::Page;
+use crate::db::schema::funders;
+use crate::db::{DbConnection, Recorder, StoreError};
+use crate::domain::ids::FunderId;
+use diesel::prelude::*;
+
+/// A funder as stored.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = funders)]
+pub struct FunderRow {
+    /// Its id.
+    pub id: FunderId,
+    /// Its name.
+    pub name: String,
+    /// Its kind (`FunderKind`'s name).
+    pub kind: String,
+    /// Its SIREN, when known.
+    pub siren: Option<String>,
+    /// When it was registered.
+    pub created_at: String,
+    /// Who registered it.
+    pub recorded_by_sub: String,
+    /// Their role.
+    pub recorded_by_role: String,
+}
+
+/// Registers a funder.
+pub fn insert(conn: &mut DbConnection, row: &FunderRow, by: &Recorder) -> QueryResult<()> {
+    diesel::insert_into(funders::table)
+        .values((
+            funders::id.eq(row.id),
+            funders::name.eq(&row.name),
+            funders::kind.eq(&row.kind),
+            funders::siren.eq(&row.siren),
+            funders::created_at.eq(&row.created_at),
+            crate::recorded_by!(funders, by),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A page of the registry, by id.
+pub fn page(conn: &mut DbConnection, page: &Page) -> QueryResult<(Vec<FunderRow>, Option<String>)> {
+    let query = funders::table.select(FunderRow::as_select()).into_boxed();
+    let rows = crate::keyset_page!(query, funders::id, page).load(conn)?;
+    Ok(page.finish(rows, |f: &FunderRow| f.id.to_string()))
+}
+
+/// One funder.
+pub fn find(conn: &mut DbConnection, id: FunderId) -> Result<FunderRow, StoreError> {
+    funders::table
+        .find(id)
+        .select(FunderRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(StoreError::NotFound("funder"))
+}
