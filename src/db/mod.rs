@@ -39,6 +39,7 @@ pub mod allocation_runs;
 pub mod calls;
 pub mod commitments;
 pub mod costs;
+pub mod employers;
 pub mod error;
 pub mod events;
 pub mod exports;

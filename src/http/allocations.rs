@@ -80,7 +80,7 @@ pub async fn run(
             }
             Target::Employer(employer_id) => {
                 caller.require_employer_writer(employer_id)?;
-                crate::http::employers::find(conn, employer_id)?;
+                crate::db::employers::find(conn, employer_id)?;
                 let lock = db::lock_employer(conn, employer_id)?;
                 swept = crate::http::sweep::SweepScope::Employer(employer_id);
                 let post_ids: Vec<PostId> = posts_table::table

@@ -79,7 +79,7 @@ pub async fn create(
         return Err(ApiError::field("/due_on", "must not be before issued_on"));
     }
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
-        crate::http::employers::find(conn, input.employer_id)?;
+        crate::db::employers::find(conn, input.employer_id)?;
         crate::db::funders::find(conn, input.funder_id)?;
         let lock = db::lock_employer(conn, input.employer_id)?;
         let id = store::issue(

@@ -1,9 +1,8 @@
 //! `/v1/employers`: the bodies that carry posts.
 
 use crate::auth::{Caller, Scope};
-use crate::db::schema::employers;
-use crate::db::schema::journal_entries;
-use crate::db::{self, DbConnection};
+use crate::db::employers::EmployerRow;
+use crate::db::{self, RecordedBy};
 use crate::domain::ids::EmployerId;
 use crate::domain::kinds::EmployerKind;
 use crate::domain::{Bic, Iban, Siren};
@@ -13,7 +12,6 @@ use crate::http::idempotency::{self, Outcome};
 use crate::http::text::{optional_label, required_label};
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// The body of `POST /v1/employers`.
@@ -99,50 +97,41 @@ impl crate::http::extract::SentBy for NewEmployer {
     const SENDERS: crate::http::extract::Senders = crate::http::extract::Senders::Registrars;
 }
 
-/// An employer as stored.
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
-#[diesel(table_name = employers)]
-pub struct Employer {
+/// An employer as answered.
+#[derive(Debug, Serialize)]
+pub struct EmployerView {
     id: EmployerId,
     name: String,
     kind: String,
     siren: Option<String>,
     territory: Option<String>,
+    fiscal_year_end_month: i32,
+    address: Option<String>,
+    iban: Option<String>,
+    bic: Option<String>,
+    version: i64,
     created_at: String,
-    #[serde(skip)]
-    recorded_by_sub: String,
-    #[serde(skip)]
-    recorded_by_role: String,
-    /// The month its fiscal year ends in.
-    pub fiscal_year_end_month: i32,
-    /// Its postal address.
-    pub address: Option<String>,
-    /// Its IBAN.
-    pub iban: Option<String>,
-    /// Its BIC.
-    pub bic: Option<String>,
-    /// Its version, raised by each change.
-    pub version: i64,
+    recorded_by: RecordedBy,
+    recorded_at: String,
 }
 
-impl Employer {
-    /// The employer as answered.
-    pub fn view(&self) -> serde_json::Value {
-        serde_json::json!({
-            "id": self.id,
-            "name": self.name,
-            "kind": self.kind,
-            "siren": self.siren,
-            "territory": self.territory,
-            "fiscal_year_end_month": self.fiscal_year_end_month,
-            "address": self.address,
-            "iban": self.iban,
-            "bic": self.bic,
-            "version": self.version,
-            "created_at": self.created_at,
-            "recorded_by": db::recorded_by_view(&self.recorded_by_sub, &self.recorded_by_role),
-            "recorded_at": self.created_at,
-        })
+impl From<EmployerRow> for EmployerView {
+    fn from(row: EmployerRow) -> EmployerView {
+        EmployerView {
+            recorded_by: db::recorded_by_view(&row.recorded_by_sub, &row.recorded_by_role),
+            recorded_at: row.created_at.clone(),
+            id: row.id,
+            name: row.name,
+            kind: row.kind,
+            siren: row.siren,
+            territory: row.territory,
+            fiscal_year_end_month: row.fiscal_year_end_month,
+            address: row.address,
+            iban: row.iban,
+            bic: row.bic,
+            version: row.version,
+            created_at: row.created_at,
+        }
     }
 }
 
@@ -158,7 +147,7 @@ pub async fn create(
     let name = required_label("/name", &input.name)?;
     let territory = optional_label("/territory", input.territory.as_deref())?;
     let address = input.address.as_deref().map(address).transpose()?;
-    let row = Employer {
+    let row = EmployerRow {
         id: EmployerId::generate(),
         name,
         kind: input.kind.as_str().to_owned(),
@@ -175,26 +164,11 @@ pub async fn create(
     };
     let by = caller.recorder();
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
-        diesel::insert_into(employers::table)
-            .values((
-                employers::id.eq(row.id),
-                employers::name.eq(&row.name),
-                employers::kind.eq(&row.kind),
-                employers::siren.eq(&row.siren),
-                employers::territory.eq(&row.territory),
-                employers::created_at.eq(&row.created_at),
-                crate::recorded_by!(employers, &by),
-                employers::fiscal_year_end_month.eq(row.fiscal_year_end_month),
-                employers::address.eq(&row.address),
-                employers::iban.eq(&row.iban),
-                employers::bic.eq(&row.bic),
-            ))
-            .execute(conn)?;
+        db::employers::insert(conn, &row, &by)?;
         tracing::info!(employer_id = %row.id, "employer registered");
-        Ok(Outcome::created(
-            format!("/v1/employers/{}", row.id),
-            row.view(),
-        ))
+        let location = format!("/v1/employers/{}", row.id);
+        let view = serde_json::to_value(EmployerView::from(row)).map_err(anyhow::Error::from)?;
+        Ok(Outcome::created(location, view))
     })
     .await
 }
@@ -226,19 +200,11 @@ pub async fn list(
     let page = Page::parse(query.0.limit.as_deref(), query.0.cursor.as_deref())?;
     refuse_funders(&caller)?;
     let only = caller.employer_in_scope(None)?;
-    let rows = state
-        .with_connection(move |conn| {
-            let mut query = employers::table.select(Employer::as_select()).into_boxed();
-            if let Some(id) = only {
-                query = query.filter(employers::id.eq(id));
-            }
-            let query = crate::keyset_page!(query, employers::id, page);
-            let rows = query.load(conn)?;
-            Ok(page.finish(rows, |e: &Employer| e.id.to_string()))
-        })
+    let (rows, next) = state
+        .with_connection(move |conn| Ok(db::employers::page(conn, only, &page)?))
         .await?;
-    let items: Vec<_> = rows.0.iter().map(Employer::view).collect();
-    Ok(page_response(items, rows.1))
+    let items: Vec<EmployerView> = rows.into_iter().map(EmployerView::from).collect();
+    Ok(page_response(items, next))
 }
 
 /// `GET /v1/employers/{id}`.
@@ -252,13 +218,15 @@ pub async fn get(
     if !caller.can_read_employer(id) {
         return Err(ApiError::NotFound("employer"));
     }
-    let row = state.with_connection(move |conn| find(conn, id)).await?;
-    Ok(with_etag(HttpResponse::Ok(), &row).json(row.view()))
+    let row = state
+        .with_connection(move |conn| Ok(db::employers::find(conn, id)?))
+        .await?;
+    Ok(with_etag(HttpResponse::Ok(), &row).json(EmployerView::from(row)))
 }
 
 fn with_etag(
     mut builder: actix_web::HttpResponseBuilder,
-    row: &Employer,
+    row: &EmployerRow,
 ) -> actix_web::HttpResponseBuilder {
     builder.insert_header((
         actix_web::http::header::ETAG,
@@ -297,8 +265,8 @@ pub async fn update(
     let row = state
         .with_write_connection(move |conn| {
             db::write_transaction(conn, |conn| {
-                db::lock_employer(conn, id)?;
-                let row = find(conn, id)?;
+                let lock = db::lock_employer(conn, id)?;
+                let mut row = db::employers::find(conn, id)?;
                 if let Some(expected) = expected {
                     if expected != row.version {
                         return Err(ApiError::PreconditionFailed(format!(
@@ -307,53 +275,32 @@ pub async fn update(
                         )));
                     }
                 }
-                let fiscal = changes.fiscal_year_end_month.map(|m| m.0);
-                if fiscal.is_some_and(|m| m != row.fiscal_year_end_month) {
-                    let has_books: bool = diesel::select(diesel::dsl::exists(
-                        journal_entries::table.filter(journal_entries::employer_id.eq(id)),
-                    ))
-                    .get_result(conn)?;
-                    if has_books {
+                if let Some(fiscal) = changes.fiscal_year_end_month.map(|m| m.0) {
+                    if fiscal != row.fiscal_year_end_month && db::employers::has_books(conn, id)? {
                         return Err(ApiError::conflict(
                             "fiscal_year_locked",
                             "the employer has journal entries: its fiscal year can no longer change",
                         ));
                     }
+                    row.fiscal_year_end_month = fiscal;
                 }
-                diesel::update(employers::table.find(id))
-                    .set((
-                        employers::fiscal_year_end_month
-                            .eq(fiscal.unwrap_or(row.fiscal_year_end_month)),
-                        employers::address.eq(new_address.unwrap_or(row.address.clone())),
-                        employers::iban.eq(match changes.iban {
-                            Some(iban) => iban.map(|i| i.as_str().to_owned()),
-                            None => row.iban.clone(),
-                        }),
-                        employers::bic.eq(match changes.bic {
-                            Some(bic) => bic.map(|b| b.as_str().to_owned()),
-                            None => row.bic.clone(),
-                        }),
-                        employers::siren.eq(match &changes.siren {
-                            Some(siren) => Some(siren.as_str().to_owned()),
-                            None => row.siren.clone(),
-                        }),
-                        employers::version.eq(row.version + 1),
-                    ))
-                    .execute(conn)?;
-                find(conn, id)
+                if let Some(address) = new_address {
+                    row.address = address;
+                }
+                if let Some(iban) = changes.iban {
+                    row.iban = iban.map(|i| i.as_str().to_owned());
+                }
+                if let Some(bic) = changes.bic {
+                    row.bic = bic.map(|b| b.as_str().to_owned());
+                }
+                if let Some(siren) = &changes.siren {
+                    row.siren = Some(siren.as_str().to_owned());
+                }
+                db::employers::update(conn, &lock, &row)?;
+                Ok(db::employers::find(conn, id)?)
             })
         })
         .await?;
     tracing::info!(employer_id = %id, version = row.version, "employer changed");
-    Ok(with_etag(HttpResponse::Ok(), &row).json(row.view()))
-}
-
-/// Reads one employer, or 404.
-pub fn find(conn: &mut DbConnection, id: EmployerId) -> Result<Employer, ApiError> {
-    employers::table
-        .find(id)
-        .select(Employer::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(ApiError::NotFound("employer"))
+    Ok(with_etag(HttpResponse::Ok(), &row).json(EmployerView::from(row)))
 }

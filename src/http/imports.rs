@@ -833,7 +833,7 @@ async fn import(
         &upload.sha256,
     );
     idempotency::run(&state, &req, caller.key(), key_fingerprint, move |conn| {
-        crate::http::employers::find(conn, employer)?;
+        crate::db::employers::find(conn, employer)?;
         let lock = db::lock_employer(conn, employer)?;
         if !allow_duplicate {
             let first: Option<(String, String)> = imports::table

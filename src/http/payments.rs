@@ -195,7 +195,7 @@ pub async fn create(
     }
     let reference = required_label("/reference", &input.reference)?;
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
-        crate::http::employers::find(conn, input.employer_id)?;
+        crate::db::employers::find(conn, input.employer_id)?;
         crate::db::funders::find(conn, input.funder_id)?;
         let lock = db::lock_employer(conn, input.employer_id)?;
         let named = input

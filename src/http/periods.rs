@@ -35,7 +35,7 @@ pub async fn close(
     let input = body.value;
     caller.require_employer_writer(input.employer_id)?;
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
-        crate::http::employers::find(conn, input.employer_id)?;
+        crate::db::employers::find(conn, input.employer_id)?;
         let lock = db::lock_employer(conn, input.employer_id)?;
         let before = db::periods::closed_through(conn, input.employer_id)?;
         let through = db::periods::close_through(conn, &lock, input.month, &caller.recorder())?;

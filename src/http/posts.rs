@@ -417,7 +417,7 @@ pub fn record_checked(
         reference,
     } = post;
     caller.require_employer_writer(input.employer_id)?;
-    crate::http::employers::find(conn, input.employer_id)?;
+    crate::db::employers::find(conn, input.employer_id)?;
     if let Some(reference) = &reference {
         let taken: bool = diesel::select(diesel::dsl::exists(
             posts::table
