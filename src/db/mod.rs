@@ -49,6 +49,7 @@ pub mod keys;
 pub mod ledger;
 pub mod paging;
 pub mod periods;
+pub mod posts;
 pub mod rates;
 pub mod schema;
 pub mod scope;

@@ -9,6 +9,7 @@
 //! be reversed as a whole.
 
 use crate::auth::Caller;
+use crate::db::posts::PostRow;
 use crate::db::schema::{commitments, costs, imports, posts as posts_table};
 use crate::db::{self, DbConnection};
 use crate::domain::ids::{CommitmentId, EmployerId, PostId};
@@ -19,7 +20,6 @@ use crate::http::extract::{
     require_media_type, Body, Page, Query,
 };
 use crate::http::idempotency::{self, Outcome};
-use crate::http::posts::PostRow;
 use crate::http::{activity, commitments as commitment_api, costs as cost_api, posts};
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -457,7 +457,7 @@ fn import_costs(
             continue;
         };
         if let Err(error) = post.check_month(cost.month) {
-            errors.refused(line, error)?;
+            errors.refused(line, error.into())?;
             continue;
         }
         if let Some(last) = closed.filter(|last| cost.month <= *last) {

@@ -1,8 +1,8 @@
 //! `/v1/posts`: mediator posts, their versions and their budgets.
 
 use crate::auth::{Caller, Scope};
-use crate::db::schema::{allocated_months, commitments, costs, post_budgets, posts};
-use crate::db::{self, DbConnection};
+use crate::db::posts::{NewPostRow, Post, PostFields, PostRow};
+use crate::db::{self, DbConnection, RecordedBy};
 use crate::domain::ids::{EmployerId, PostId};
 use crate::domain::kinds::Activity;
 use crate::domain::{clock, Fte, Money, Month};
@@ -13,9 +13,7 @@ use crate::http::text::required_label;
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// The body of `POST /v1/posts`.
 #[derive(Debug, Deserialize)]
@@ -83,169 +81,120 @@ impl crate::http::extract::SentBy for BudgetChange {
     const SENDERS: crate::http::extract::Senders = crate::http::extract::Senders::EmployerSide;
 }
 
-/// A post as stored.
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = posts)]
-pub struct PostRow {
-    /// The id.
-    pub id: PostId,
-    /// The employer carrying it.
-    pub employer_id: EmployerId,
-    /// Its title.
-    pub title: String,
-    /// Its territory label.
-    pub territory: String,
-    /// Its activity field.
-    pub activity: String,
-    /// Its FTE, in hundredths.
-    pub fte_hundredths: i64,
-    /// Its first month.
-    pub start_month: Month,
-    /// Its last month, if it has one.
-    pub end_month: Option<Month>,
-    /// Its version, raised by each change.
-    pub version: i64,
-    /// When it was created.
-    pub created_at: String,
-    /// Who created it: the token's `sub`.
-    pub recorded_by_sub: String,
-    /// Who created it: the token's role.
-    pub recorded_by_role: String,
-    /// The employer's own code for it, unique per employer.
-    pub reference: Option<String>,
-}
-
-/// A post with its budget schedule: what the API answers.
-#[derive(Debug, Clone)]
-pub struct Post {
-    /// The stored row.
-    pub row: PostRow,
-    /// The budget changes, oldest first: (from month, monthly amount in cents).
-    pub budgets: Vec<(Month, i64)>,
-}
-
-#[derive(Serialize)]
+#[derive(Debug, Serialize)]
 struct BudgetView {
     from_month: Month,
     monthly_amount: Money,
 }
 
-impl PostRow {
-    /// The post's first month.
-    pub fn start(&self) -> Month {
-        self.start_month
-    }
-
-    /// The post's last month, if any.
-    pub fn end(&self) -> Option<Month> {
-        self.end_month
-    }
-
-    /// The post's employer.
-    pub fn employer(&self) -> EmployerId {
-        self.employer_id
-    }
-
-    /// Refuses a month outside the post's months (409: the post's own dates forbid it).
-    pub fn check_month(&self, month: Month) -> Result<(), ApiError> {
-        self.check_months_within(month, month)
-    }
-
-    /// Refuses a range of months that is not inside the post's months.
-    pub fn check_months_within(&self, first: Month, last: Month) -> Result<(), ApiError> {
-        if first < self.start() || self.end().is_some_and(|end| last > end) {
-            return Err(ApiError::conflict(
-                "outside_post_months",
-                format!(
-                    "{first}..{last} falls outside the post's months {}..{}",
-                    self.start(),
-                    self.end().map_or("(open)".to_owned(), |m| m.to_string())
-                ),
-            ));
-        }
-        Ok(())
-    }
+/// A post as the employer, the mission and the operator see it.
+#[derive(Debug, Serialize)]
+pub struct PostView {
+    id: PostId,
+    employer_id: EmployerId,
+    reference: Option<String>,
+    title: String,
+    territory: String,
+    activity: String,
+    fte: Option<String>,
+    start_month: Month,
+    end_month: Option<Month>,
+    monthly_budget: Money,
+    budget: Vec<BudgetView>,
+    version: i64,
+    created_at: String,
+    recorded_by: RecordedBy,
+    recorded_at: String,
 }
 
-impl Post {
-    /// The post's first month.
-    pub fn start(&self) -> Month {
-        self.row.start()
-    }
+/// What a funder of the post sees: no cost, no budget, no other funder. It has no field to
+/// hold them, so they cannot be sent to a funder by mistake.
+#[derive(Debug, Serialize)]
+pub struct FunderPostView {
+    id: PostId,
+    employer_id: EmployerId,
+    reference: Option<String>,
+    title: String,
+    territory: String,
+    activity: String,
+    fte: Option<String>,
+    start_month: Month,
+    end_month: Option<Month>,
+    recorded_by: RecordedBy,
+    recorded_at: String,
+}
 
-    /// The post's last month, if any.
-    pub fn end(&self) -> Option<Month> {
-        self.row.end()
-    }
+/// The view of a post a caller gets, chosen by [`view_for`] alone.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum PostAnswer {
+    /// The employer's, the mission's and the operator's.
+    Full(PostView),
+    /// A funder's.
+    Funder(FunderPostView),
+}
 
-    /// The post's employer.
-    pub fn employer(&self) -> EmployerId {
-        self.row.employer()
-    }
-
-    /// The budget of a month, in cents: the latest change not after it.
-    pub fn budget_cents(&self, month: Month) -> i64 {
-        self.budgets
+/// The full view, for the employer, the mission and the operator.
+pub fn view(post: &Post) -> PostView {
+    let today = clock::today().month();
+    let current = match post.end() {
+        Some(end) if today > end => end,
+        _ if today < post.start() => post.start(),
+        _ => today,
+    };
+    let row = &post.row;
+    PostView {
+        id: row.id,
+        employer_id: row.employer_id,
+        reference: row.reference.clone(),
+        title: row.title.clone(),
+        territory: row.territory.clone(),
+        activity: row.activity.clone(),
+        fte: Fte::from_hundredths(row.fte_hundredths).map(|f| f.to_string()),
+        start_month: row.start_month,
+        end_month: row.end_month,
+        monthly_budget: Money::from_cents(post.budget_cents(current)),
+        budget: post
+            .budgets
             .iter()
-            .rev()
-            .find(|(from, _)| *from <= month)
-            .or(self.budgets.first())
-            .map_or(0, |(_, amount)| *amount)
-    }
-
-    /// The full view, for the employer, the mission and the operator.
-    pub fn view(&self) -> serde_json::Value {
-        let today = clock::today().month();
-        let current = match self.end() {
-            Some(end) if today > end => end,
-            _ if today < self.start() => self.start(),
-            _ => today,
-        };
-        serde_json::json!({
-            "id": self.row.id,
-            "employer_id": self.row.employer_id,
-            "reference": self.row.reference,
-            "title": self.row.title,
-            "territory": self.row.territory,
-            "activity": self.row.activity,
-            "fte": Fte::from_hundredths(self.row.fte_hundredths).map(|f| f.to_string()),
-            "start_month": self.row.start_month,
-            "end_month": self.row.end_month,
-            "monthly_budget": Money::from_cents(self.budget_cents(current)),
-            "budget": self.budgets.iter().map(|(m, a)| BudgetView { from_month: *m, monthly_amount: Money::from_cents(*a) }).collect::<Vec<_>>(),
-            "version": self.row.version,
-            "created_at": self.row.created_at,
-            "recorded_by": db::recorded_by_view(&self.row.recorded_by_sub, &self.row.recorded_by_role),
-            "recorded_at": self.row.created_at,
-        })
-    }
-
-    /// What a funder of the post sees: no cost, no budget, no other funder.
-    pub fn funder_view(&self) -> serde_json::Value {
-        serde_json::json!({
-            "id": self.row.id,
-            "employer_id": self.row.employer_id,
-            "reference": self.row.reference,
-            "title": self.row.title,
-            "territory": self.row.territory,
-            "activity": self.row.activity,
-            "fte": Fte::from_hundredths(self.row.fte_hundredths).map(|f| f.to_string()),
-            "start_month": self.row.start_month,
-            "end_month": self.row.end_month,
-            "recorded_by": db::recorded_by_view(&self.row.recorded_by_sub, &self.row.recorded_by_role),
-            "recorded_at": self.row.created_at,
-        })
-    }
-
-    /// The view `caller` may see.
-    pub fn view_for(&self, caller: &Caller) -> serde_json::Value {
-        match caller.scope {
-            Scope::Funder(_) => self.funder_view(),
-            _ => self.view(),
-        }
+            .map(|(m, a)| BudgetView {
+                from_month: *m,
+                monthly_amount: Money::from_cents(*a),
+            })
+            .collect(),
+        version: row.version,
+        created_at: row.created_at.clone(),
+        recorded_by: db::recorded_by_view(&row.recorded_by_sub, &row.recorded_by_role),
+        recorded_at: row.created_at.clone(),
     }
 }
 
+/// The view `caller` may see: the one place that decides it.
+pub fn view_for(post: &Post, caller: &Caller) -> PostAnswer {
+    match caller.scope {
+        Scope::Funder(_) => {
+            let row = &post.row;
+            PostAnswer::Funder(FunderPostView {
+                id: row.id,
+                employer_id: row.employer_id,
+                reference: row.reference.clone(),
+                title: row.title.clone(),
+                territory: row.territory.clone(),
+                activity: row.activity.clone(),
+                fte: Fte::from_hundredths(row.fte_hundredths).map(|f| f.to_string()),
+                start_month: row.start_month,
+                end_month: row.end_month,
+                recorded_by: db::recorded_by_view(&row.recorded_by_sub, &row.recorded_by_role),
+                recorded_at: row.created_at.clone(),
+            })
+        }
+        _ => PostAnswer::Full(view(post)),
+    }
+}
+
+fn json_of(view: PostView) -> Result<serde_json::Value, ApiError> {
+    Ok(serde_json::to_value(view).map_err(anyhow::Error::from)?)
+}
 /// A post's reference: the employer's own code, 1 to 64 characters of plain text.
 pub fn post_reference(pointer: &str, text: &str) -> Result<String, ApiError> {
     let reference = required_label(pointer, text)?;
@@ -255,45 +204,6 @@ pub fn post_reference(pointer: &str, text: &str) -> Result<String, ApiError> {
     Ok(reference)
 }
 
-/// Loads one post with its budgets, or 404.
-pub fn load(conn: &mut DbConnection, id: PostId) -> Result<Post, ApiError> {
-    let row = posts::table
-        .find(id)
-        .select(PostRow::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(ApiError::NotFound("post"))?;
-    // Every post is created with its first budget, so none means none.
-    let budgets = load_budgets(conn, Some(&[row.id]))?
-        .remove(&row.id)
-        .unwrap_or_default();
-    Ok(Post { row, budgets })
-}
-
-/// The budget schedules of posts, each in month order, with one query: of the posts named, or
-/// of every post when `None` (the region-wide reports read the whole table).
-pub fn load_budgets(
-    conn: &mut DbConnection,
-    post_ids: Option<&[PostId]>,
-) -> QueryResult<HashMap<PostId, Vec<(Month, i64)>>> {
-    let mut query = post_budgets::table
-        .order((post_budgets::post_id, post_budgets::from_month))
-        .select((
-            post_budgets::post_id,
-            post_budgets::from_month,
-            post_budgets::monthly_amount_cents,
-        ))
-        .into_boxed();
-    if let Some(ids) = post_ids {
-        query = query.filter(post_budgets::post_id.eq_any(ids));
-    }
-    let mut by_post: HashMap<PostId, Vec<(Month, i64)>> = HashMap::new();
-    for (post_id, month, amount) in query.load::<(PostId, Month, i64)>(conn)? {
-        by_post.entry(post_id).or_default().push((month, amount));
-    }
-    Ok(by_post)
-}
-
 /// Loads a post the caller may read, or 404: its employer, the mission, the operator, and a
 /// funder with a commitment on it.
 pub fn load_readable(
@@ -301,7 +211,7 @@ pub fn load_readable(
     caller: &Caller,
     id: PostId,
 ) -> Result<Post, ApiError> {
-    let post = load(conn, id)?;
+    let post = db::posts::load(conn, id)?;
     let visible = match caller.scope {
         Scope::Funder(funder) => crate::db::scope::funds_post(conn, funder, post.row.id)?,
         _ => caller.can_read_employer(post.employer()),
@@ -321,12 +231,7 @@ pub fn load_writable(
     id: PostId,
 ) -> Result<PostRow, ApiError> {
     caller.require_writer_role()?;
-    let row = posts::table
-        .find(id)
-        .select(PostRow::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(ApiError::NotFound("post"))?;
+    let row = db::posts::find_row(conn, id)?;
     caller
         .require_employer_writer(row.employer())
         .map_err(|_| ApiError::NotFound("post"))?;
@@ -349,22 +254,7 @@ fn check_nothing_after(
     post_id: PostId,
     end: Month,
 ) -> Result<(), ApiError> {
-    let last_cost: Option<Month> = costs::table
-        .filter(costs::post_id.eq(post_id))
-        .select(diesel::dsl::max(costs::month))
-        .first(conn)?;
-    let last_commitment: Option<Month> = commitments::table
-        .filter(commitments::post_id.eq(post_id))
-        .select(diesel::dsl::max(commitments::end_month))
-        .first(conn)?;
-    let last_allocated: Option<Month> = allocated_months::table
-        .filter(allocated_months::post_id.eq(post_id))
-        .select(diesel::dsl::max(allocated_months::month))
-        .first(conn)?;
-    let latest = [last_cost, last_commitment, last_allocated]
-        .into_iter()
-        .flatten()
-        .max();
+    let latest = db::posts::last_month_in_use(conn, post_id)?;
     match latest {
         Some(latest) if latest > end => Err(ApiError::conflict(
             "post_in_use_after_end",
@@ -419,45 +309,27 @@ pub fn record_checked(
     caller.require_employer_writer(input.employer_id)?;
     crate::db::employers::find(conn, input.employer_id)?;
     if let Some(reference) = &reference {
-        let taken: bool = diesel::select(diesel::dsl::exists(
-            posts::table
-                .filter(posts::employer_id.eq(input.employer_id))
-                .filter(posts::reference.eq(reference)),
-        ))
-        .get_result(conn)?;
-        if taken {
+        if db::posts::reference_taken(conn, input.employer_id, reference)? {
             return Err(ApiError::conflict(
                 "reference_taken",
                 format!("another post of the employer has the reference {reference:?}"),
             ));
         }
     }
-    let id = PostId::generate();
-    diesel::insert_into(posts::table)
-        .values((
-            posts::id.eq(id),
-            posts::employer_id.eq(input.employer_id),
-            posts::title.eq(&title),
-            posts::territory.eq(&territory),
-            posts::activity.eq(input.activity.as_str()),
-            posts::fte_hundredths.eq(input.fte.hundredths()),
-            posts::start_month.eq(input.start_month),
-            posts::end_month.eq(input.end_month),
-            posts::version.eq(1),
-            posts::created_at.eq(db::now_timestamp()),
-            crate::recorded_by!(posts, &caller.recorder()),
-            posts::reference.eq(&reference),
-        ))
-        .execute(conn)?;
-    diesel::insert_into(post_budgets::table)
-        .values((
-            post_budgets::post_id.eq(id),
-            post_budgets::from_month.eq(input.start_month),
-            post_budgets::monthly_amount_cents.eq(input.monthly_budget.cents()),
-        ))
-        .execute(conn)?;
+    let row = NewPostRow {
+        employer_id: input.employer_id,
+        title,
+        territory,
+        activity: input.activity.as_str(),
+        fte_hundredths: input.fte.hundredths(),
+        start_month: input.start_month,
+        end_month: input.end_month,
+        reference,
+        monthly_budget_cents: input.monthly_budget.cents(),
+    };
+    let id = db::posts::insert(conn, &row, &db::now_timestamp(), &caller.recorder())?;
     tracing::info!(post_id = %id, "post created");
-    load(conn, id)
+    Ok(db::posts::load(conn, id)?)
 }
 
 /// `POST /v1/posts` (the employer itself, the operator).
@@ -474,7 +346,7 @@ pub async fn create(
         let post = record_checked(conn, &caller, input)?;
         Ok(Outcome::created(
             format!("/v1/posts/{}", post.row.id),
-            post.view(),
+            json_of(view(&post))?,
         ))
     })
     .await
@@ -498,42 +370,11 @@ pub async fn list(
     let query = query.0;
     let page = Page::parse(query.limit.as_deref(), query.cursor.as_deref())?;
     let employer: Option<EmployerId> = id_param("employer_id", query.employer_id.as_deref())?;
-    let caller_for_query = caller.clone();
+    let scope = caller.scope;
     let (posts, next) = state
-        .with_connection(move |conn| {
-            let mut q = posts::table.select(PostRow::as_select()).into_boxed();
-            if let Some(employer) = employer {
-                q = q.filter(posts::employer_id.eq(employer));
-            }
-            match caller_for_query.scope {
-                Scope::Admin | Scope::Mission => {}
-                Scope::Employer(own) => q = q.filter(posts::employer_id.eq(own)),
-                Scope::Funder(funder) => {
-                    q = q.filter(
-                        posts::id.eq_any(
-                            commitments::table
-                                .filter(commitments::funder_id.eq(funder))
-                                .select(commitments::post_id),
-                        ),
-                    )
-                }
-            }
-            let q = crate::keyset_page!(q, posts::id, page);
-            let rows = q.load(conn)?;
-            let (rows, next) = page.finish(rows, |p: &PostRow| p.id.to_string());
-            let ids: Vec<PostId> = rows.iter().map(|r| r.id).collect();
-            let mut budgets = load_budgets(conn, Some(&ids))?;
-            let posts = rows
-                .into_iter()
-                .map(|row| {
-                    let budgets = budgets.remove(&row.id).unwrap_or_default();
-                    Post { row, budgets }
-                })
-                .collect::<Vec<_>>();
-            Ok((posts, next))
-        })
+        .with_connection(move |conn| Ok(db::posts::page(conn, scope, employer, &page)?))
         .await?;
-    let items: Vec<serde_json::Value> = posts.iter().map(|p| p.view_for(&caller)).collect();
+    let items: Vec<PostAnswer> = posts.iter().map(|p| view_for(p, &caller)).collect();
     Ok(page_response(items, next))
 }
 
@@ -548,7 +389,7 @@ pub async fn get(
     let post = state
         .with_connection(move |conn| load_readable(conn, &caller_for_query, id))
         .await?;
-    Ok(with_etag(HttpResponse::Ok(), &post).json(post.view_for(&caller)))
+    Ok(with_etag(HttpResponse::Ok(), &post).json(view_for(&post, &caller)))
 }
 
 fn with_etag(
@@ -589,7 +430,7 @@ async fn change_post<F>(
     apply: F,
 ) -> Result<Post, ApiError>
 where
-    F: FnOnce(&mut DbConnection, &Post) -> Result<(), ApiError> + Send + 'static,
+    F: FnOnce(&mut DbConnection, &db::EmployerLock, &Post) -> Result<(), ApiError> + Send + 'static,
 {
     state
         .with_write_connection(move |conn| {
@@ -597,8 +438,8 @@ where
                 // The employer's lock orders this change with the runs and costs that
                 // depend on the post's months.
                 let employer = load_writable(conn, &caller, id)?.employer_id;
-                db::lock_employer(conn, employer)?;
-                let post = load(conn, id)?;
+                let lock = db::lock_employer(conn, employer)?;
+                let post = db::posts::load(conn, id)?;
                 if let Some(expected) = expected {
                     if expected != post.row.version {
                         return Err(ApiError::PreconditionFailed(format!(
@@ -607,11 +448,9 @@ where
                         )));
                     }
                 }
-                apply(conn, &post)?;
-                diesel::update(posts::table.find(post.row.id))
-                    .set(posts::version.eq(post.row.version + 1))
-                    .execute(conn)?;
-                load(conn, id)
+                apply(conn, &lock, &post)?;
+                db::posts::raise_version(conn, &lock, &post.row)?;
+                Ok(db::posts::load(conn, id)?)
             })
         })
         .await
@@ -647,7 +486,7 @@ pub async fn update(
         Some(None) => Some(None),
         None => None,
     };
-    let post = change_post(&state, caller, id, expected, move |conn, post| {
+    let post = change_post(&state, caller, id, expected, move |conn, lock, post| {
         let end = match changes.end_month {
             Some(end) => end,
             None => post.end(),
@@ -656,25 +495,24 @@ pub async fn update(
         if let Some(end) = end {
             check_nothing_after(conn, post.row.id, end)?;
         }
-        diesel::update(posts::table.find(post.row.id))
-            .set((
-                posts::title.eq(title.unwrap_or_else(|| post.row.title.clone())),
-                posts::territory.eq(territory.unwrap_or_else(|| post.row.territory.clone())),
-                posts::activity.eq(changes
-                    .activity
-                    .map_or(post.row.activity.clone(), |a| a.as_str().to_owned())),
-                posts::fte_hundredths.eq(changes
-                    .fte
-                    .map_or(post.row.fte_hundredths, |f| f.hundredths())),
-                posts::end_month.eq(end),
-                posts::reference.eq(reference.unwrap_or_else(|| post.row.reference.clone())),
-            ))
-            .execute(conn)?;
+        let fields = PostFields {
+            title: title.unwrap_or_else(|| post.row.title.clone()),
+            territory: territory.unwrap_or_else(|| post.row.territory.clone()),
+            activity: changes
+                .activity
+                .map_or(post.row.activity.clone(), |a| a.as_str().to_owned()),
+            fte_hundredths: changes
+                .fte
+                .map_or(post.row.fte_hundredths, |f| f.hundredths()),
+            end_month: end,
+            reference: reference.unwrap_or_else(|| post.row.reference.clone()),
+        };
+        db::posts::update(conn, lock, &post.row, &fields)?;
         Ok(())
     })
     .await?;
     tracing::info!(post_id = %id, version = post.row.version, "post changed");
-    Ok(with_etag(HttpResponse::Ok(), &post).json(post.view()))
+    Ok(with_etag(HttpResponse::Ok(), &post).json(view(&post)))
 }
 
 /// `PUT /v1/posts/{id}/budget`: the monthly budget from a month on. Months before it keep the
@@ -689,7 +527,7 @@ pub async fn set_budget(
     let id = path_id(&path, "post")?;
     let expected = expected_version(&req)?;
     let change = body.value;
-    let post = change_post(&state, caller, id, expected, move |conn, post| {
+    let post = change_post(&state, caller, id, expected, move |conn, lock, post| {
         if change.from_month < post.start() || post.end().is_some_and(|end| change.from_month > end)
         {
             return Err(ApiError::field(
@@ -700,19 +538,7 @@ pub async fn set_budget(
         let from = change.from_month;
         // A closed month's budget is part of the books as they were closed.
         db::periods::check_open(conn, post.employer(), from)?;
-        diesel::delete(
-            post_budgets::table
-                .filter(post_budgets::post_id.eq(post.row.id))
-                .filter(post_budgets::from_month.ge(from)),
-        )
-        .execute(conn)?;
-        diesel::insert_into(post_budgets::table)
-            .values((
-                post_budgets::post_id.eq(post.row.id),
-                post_budgets::from_month.eq(from),
-                post_budgets::monthly_amount_cents.eq(change.monthly_amount.cents()),
-            ))
-            .execute(conn)?;
+        db::posts::set_budget_from(conn, lock, post.row.id, from, change.monthly_amount.cents())?;
         crate::http::sweep::after_write(
             conn,
             crate::http::sweep::SweepScope::Post(post.employer(), post.row.id),
@@ -721,5 +547,5 @@ pub async fn set_budget(
     })
     .await?;
     tracing::info!(post_id = %id, from_month = %change.from_month, "budget changed");
-    Ok(with_etag(HttpResponse::Ok(), &post).json(post.view()))
+    Ok(with_etag(HttpResponse::Ok(), &post).json(view(&post)))
 }

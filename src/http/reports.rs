@@ -5,6 +5,7 @@
 use crate::auth::{Caller, Scope};
 use crate::db::commitments::CommitmentRow;
 use crate::db::keys::{hours_book, hours_in_force, RateBook};
+use crate::db::posts::{Post, PostRow};
 use crate::db::schema::{allocation_lines, commitments, employers, funders, posts};
 use crate::db::DbConnection;
 use crate::domain::allocation::Terms;
@@ -15,7 +16,6 @@ use crate::domain::ids::{CommitmentId, EmployerId, FunderId, PostId};
 use crate::domain::{clock, Fte, Money, Month, Percent};
 use crate::error::ApiError;
 use crate::http::extract::{id_param, page_response, parse_param, Query};
-use crate::http::posts::{Post, PostRow};
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use diesel::prelude::*;
@@ -114,7 +114,7 @@ pub fn project_posts(
                 ),
             ))
             .into_boxed();
-        budgets.extend(crate::http::posts::load_budgets(
+        budgets.extend(crate::db::posts::load_budgets(
             conn,
             (!everything).then_some(chunk),
         )?);
