@@ -110,3 +110,14 @@ pub fn update(
         .execute(conn)?;
     Ok(())
 }
+
+/// Every employer's name, by id (the reports name the employers they group by).
+pub fn names(
+    conn: &mut DbConnection,
+) -> QueryResult<std::collections::HashMap<EmployerId, String>> {
+    Ok(employers::table
+        .select((employers::id, employers::name))
+        .load::<(EmployerId, String)>(conn)?
+        .into_iter()
+        .collect())
+}

@@ -57,3 +57,12 @@ pub fn find(conn: &mut DbConnection, id: FunderId) -> Result<FunderRow, StoreErr
         .optional()?
         .ok_or(StoreError::NotFound("funder"))
 }
+
+/// Every funder's kind, by id (the overview groups by kind of funder).
+pub fn kinds(conn: &mut DbConnection) -> QueryResult<std::collections::HashMap<FunderId, String>> {
+    Ok(funders::table
+        .select((funders::id, funders::kind))
+        .load::<(FunderId, String)>(conn)?
+        .into_iter()
+        .collect())
+}

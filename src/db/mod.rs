@@ -50,6 +50,7 @@ pub mod ledger;
 pub mod paging;
 pub mod periods;
 pub mod posts;
+pub mod projection;
 pub mod rates;
 pub mod schema;
 pub mod scope;

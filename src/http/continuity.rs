@@ -2,16 +2,153 @@
 //! allocation rule on its budget (`domain::continuity`), through the same loader as the
 //! reports.
 
-use crate::auth::{Caller, Scope};
-use crate::domain::continuity::{coverage, DEFAULT_HORIZON_MONTHS, MAX_HORIZON_MONTHS};
+use crate::auth::Caller;
+use crate::db::projection::{project_posts, PostFacts, Selection};
+use crate::domain::continuity::{coverage, Risk, DEFAULT_HORIZON_MONTHS, MAX_HORIZON_MONTHS};
+use crate::domain::ids::{CommitmentId, FunderId, PostId};
 use crate::domain::{clock, Money, Month, Percent};
 use crate::error::ApiError;
 use crate::http::extract::{parse_param, path_id, Query};
 use crate::http::posts;
-use crate::http::reports::{project_posts, Selection};
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+/// A commitment ending soon.
+#[derive(Debug, Serialize)]
+pub struct ExpiringView {
+    commitment_id: CommitmentId,
+    funder_id: FunderId,
+    basis: String,
+    end_month: Month,
+    reference: String,
+}
+
+/// The commitments of a projection that end soon, a funder's own only.
+pub fn expiring_views(facts: &PostFacts, own_funder: Option<FunderId>) -> Vec<ExpiringView> {
+    facts
+        .continuity
+        .expiring
+        .iter()
+        .map(|&i| &facts.commitments[i])
+        .filter(|c| own_funder.is_none_or(|own| own == c.funder_id))
+        .map(|c| ExpiringView {
+            commitment_id: c.id,
+            funder_id: c.funder_id,
+            basis: c.basis.clone(),
+            end_month: c.end_month,
+            reference: c.reference.clone(),
+        })
+        .collect()
+}
+
+/// A commitment's projected part of a month.
+#[derive(Debug, Serialize)]
+struct LineView {
+    commitment_id: CommitmentId,
+    funder_id: FunderId,
+    amount: Money,
+}
+
+/// A projected month as the employer, the mission and the operator see it.
+#[derive(Debug, Serialize)]
+struct MonthView {
+    month: Month,
+    budget: Money,
+    allocated: Money,
+    lines: Vec<LineView>,
+    uncovered: Money,
+    coverage: Option<String>,
+}
+
+/// A projected month as a funder sees it: its own lines, no budget, no totals. It has no
+/// field to hold them.
+#[derive(Debug, Serialize)]
+struct FunderMonthView {
+    month: Month,
+    lines: Vec<LineView>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum MonthAnswer {
+    Full(MonthView),
+    Funder(FunderMonthView),
+}
+
+/// The continuity answer.
+#[derive(Debug, Serialize)]
+struct ContinuityView {
+    post_id: PostId,
+    as_of: Month,
+    horizon: i32,
+    threshold: Percent,
+    funded_until: Option<Month>,
+    runway_months: i32,
+    gaps: Vec<Month>,
+    expiring: Vec<ExpiringView>,
+    risk: Risk,
+    months: Vec<MonthAnswer>,
+}
+
+/// The projection as a caller may see it: a funder (`own_funder`) gets its own lines and
+/// commitments in funder months; everyone else the whole of it. This is the one place that
+/// decides.
+fn continuity_view(
+    facts: &PostFacts,
+    as_of: Month,
+    horizon: i32,
+    threshold: Percent,
+    own_funder: Option<FunderId>,
+) -> ContinuityView {
+    let commitments = &facts.commitments;
+    let verdict = &facts.continuity;
+    let months = verdict
+        .months
+        .iter()
+        .map(|split| {
+            let lines: Vec<LineView> = split
+                .lines
+                .iter()
+                .zip(commitments)
+                .filter(|(_, c)| own_funder.is_none_or(|own| own == c.funder_id))
+                .filter_map(|(line, c)| {
+                    line.map(|cents| LineView {
+                        commitment_id: c.id,
+                        funder_id: c.funder_id,
+                        amount: Money::from_cents(cents),
+                    })
+                })
+                .collect();
+            match own_funder {
+                Some(_) => MonthAnswer::Funder(FunderMonthView {
+                    month: split.month,
+                    lines,
+                }),
+                None => MonthAnswer::Full(MonthView {
+                    month: split.month,
+                    budget: Money::from_cents(split.cost_cents),
+                    allocated: Money::from_cents(split.allocated_cents()),
+                    lines,
+                    uncovered: Money::from_cents(split.uncovered_cents),
+                    coverage: coverage(split.allocated_cents(), split.cost_cents),
+                }),
+            }
+        })
+        .collect();
+    ContinuityView {
+        post_id: facts.post.row.id,
+        as_of,
+        horizon,
+        threshold,
+        funded_until: verdict.funded_until,
+        runway_months: verdict.runway_months,
+        gaps: verdict.gaps.clone(),
+        expiring: expiring_views(facts, own_funder),
+        risk: verdict.risk,
+        months,
+    }
+}
 
 /// The query of the continuity endpoint.
 #[derive(Debug, Deserialize)]
@@ -80,68 +217,10 @@ pub async fn get(
             )?
             .pop()
             .ok_or(ApiError::NotFound("post"))?;
-            let (commitments, verdict) = (facts.commitments, facts.continuity);
-            // A funder sees its own lines and commitments, never the budget or the others.
-            let own = |i: usize| match caller.scope {
-                Scope::Funder(funder) => commitments[i].funder_id == funder,
-                _ => true,
-            };
-            let is_funder = matches!(caller.scope, Scope::Funder(_));
-            let months: Vec<serde_json::Value> = verdict
-                .months
-                .iter()
-                .map(|split| {
-                    let lines: Vec<serde_json::Value> = split
-                        .lines
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, line)| line.is_some() && own(*i))
-                        .map(|(i, line)| {
-                            serde_json::json!({
-                                "commitment_id": commitments[i].id,
-                                "funder_id": commitments[i].funder_id,
-                                "amount": Money::from_cents(line.unwrap_or(0)),
-                            })
-                        })
-                        .collect();
-                    if is_funder {
-                        serde_json::json!({"month": split.month, "lines": lines})
-                    } else {
-                        serde_json::json!({
-                            "month": split.month,
-                            "budget": Money::from_cents(split.cost_cents),
-                            "allocated": Money::from_cents(split.allocated_cents()),
-                            "lines": lines,
-                            "uncovered": Money::from_cents(split.uncovered_cents),
-                            "coverage": coverage(split.allocated_cents(), split.cost_cents),
-                        })
-                    }
-                })
-                .collect();
-            let expiring: Vec<serde_json::Value> = verdict
-                .expiring
-                .iter()
-                .filter(|i| own(**i))
-                .map(|&i| {
-                    let c = &commitments[i];
-                    serde_json::json!({
-                        "commitment_id": c.id, "funder_id": c.funder_id, "basis": c.basis,
-                        "end_month": c.end_month, "reference": c.reference,
-                    })
-                })
-                .collect();
-            Ok(serde_json::json!({
-                "post_id": post.row.id,
-                "as_of": as_of,
-                "horizon": horizon,
-                "threshold": threshold,
-                "funded_until": verdict.funded_until,
-                "runway_months": verdict.runway_months,
-                "gaps": verdict.gaps,
-                "expiring": expiring,
-                "risk": verdict.risk,
-                "months": months,
-            }))
+            let own_funder = caller.own_funder();
+            Ok(continuity_view(
+                &facts, as_of, horizon, threshold, own_funder,
+            ))
         })
         .await?;
     Ok(HttpResponse::Ok().json(body))

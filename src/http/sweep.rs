@@ -6,12 +6,12 @@
 use crate::db::calls::{self as call_store, CallRow};
 use crate::db::commitments::{allocated_to_date, CommitmentRow};
 use crate::db::events::{self, NewEvent};
+use crate::db::projection::{project_posts, Selection};
 use crate::db::schema::{calls, commitments, post_risks};
 use crate::db::DbConnection;
 use crate::domain::continuity::{Risk, DEFAULT_HORIZON_MONTHS, EXPIRING_WITHIN_MONTHS};
 use crate::domain::ids::{CommitmentId, EmployerId, PostId};
 use crate::domain::{Date, Money, Percent};
-use crate::http::reports::{project_posts, Selection};
 use diesel::prelude::*;
 use std::collections::HashMap;
 
