@@ -54,6 +54,7 @@ pub mod projection;
 pub mod rates;
 pub mod schema;
 pub mod scope;
+pub mod solvency;
 pub mod types;
 pub mod webhooks;
 pub mod write_queue;

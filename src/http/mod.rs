@@ -26,6 +26,7 @@ pub mod solvency;
 pub mod statement;
 pub mod sweep;
 pub mod text;
+pub mod views;
 pub mod webhooks;
 
 use actix_web::http::Method;
