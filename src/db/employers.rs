@@ -111,12 +111,19 @@ pub fn update(
     Ok(())
 }
 
-/// Every employer's name, by id (the reports name the employers they group by).
+/// Employers' names by id: of the ids given, or of every employer when `None` (the reports
+/// name the employers they group by).
 pub fn names(
     conn: &mut DbConnection,
+    ids: Option<&[EmployerId]>,
 ) -> QueryResult<std::collections::HashMap<EmployerId, String>> {
-    Ok(employers::table
+    let mut query = employers::table
         .select((employers::id, employers::name))
+        .into_boxed();
+    if let Some(ids) = ids {
+        query = query.filter(employers::id.eq_any(ids));
+    }
+    Ok(query
         .load::<(EmployerId, String)>(conn)?
         .into_iter()
         .collect())

@@ -55,6 +55,7 @@ pub mod rates;
 pub mod schema;
 pub mod scope;
 pub mod solvency;
+pub mod statement;
 pub mod types;
 pub mod webhooks;
 pub mod write_queue;

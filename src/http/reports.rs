@@ -226,7 +226,7 @@ pub async fn overview(
                 DEFAULT_HORIZON_MONTHS,
                 Percent::HUNDRED,
             )?;
-            let names = db::employers::names(conn)?;
+            let names = db::employers::names(conn, None)?;
             let kinds = db::funders::kinds(conn)?;
             overview_of(&facts, as_of, employer, &names, &kinds)
         })

@@ -3,24 +3,20 @@
 //! the aging of what is outstanding.
 
 use crate::auth::{Caller, Scope};
-use crate::db::calls::{self as store, CallRow};
-use crate::db::commitments::{allocated_to_date, CommitmentRow};
-use crate::db::schema::{
-    allocation_lines, calls, commitments, employers, payment_applications, payments, posts,
-};
-use crate::db::DbConnection;
-use crate::domain::ids::{CallId, CommitmentId, EmployerId, FunderId, PaymentId, PostId};
+use crate::db::calls as store;
+use crate::db::{self, DbConnection};
+use crate::domain::ids::{CallId, EmployerId, FunderId, PostId};
 use crate::domain::statement::Aging;
 use crate::domain::tabular;
-use crate::domain::{clock, Money, Month};
+use crate::domain::{clock, Date, Money, Month};
 use crate::error::ApiError;
 use crate::http::extract::{id_param, parse_param, path_id, Query};
+use crate::http::views::{AgingView, FiguresView};
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
-use diesel::prelude::*;
-use serde::Deserialize;
+use diesel::QueryResult;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::collections::HashMap;
 
 /// The query of the statement.
 #[derive(Debug, Deserialize)]
@@ -83,14 +79,56 @@ struct Figures {
 }
 
 impl Figures {
-    fn view(&self) -> serde_json::Value {
-        serde_json::json!({
-            "allocated": Money::from_cents(self.allocated),
-            "called": Money::from_cents(self.called),
-            "paid": Money::from_cents(self.paid),
-            "outstanding": Money::from_cents(self.called - self.paid),
-        })
+    fn view(&self) -> FiguresView {
+        FiguresView::of(self.allocated, self.called, self.paid)
     }
+}
+
+/// The statement's totals: the figures and the funder's credit.
+#[derive(Debug, Serialize)]
+struct TotalsView {
+    #[serde(flatten)]
+    figures: FiguresView,
+    credit: Money,
+}
+
+/// A post's figures on the statement.
+#[derive(Debug, Serialize)]
+struct PostFiguresView {
+    employer_id: EmployerId,
+    employer_name: Option<String>,
+    post_id: PostId,
+    #[serde(flatten)]
+    figures: FiguresView,
+}
+
+/// A call's part of the statement.
+#[derive(Debug, Serialize)]
+struct CallFiguresView {
+    call_id: CallId,
+    number: String,
+    employer_id: EmployerId,
+    issued_on: Date,
+    due_on: Date,
+    status: &'static str,
+    amount: Money,
+    paid: Money,
+    outstanding: Money,
+}
+
+/// The statement.
+#[derive(Debug, Serialize)]
+struct StatementView {
+    funder_id: FunderId,
+    employer_id: Option<EmployerId>,
+    from: Option<Month>,
+    to: Option<Month>,
+    as_of: Date,
+    commitments: Vec<serde_json::Value>,
+    totals: TotalsView,
+    by_post: Vec<PostFiguresView>,
+    by_call: Vec<CallFiguresView>,
+    aging: AgingView,
 }
 
 /// `GET /v1/funders/{id}/statement?employer_id=&from=&to=`: that funder (across its
@@ -107,14 +145,10 @@ pub async fn get(
     let from = parse_param("from", q.from.as_deref(), Month::parse)?;
     let to = parse_param("to", q.to.as_deref(), Month::parse)?;
     let format = Format::parse(q.format.as_deref())?;
-    let employer = match caller.scope {
-        Scope::Funder(own) if own != funder => return Err(ApiError::NotFound("funder")),
-        Scope::Employer(own) => match asked {
-            Some(other) if other != own => return Err(ApiError::NotFound("employer")),
-            _ => Some(own),
-        },
-        _ => asked,
-    };
+    if caller.own_funder().is_some_and(|own| own != funder) {
+        return Err(ApiError::NotFound("funder"));
+    }
+    let employer = caller.employer_in_scope(asked)?;
     let caller_scope = caller.scope;
     let body = state
         .with_connection(move |conn| {
@@ -126,70 +160,34 @@ pub async fn get(
                     return Err(ApiError::NotFound("funder"));
                 }
             }
-            let funder_id = funder;
-            let employer_id = employer;
+            let facts = db::statement::funder_facts(conn, funder, employer)?;
             let in_range =
                 |month: &Month| from.is_none_or(|f| *month >= f) && to.is_none_or(|t| *month <= t);
-            let same_employer = |e: &EmployerId| employer_id.is_none_or(|own| own == *e);
-
-            let commitment_rows: Vec<CommitmentRow> = commitments::table
-                .filter(commitments::funder_id.eq(funder_id))
-                .order(commitments::id)
-                .select(CommitmentRow::as_select())
-                .load(conn)?
-                .into_iter()
-                .filter(|c| same_employer(&c.employer_id))
-                .collect();
-            let ids: Vec<CommitmentId> = commitment_rows.iter().map(|r| r.id).collect();
-            let allocated = allocated_to_date(conn, &ids)?;
-            let rates = crate::db::keys::RateBook::for_commitments(
-                conn,
-                &commitment_rows.iter().collect::<Vec<_>>(),
-            )?;
-            let commitment_views: Vec<serde_json::Value> = commitment_rows
+            let commitment_views: Vec<serde_json::Value> = facts
+                .commitments
                 .iter()
                 .map(|row| {
-                    let allocated = allocated.get(&row.id).copied().unwrap_or(0);
-                    crate::http::commitments::view(row, allocated, &rates)
+                    let allocated = facts.allocated_to_date.get(&row.id).copied().unwrap_or(0);
+                    crate::http::commitments::view(row, allocated, &facts.rates)
                 })
                 .collect::<QueryResult<_>>()?;
 
             let mut by_post: BTreeMap<(EmployerId, PostId), Figures> = BTreeMap::new();
             let mut by_month: BTreeMap<(EmployerId, PostId, Month), Figures> = BTreeMap::new();
-            let allocations: Vec<(EmployerId, PostId, Month, i64)> = allocation_lines::table
-                .filter(allocation_lines::funder_id.eq(funder_id))
-                .select((
-                    allocation_lines::employer_id,
-                    allocation_lines::post_id,
-                    allocation_lines::month,
-                    allocation_lines::amount_cents,
-                ))
-                .load(conn)?;
-            for (e, post, month, amount) in allocations {
-                if same_employer(&e) && in_range(&month) {
+            for &(e, post, month, amount) in &facts.allocations {
+                if in_range(&month) {
                     by_post.entry((e, post)).or_default().allocated += amount;
                     by_month.entry((e, post, month)).or_default().allocated += amount;
                 }
             }
-
-            let call_rows: Vec<CallRow> = calls::table
-                .filter(calls::funder_id.eq(funder_id))
-                .filter(calls::cancelled_on.is_null())
-                .order((calls::due_on, calls::number))
-                .select(CallRow::as_select())
-                .load(conn)?
-                .into_iter()
-                .filter(|c| same_employer(&c.employer_id))
-                .collect();
-            let ids: Vec<CallId> = call_rows.iter().map(|c| c.id).collect();
-            let mut lines = store::settled_lines(conn, &ids)?;
-            let paid = store::paid(conn, &ids)?;
             let today = clock::today();
             let mut aging = Aging::default();
             let mut by_call = Vec::new();
-            for call in &call_rows {
+            for call in &facts.calls {
                 let mut figures = Figures::default();
-                for (post, month, amount, settled) in lines.remove(&call.id).unwrap_or_default() {
+                for &(post, month, amount, settled) in
+                    facts.settled.get(&call.id).into_iter().flatten()
+                {
                     if in_range(&month) {
                         let post_figures = by_post.entry((call.employer_id, post)).or_default();
                         post_figures.called += amount;
@@ -206,78 +204,51 @@ pub async fn get(
                     continue;
                 }
                 aging.add(call.due_on, today, figures.called - figures.paid);
-                by_call.push(serde_json::json!({
-                    "call_id": call.id,
-                    "number": call.number,
-                    "employer_id": call.employer_id,
-                    "issued_on": call.issued_on,
-                    "due_on": call.due_on,
-                    "status": store::status(call, paid.get(&call.id).copied().unwrap_or(0)),
-                    "amount": Money::from_cents(figures.called),
-                    "paid": Money::from_cents(figures.paid),
-                    "outstanding": Money::from_cents(figures.called - figures.paid),
-                }));
+                by_call.push(CallFiguresView {
+                    call_id: call.id,
+                    number: call.number.clone(),
+                    employer_id: call.employer_id,
+                    issued_on: call.issued_on,
+                    due_on: call.due_on,
+                    status: store::status(call, facts.paid.get(&call.id).copied().unwrap_or(0)),
+                    amount: Money::from_cents(figures.called),
+                    paid: Money::from_cents(figures.paid),
+                    outstanding: Money::from_cents(figures.called - figures.paid),
+                });
             }
-
-            let received: Vec<(PaymentId, EmployerId, i64)> = payments::table
-                .filter(payments::funder_id.eq(funder_id))
-                .select((payments::id, payments::employer_id, payments::amount_cents))
-                .load(conn)?;
-            let received: Vec<(PaymentId, i64)> = received
-                .into_iter()
-                .filter(|(_, e, _)| same_employer(e))
-                .map(|(id, _, amount)| (id, amount))
-                .collect();
-            let payment_ids: Vec<PaymentId> = received.iter().map(|r| r.0).collect();
-            let applied: i64 = payment_applications::table
-                .filter(payment_applications::payment_id.eq_any(&payment_ids))
-                .select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
-                    "CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT)",
-                ))
-                .first(conn)?;
-            let credit = received.iter().map(|r| r.1).sum::<i64>() - applied;
-
+            if format == Format::Csv {
+                return Ok(Answer::Csv(statement_table(conn, &by_month)?));
+            }
             let totals = by_post.values().fold(Figures::default(), |t, f| Figures {
                 allocated: t.allocated + f.allocated,
                 called: t.called + f.called,
                 paid: t.paid + f.paid,
             });
-            let mut totals_view = totals.view();
-            totals_view["credit"] = serde_json::json!(Money::from_cents(credit));
             // A funder names the employers it funds (on its calls, its statement).
             let employer_ids: Vec<EmployerId> = by_post.keys().map(|(e, _)| *e).collect();
-            let employer_names: HashMap<EmployerId, String> = employers::table
-                .filter(employers::id.eq_any(&employer_ids))
-                .select((employers::id, employers::name))
-                .load::<(EmployerId, String)>(conn)?
-                .into_iter()
-                .collect();
-            if format == Format::Csv {
-                return Ok(Answer::Csv(statement_table(conn, &by_month)?));
-            }
-            Ok(Answer::Json(serde_json::json!({
-                "funder_id": funder_id,
-                "employer_id": employer_id,
-                "from": from,
-                "to": to,
-                "as_of": today,
-                "commitments": commitment_views,
-                "totals": totals_view,
-                "by_post": by_post.iter().map(|((e, post), f)| {
-                    let mut row = f.view();
-                    row["employer_id"] = serde_json::Value::String(e.to_string());
-                    row["employer_name"] = serde_json::json!(employer_names.get(e));
-                    row["post_id"] = serde_json::Value::String(post.to_string());
-                    row
-                }).collect::<Vec<_>>(),
-                "by_call": by_call,
-                "aging": {
-                    "not_due": Money::from_cents(aging.not_due),
-                    "0_30": Money::from_cents(aging.days_0_30),
-                    "31_60": Money::from_cents(aging.days_31_60),
-                    "61_90": Money::from_cents(aging.days_61_90),
-                    "over_90": Money::from_cents(aging.over_90),
+            let employer_names = db::employers::names(conn, Some(&employer_ids))?;
+            Ok(Answer::Json(Box::new(StatementView {
+                funder_id: funder,
+                employer_id: employer,
+                from,
+                to,
+                as_of: today,
+                commitments: commitment_views,
+                totals: TotalsView {
+                    figures: totals.view(),
+                    credit: Money::from_cents(facts.credit),
                 },
+                by_post: by_post
+                    .iter()
+                    .map(|((e, post), f)| PostFiguresView {
+                        employer_id: *e,
+                        employer_name: employer_names.get(e).cloned(),
+                        post_id: *post,
+                        figures: f.view(),
+                    })
+                    .collect(),
+                by_call,
+                aging: aging.into(),
             })))
         })
         .await?;
@@ -289,7 +260,7 @@ pub async fn get(
 
 /// The statement's answer in the format asked.
 enum Answer {
-    Json(serde_json::Value),
+    Json(Box<StatementView>),
     Csv(String),
 }
 
@@ -298,29 +269,24 @@ enum Answer {
 fn statement_table(
     conn: &mut DbConnection,
     by_month: &BTreeMap<(EmployerId, PostId, Month), Figures>,
-) -> QueryResult<String> {
+) -> Result<String, ApiError> {
     let post_ids: Vec<PostId> = by_month.keys().map(|(_, p, _)| *p).collect();
     let employer_ids: Vec<EmployerId> = by_month.keys().map(|(e, _, _)| *e).collect();
-    let mut posts_named: HashMap<PostId, (Option<String>, String)> = HashMap::new();
-    for chunk in post_ids.chunks(1_000) {
-        let rows: Vec<(PostId, Option<String>, String)> = posts::table
-            .filter(posts::id.eq_any(chunk))
-            .select((posts::id, posts::reference, posts::title))
-            .load(conn)?;
-        posts_named.extend(rows.into_iter().map(|(id, r, t)| (id, (r, t))));
-    }
-    let employers_named: HashMap<EmployerId, String> = employers::table
-        .filter(employers::id.eq_any(&employer_ids))
-        .select((employers::id, employers::name))
-        .load::<(EmployerId, String)>(conn)?
-        .into_iter()
-        .collect();
+    let posts_named = db::statement::post_names(conn, &post_ids)?;
+    let employers_named = db::employers::names(conn, Some(&employer_ids))?;
     let rows: Vec<Vec<String>> = by_month
         .iter()
         .map(|((employer, post, month), f)| {
-            let (reference, title) = posts_named.get(post).cloned().unwrap_or_default();
-            vec![
-                employers_named.get(employer).cloned().unwrap_or_default(),
+            // Posts and employers are foreign keys of the lines: a missing name is a fault.
+            let (reference, title) = posts_named
+                .get(post)
+                .cloned()
+                .ok_or_else(|| anyhow::anyhow!("statement line names unknown post {post}"))?;
+            let employer_name = employers_named.get(employer).cloned().ok_or_else(|| {
+                anyhow::anyhow!("statement line names unknown employer {employer}")
+            })?;
+            Ok(vec![
+                employer_name,
                 reference.unwrap_or_default(),
                 title,
                 month.to_string(),
@@ -328,8 +294,8 @@ fn statement_table(
                 tabular::amount(f.called),
                 tabular::amount(f.paid),
                 tabular::amount(f.called - f.paid),
-            ]
+            ])
         })
-        .collect();
+        .collect::<Result<_, ApiError>>()?;
     Ok(tabular::write(&STATEMENT_COLUMNS, &rows))
 }
