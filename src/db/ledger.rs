@@ -261,3 +261,180 @@ pub fn lines_of(conn: &mut DbConnection, entry_ids: &[EntryId]) -> QueryResult<V
         ))
         .load(conn)
 }
+
+/// An entry as read back.
+#[derive(Debug, Clone, Queryable)]
+pub struct StoredEntry {
+    /// Its id.
+    pub id: EntryId,
+    /// The employer whose books hold it.
+    pub employer_id: EmployerId,
+    /// Its date.
+    pub date: Date,
+    /// What it records (`EntryKind`'s name).
+    pub kind: String,
+    /// Its reference.
+    pub reference: String,
+    /// The entry it reverses, if it is a reversal.
+    pub reverses: Option<EntryId>,
+    /// When it was written.
+    pub created_at: String,
+    /// Who wrote it.
+    pub recorded_by_sub: String,
+    /// Their role.
+    pub recorded_by_role: String,
+}
+
+/// Which entries to list: each filter given narrows the list; an entry matches the account,
+/// funder and post filters when one of its lines matches them all.
+#[derive(Debug, Clone, Default)]
+pub struct EntryFilter {
+    /// One employer's books.
+    pub employer: Option<EmployerId>,
+    /// Dated on or after.
+    pub from: Option<Date>,
+    /// Dated on or before.
+    pub to: Option<Date>,
+    /// A line on this account.
+    pub account: Option<String>,
+    /// A line concerning this funder.
+    pub funder: Option<FunderId>,
+    /// A line concerning this post.
+    pub post: Option<PostId>,
+}
+
+/// The cursor of an entry in the journal's order (date, then id).
+pub fn entry_cursor(entry: &StoredEntry) -> String {
+    format!("{}_{}", entry.date, entry.id)
+}
+
+/// A page of the journal ordered by date then id, after a cursor of [`entry_cursor`].
+pub fn entries_page(
+    conn: &mut DbConnection,
+    filter: &EntryFilter,
+    page: &crate::db::paging::Page,
+) -> QueryResult<(Vec<StoredEntry>, Option<String>)> {
+    let mut e = journal_entries::table
+        .select((
+            journal_entries::id,
+            journal_entries::employer_id,
+            journal_entries::entry_date,
+            journal_entries::kind,
+            journal_entries::reference,
+            journal_entries::reverses_entry_id,
+            journal_entries::created_at,
+            journal_entries::recorded_by_sub,
+            journal_entries::recorded_by_role,
+        ))
+        .order((journal_entries::entry_date, journal_entries::id))
+        .limit(page.limit + 1)
+        .into_boxed();
+    if let Some(employer) = filter.employer {
+        e = e.filter(journal_entries::employer_id.eq(employer));
+    }
+    if let Some(from) = filter.from {
+        e = e.filter(journal_entries::entry_date.ge(from));
+    }
+    if let Some(to) = filter.to {
+        e = e.filter(journal_entries::entry_date.le(to));
+    }
+    if filter.account.is_some() || filter.funder.is_some() || filter.post.is_some() {
+        // One subquery shape for every combination of filters (a boxed subquery does not go
+        // through the multi-backend connection): an absent filter is "1 = 1".
+        let absent = |missing: bool| {
+            diesel::dsl::sql::<diesel::sql_types::Bool>(if missing { "1 = 1" } else { "1 = 0" })
+        };
+        let matching = journal_lines::table
+            .filter(
+                journal_lines::account
+                    .eq(filter.account.clone().unwrap_or_default())
+                    .or(absent(filter.account.is_none())),
+            )
+            .filter(
+                journal_lines::funder_id
+                    .eq(filter.funder.map(|f| f.to_string()).unwrap_or_default())
+                    .or(absent(filter.funder.is_none())),
+            )
+            .filter(
+                journal_lines::post_id
+                    .eq(filter.post.map(|p| p.to_string()).unwrap_or_default())
+                    .or(absent(filter.post.is_none())),
+            )
+            .select(journal_lines::entry_id);
+        e = e.filter(journal_entries::id.eq_any(matching));
+    }
+    if let Some((date, id)) = page.after.as_deref().and_then(|c| c.split_once('_')) {
+        e = e.filter(
+            journal_entries::entry_date
+                .gt(date.to_owned())
+                .or(journal_entries::entry_date
+                    .eq(date.to_owned())
+                    .and(journal_entries::id.gt(id.to_owned()))),
+        );
+    }
+    let rows: Vec<StoredEntry> = e.load(conn)?;
+    Ok(page.finish(rows, entry_cursor))
+}
+
+/// A balance as summed: account, funder key and post key (empty when the lines concern none),
+/// debit and credit in cents.
+pub type BalanceRow = (String, String, String, i64, i64);
+
+/// The balances of the books, of one employer or all: the running balances, or with `as_of`
+/// the lines dated up to that day summed per key by the database (the lines themselves never
+/// come into the server's memory, however long the ledger).
+pub fn balances(
+    conn: &mut DbConnection,
+    employer: Option<EmployerId>,
+    as_of: Option<Date>,
+) -> QueryResult<Vec<BalanceRow>> {
+    match as_of {
+        None => {
+            let mut b = account_balances::table
+                .select((
+                    account_balances::account,
+                    account_balances::funder_key,
+                    account_balances::post_key,
+                    account_balances::debit_cents,
+                    account_balances::credit_cents,
+                ))
+                .into_boxed();
+            if let Some(employer) = employer {
+                b = b.filter(account_balances::employer_id.eq(employer));
+            }
+            b.load(conn)
+        }
+        Some(date) => {
+            let mut l = journal_lines::table
+                .filter(journal_lines::entry_date.le(date))
+                .group_by((
+                    journal_lines::account,
+                    journal_lines::funder_id,
+                    journal_lines::post_id,
+                ))
+                .select((
+                    journal_lines::account,
+                    journal_lines::funder_id,
+                    journal_lines::post_id,
+                    diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                        "CAST(COALESCE(SUM(debit_cents), 0) AS BIGINT)",
+                    ),
+                    diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                        "CAST(COALESCE(SUM(credit_cents), 0) AS BIGINT)",
+                    ),
+                ))
+                .into_boxed();
+            if let Some(employer) = employer {
+                l = l.filter(journal_lines::employer_id.eq(employer));
+            }
+            Ok(
+                l.load::<(String, Option<String>, Option<String>, i64, i64)>(conn)?
+                    .into_iter()
+                    // The running balances key "no funder" and "no post" as empty text, and so
+                    // do these sums.
+                    .map(|(a, f, p, d, c)| (a, f.unwrap_or_default(), p.unwrap_or_default(), d, c))
+                    .collect(),
+            )
+        }
+    }
+}

@@ -2,16 +2,15 @@
 //! the employer itself, the mission and the operator.
 
 use crate::auth::{Caller, Scope};
-use crate::db::schema::{account_balances, journal_entries, journal_lines};
-use crate::db::DbConnection;
+use crate::db::ledger::{EntryFilter, StoredEntry};
+use crate::db::{self, DbConnection, RecordedBy};
 use crate::domain::ids::{EmployerId, EntryId, FunderId, PostId};
-use crate::domain::{Date, Money};
+use crate::domain::{Date, Money, Month};
 use crate::error::ApiError;
 use crate::http::extract::{id_param, page_response, parse_param, Page, Query};
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
-use diesel::prelude::*;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -43,17 +42,6 @@ pub struct EntriesQuery {
     cursor: Option<String>,
 }
 
-type EntryRow = (
-    EntryId,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    String,
-    String,
-    String,
-);
 fn checked_account(text: &str) -> Result<String, ApiError> {
     if !text.is_empty() && text.len() <= 10 && text.bytes().all(|b| b.is_ascii_digit()) {
         Ok(text.to_owned())
@@ -79,124 +67,92 @@ pub async fn entries(
         Uuid::parse_str(id).ok()?;
         Some(c.to_owned())
     })?;
-    let employer = books_in_scope(&caller, id_param("employer_id", q.employer_id.as_deref())?)?
-        .map(|id| id.to_string());
+    let employer = books_in_scope(&caller, id_param("employer_id", q.employer_id.as_deref())?)?;
     let from = parse_param("from", q.from.as_deref(), Date::parse)?;
     let to = parse_param("to", q.to.as_deref(), Date::parse)?;
     let account = q.account.as_deref().map(checked_account).transpose()?;
     let funder: Option<FunderId> = id_param("funder_id", q.funder_id.as_deref())?;
     let post: Option<PostId> = id_param("post_id", q.post_id.as_deref())?;
+    let filter = EntryFilter {
+        employer,
+        from,
+        to,
+        account,
+        funder,
+        post,
+    };
     let (items, next) = state
         .with_connection(move |conn| {
-            let mut e = journal_entries::table
-                .select((
-                    journal_entries::id,
-                    journal_entries::employer_id,
-                    journal_entries::entry_date,
-                    journal_entries::kind,
-                    journal_entries::reference,
-                    journal_entries::reverses_entry_id,
-                    journal_entries::created_at,
-                    journal_entries::recorded_by_sub,
-                    journal_entries::recorded_by_role,
-                ))
-                .order((journal_entries::entry_date, journal_entries::id))
-                .limit(page.limit + 1)
-                .into_boxed();
-            if let Some(employer) = &employer {
-                e = e.filter(journal_entries::employer_id.eq(employer.clone()));
-            }
-            if let Some(from) = from {
-                e = e.filter(journal_entries::entry_date.ge(from.to_string()));
-            }
-            if let Some(to) = to {
-                e = e.filter(journal_entries::entry_date.le(to.to_string()));
-            }
-            if account.is_some() || funder.is_some() || post.is_some() {
-                // One subquery shape for every combination of filters (a boxed subquery does
-                // not go through the multi-backend connection): an absent filter is "1 = 1".
-                let absent = |missing: bool| {
-                    diesel::dsl::sql::<diesel::sql_types::Bool>(if missing {
-                        "1 = 1"
-                    } else {
-                        "1 = 0"
-                    })
-                };
-                let matching = journal_lines::table
-                    .filter(
-                        journal_lines::account
-                            .eq(account.clone().unwrap_or_default())
-                            .or(absent(account.is_none())),
-                    )
-                    .filter(
-                        journal_lines::funder_id
-                            .eq(funder.map(|f| f.to_string()).unwrap_or_default())
-                            .or(absent(funder.is_none())),
-                    )
-                    .filter(
-                        journal_lines::post_id
-                            .eq(post.map(|p| p.to_string()).unwrap_or_default())
-                            .or(absent(post.is_none())),
-                    )
-                    .select(journal_lines::entry_id);
-                e = e.filter(journal_entries::id.eq_any(matching));
-            }
-            if let Some((date, id)) = page.after.as_deref().and_then(|c| c.split_once('_')) {
-                e = e.filter(
-                    journal_entries::entry_date
-                        .gt(date.to_owned())
-                        .or(journal_entries::entry_date
-                            .eq(date.to_owned())
-                            .and(journal_entries::id.gt(id.to_owned()))),
-                );
-            }
-            let rows: Vec<EntryRow> = e.load(conn)?;
-            let (rows, next) = page.finish(rows, |r| format!("{}_{}", r.2, r.0));
-            let items = with_lines(conn, rows)?;
-            Ok((items, next))
+            let (rows, next) = db::ledger::entries_page(conn, &filter, &page)?;
+            Ok((with_lines(conn, rows)?, next))
         })
         .await?;
     Ok(page_response(items, next))
 }
 
-fn with_lines(
-    conn: &mut DbConnection,
-    rows: Vec<EntryRow>,
-) -> Result<Vec<serde_json::Value>, ApiError> {
-    let ids: Vec<EntryId> = rows.iter().map(|r| r.0).collect();
-    let mut lines: BTreeMap<EntryId, Vec<serde_json::Value>> = BTreeMap::new();
-    let loaded = crate::db::ledger::lines_of(conn, &ids)?;
-    for (entry, account, debit, credit, funder, post, month) in loaded {
-        let mut line = serde_json::json!({
-            "account": account, "debit": Money::from_cents(debit), "credit": Money::from_cents(credit),
+/// A line of an entry; funder, post and month appear on the lines that concern one.
+#[derive(Debug, Serialize)]
+struct LineView {
+    account: String,
+    debit: Money,
+    credit: Money,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    funder_id: Option<FunderId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    post_id: Option<PostId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    month: Option<Month>,
+}
+
+/// An entry with its lines.
+#[derive(Debug, Serialize)]
+struct EntryView {
+    id: EntryId,
+    employer_id: EmployerId,
+    date: Date,
+    kind: String,
+    reference: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reverses: Option<EntryId>,
+    lines: Vec<LineView>,
+    recorded_by: RecordedBy,
+    recorded_at: String,
+}
+
+fn with_lines(conn: &mut DbConnection, rows: Vec<StoredEntry>) -> Result<Vec<EntryView>, ApiError> {
+    let ids: Vec<EntryId> = rows.iter().map(|r| r.id).collect();
+    let mut lines: BTreeMap<EntryId, Vec<LineView>> = BTreeMap::new();
+    for (entry, account, debit, credit, funder_id, post_id, month) in
+        db::ledger::lines_of(conn, &ids)?
+    {
+        lines.entry(entry).or_default().push(LineView {
+            account,
+            debit: Money::from_cents(debit),
+            credit: Money::from_cents(credit),
+            funder_id,
+            post_id,
+            month,
         });
-        let concerning = [
-            ("funder_id", funder.map(|f| f.to_string())),
-            ("post_id", post.map(|p| p.to_string())),
-            ("month", month.map(|m| m.to_string())),
-        ];
-        for (name, value) in concerning {
-            if let Some(value) = value {
-                line[name] = serde_json::Value::String(value);
-            }
-        }
-        lines.entry(entry).or_default().push(line);
     }
-    Ok(rows
-        .into_iter()
-        .map(|(id, employer, date, kind, reference, reverses, at, sub, role)| {
-            let mut entry = serde_json::json!({
-                "id": id, "employer_id": employer, "date": date, "kind": kind, "reference": reference,
-                "lines": lines.remove(&id).unwrap_or_default(),
-                "recorded_by": crate::db::recorded_by_view(&sub, &role),
-                "recorded_at": at,
-            });
-            if let Some(reverses) = reverses {
-                entry["reverses"] = serde_json::Value::String(reverses);
-            }
-            entry
+    rows.into_iter()
+        .map(|row| {
+            // Every entry is posted balanced, so with two lines at least.
+            let lines = lines
+                .remove(&row.id)
+                .ok_or_else(|| anyhow::anyhow!("journal entry {} has no lines", row.id))?;
+            Ok(EntryView {
+                recorded_by: db::recorded_by_view(&row.recorded_by_sub, &row.recorded_by_role),
+                recorded_at: row.created_at,
+                id: row.id,
+                employer_id: row.employer_id,
+                date: row.date,
+                kind: row.kind,
+                reference: row.reference,
+                reverses: row.reverses,
+                lines,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// The query of `GET /v1/ledger/balances`.
@@ -208,6 +164,20 @@ pub struct BalancesQuery {
     group_by: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
+}
+
+/// A balance; funder and post appear when the balances are grouped by them and the lines
+/// concern one.
+#[derive(Debug, Serialize)]
+struct BalanceView {
+    account: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    funder_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    post_id: Option<String>,
+    debit: Money,
+    credit: Money,
+    balance: Money,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,8 +199,7 @@ pub async fn balances(
     let page = Page::parse_with(q.limit.as_deref(), q.cursor.as_deref(), |c| {
         (!c.is_empty() && c.len() <= 200).then(|| c.to_owned())
     })?;
-    let employer = books_in_scope(&caller, id_param("employer_id", q.employer_id.as_deref())?)?
-        .map(|id| id.to_string());
+    let employer = books_in_scope(&caller, id_param("employer_id", q.employer_id.as_deref())?)?;
     let as_of = parse_param("as_of", q.as_of.as_deref(), Date::parse)?;
     let grouping = match q.group_by.as_deref() {
         None | Some("account") => Grouping::Account,
@@ -243,59 +212,8 @@ pub async fn balances(
             ))
         }
     };
-    let rows: Vec<(String, String, String, i64, i64)> = state
-        .with_connection(move |conn| {
-            let rows: Vec<(String, String, String, i64, i64)> = match as_of {
-                None => {
-                    let mut b = account_balances::table
-                        .select((
-                            account_balances::account,
-                            account_balances::funder_key,
-                            account_balances::post_key,
-                            account_balances::debit_cents,
-                            account_balances::credit_cents,
-                        ))
-                        .into_boxed();
-                    if let Some(employer) = &employer {
-                        b = b.filter(account_balances::employer_id.eq(employer.clone()));
-                    }
-                    b.load(conn)?
-                }
-                Some(date) => {
-                    // Summed by the database, one row per key: the lines themselves never
-                    // come into the server's memory, however long the ledger.
-                    let mut l = journal_lines::table
-                        .filter(journal_lines::entry_date.le(date.to_string()))
-                        .group_by((
-                            journal_lines::account,
-                            journal_lines::funder_id,
-                            journal_lines::post_id,
-                        ))
-                        .select((
-                            journal_lines::account,
-                            journal_lines::funder_id,
-                            journal_lines::post_id,
-                            diesel::dsl::sql::<diesel::sql_types::BigInt>(
-                                "CAST(COALESCE(SUM(debit_cents), 0) AS BIGINT)",
-                            ),
-                            diesel::dsl::sql::<diesel::sql_types::BigInt>(
-                                "CAST(COALESCE(SUM(credit_cents), 0) AS BIGINT)",
-                            ),
-                        ))
-                        .into_boxed();
-                    if let Some(employer) = &employer {
-                        l = l.filter(journal_lines::employer_id.eq(employer.clone()));
-                    }
-                    l.load::<(String, Option<String>, Option<String>, i64, i64)>(conn)?
-                        .into_iter()
-                        .map(|(a, f, p, d, c)| {
-                            (a, f.unwrap_or_default(), p.unwrap_or_default(), d, c)
-                        })
-                        .collect()
-                }
-            };
-            Ok(rows)
-        })
+    let rows = state
+        .with_connection(move |conn| Ok(db::ledger::balances(conn, employer, as_of)?))
         .await?;
     let mut grouped: BTreeMap<(String, String, String), (i64, i64)> = BTreeMap::new();
     for (account, funder, post, debit, credit) in rows {
@@ -325,22 +243,15 @@ pub async fn balances(
     } else {
         None
     };
-    let items: Vec<serde_json::Value> = selected
+    let items: Vec<BalanceView> = selected
         .into_iter()
-        .map(|((account, funder, post), (debit, credit))| {
-            let mut row = serde_json::json!({
-                "account": account,
-                "debit": Money::from_cents(debit),
-                "credit": Money::from_cents(credit),
-                "balance": Money::from_cents(debit - credit),
-            });
-            if !funder.is_empty() {
-                row["funder_id"] = serde_json::Value::String(funder);
-            }
-            if !post.is_empty() {
-                row["post_id"] = serde_json::Value::String(post);
-            }
-            row
+        .map(|((account, funder, post), (debit, credit))| BalanceView {
+            account,
+            debit: Money::from_cents(debit),
+            credit: Money::from_cents(credit),
+            balance: Money::from_cents(debit - credit),
+            funder_id: (!funder.is_empty()).then_some(funder),
+            post_id: (!post.is_empty()).then_some(post),
         })
         .collect();
     Ok(page_response(items, next))
