@@ -36,6 +36,7 @@ macro_rules! insert_batches {
 }
 
 pub mod allocation_runs;
+pub mod allocations;
 pub mod calls;
 pub mod commitments;
 pub mod costs;

@@ -369,3 +369,18 @@ pub fn set_budget_from(
         .execute(conn)?;
     Ok(())
 }
+
+/// The posts of an employer in force in a month, by id (an employer-wide run's posts).
+pub fn in_force(
+    conn: &mut DbConnection,
+    employer: EmployerId,
+    month: Month,
+) -> QueryResult<Vec<PostId>> {
+    posts::table
+        .filter(posts::employer_id.eq(employer))
+        .filter(posts::start_month.le(month))
+        .filter(posts::end_month.is_null().or(posts::end_month.ge(month)))
+        .order(posts::id)
+        .select(posts::id)
+        .load(conn)
+}

@@ -1,10 +1,10 @@
 //! `POST /v1/allocations/run` and `GET /v1/posts/{id}/allocations`.
 
-use crate::auth::{Caller, Scope};
+use crate::auth::Caller;
 use crate::db;
 use crate::db::allocation_runs::{self, RunResult, RunScope};
-use crate::db::schema::{allocated_months, allocation_lines, posts as posts_table};
-use crate::domain::ids::{EmployerId, PostId};
+use crate::db::allocations::AllocatedMonth;
+use crate::domain::ids::{CommitmentId, EmployerId, FunderId, PostId};
 use crate::domain::{Money, Month};
 use crate::error::ApiError;
 use crate::http::extract::{page_response, parse_param, path_id, Body, Page, Query};
@@ -12,9 +12,7 @@ use crate::http::idempotency::{self, Outcome};
 use crate::http::posts;
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
-use diesel::prelude::*;
-use serde::Deserialize;
-use std::collections::BTreeMap;
+use serde::{Deserialize, Serialize};
 
 /// The body of `POST /v1/allocations/run`: one post or a whole employer, and a month.
 #[derive(Debug, Deserialize)]
@@ -31,15 +29,90 @@ impl crate::http::extract::SentBy for RunRequest {
     const SENDERS: crate::http::extract::Senders = crate::http::extract::Senders::EmployerSide;
 }
 
-fn result_view(result: &RunResult) -> serde_json::Value {
-    serde_json::json!({
-        "post_id": result.post_id,
-        "month": result.month,
-        "cost": Money::from_cents(result.cost_cents),
-        "allocated": Money::from_cents(result.allocated_cents),
-        "uncovered": Money::from_cents(result.uncovered_cents),
-        "entries_posted": result.entries_posted,
-    })
+/// What a run did to one post's month.
+#[derive(Debug, Serialize)]
+struct ResultView {
+    post_id: PostId,
+    month: Month,
+    cost: Money,
+    allocated: Money,
+    uncovered: Money,
+    entries_posted: i64,
+}
+
+impl From<&RunResult> for ResultView {
+    fn from(result: &RunResult) -> ResultView {
+        ResultView {
+            post_id: result.post_id,
+            month: result.month,
+            cost: Money::from_cents(result.cost_cents),
+            allocated: Money::from_cents(result.allocated_cents),
+            uncovered: Money::from_cents(result.uncovered_cents),
+            entries_posted: result.entries_posted,
+        }
+    }
+}
+
+/// The answer of a run.
+#[derive(Debug, Serialize)]
+struct RunView {
+    results: Vec<ResultView>,
+}
+
+/// A commitment's part of an allocated month.
+#[derive(Debug, Serialize)]
+struct LineView {
+    commitment_id: CommitmentId,
+    funder_id: FunderId,
+    amount: Money,
+}
+
+/// An allocated month as the employer, the mission and the operator see it.
+#[derive(Debug, Serialize)]
+struct MonthView {
+    month: Month,
+    cost: Money,
+    lines: Vec<LineView>,
+    uncovered: Money,
+}
+
+/// An allocated month as a funder sees it: its own lines, no cost, nothing uncovered.
+#[derive(Debug, Serialize)]
+struct FunderMonthView {
+    month: Month,
+    lines: Vec<LineView>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum MonthAnswer {
+    Full(MonthView),
+    Funder(FunderMonthView),
+}
+
+/// The month as a caller may see it (the lines were read for a funder's own already).
+fn month_view(month: AllocatedMonth, funder: Option<FunderId>) -> MonthAnswer {
+    let lines = month
+        .lines
+        .into_iter()
+        .map(|(commitment_id, funder_id, cents)| LineView {
+            commitment_id,
+            funder_id,
+            amount: Money::from_cents(cents),
+        })
+        .collect();
+    match funder {
+        Some(_) => MonthAnswer::Funder(FunderMonthView {
+            month: month.month,
+            lines,
+        }),
+        None => MonthAnswer::Full(MonthView {
+            month: month.month,
+            cost: Money::from_cents(month.cost_cents),
+            lines,
+            uncovered: Money::from_cents(month.uncovered_cents),
+        }),
+    }
 }
 
 /// `POST /v1/allocations/run` (employer, admin).
@@ -83,17 +156,7 @@ pub async fn run(
                 crate::db::employers::find(conn, employer_id)?;
                 let lock = db::lock_employer(conn, employer_id)?;
                 swept = crate::http::sweep::SweepScope::Employer(employer_id);
-                let post_ids: Vec<PostId> = posts_table::table
-                    .filter(posts_table::employer_id.eq(employer_id))
-                    .filter(posts_table::start_month.le(month))
-                    .filter(
-                        posts_table::end_month
-                            .is_null()
-                            .or(posts_table::end_month.ge(month)),
-                    )
-                    .order(posts_table::id)
-                    .select(posts_table::id)
-                    .load(conn)?;
+                let post_ids = db::posts::in_force(conn, employer_id, month)?;
                 allocation_runs::run(
                     conn,
                     &lock,
@@ -107,9 +170,12 @@ pub async fn run(
         crate::http::sweep::after_write(conn, swept)?;
         let posted: i64 = results.iter().map(|r| r.entries_posted).sum();
         tracing::info!(%month, posts = results.len(), entries_posted = posted, "allocation run");
-        Ok(Outcome::ok(serde_json::json!({
-            "results": results.iter().map(result_view).collect::<Vec<_>>()
-        })))
+        let view = RunView {
+            results: results.iter().map(ResultView::from).collect(),
+        };
+        Ok(Outcome::ok(
+            serde_json::to_value(view).map_err(anyhow::Error::from)?,
+        ))
     })
     .await
 }
@@ -147,77 +213,10 @@ pub async fn list(
     let (items, next) = state
         .with_connection(move |conn| {
             posts::load_readable(conn, &caller, post_id)?;
-            let post = post_id.to_string();
-            let funder = match caller.scope {
-                Scope::Funder(own) => Some(own.to_string()),
-                _ => None,
-            };
-            let mut months_q = allocated_months::table
-                .filter(allocated_months::post_id.eq(&post))
-                .select((
-                    allocated_months::month,
-                    allocated_months::cost_cents,
-                    allocated_months::uncovered_cents,
-                ))
-                .into_boxed();
-            if let Some(from) = from {
-                months_q = months_q.filter(allocated_months::month.ge(from.to_string()));
-            }
-            if let Some(to) = to {
-                months_q = months_q.filter(allocated_months::month.le(to.to_string()));
-            }
-            let mut months_q = crate::keyset_page!(months_q, allocated_months::month, page);
-            if let Some(funder) = &funder {
-                months_q = months_q.filter(
-                    allocated_months::month.eq_any(
-                        allocation_lines::table
-                            .filter(allocation_lines::post_id.eq(&post))
-                            .filter(allocation_lines::funder_id.eq(funder.clone()))
-                            .select(allocation_lines::month),
-                    ),
-                );
-            }
-            let months: Vec<(String, i64, i64)> = months_q.load(conn)?;
-            let (months, next) = page.finish(months, |m| m.0.clone());
-            let (Some(first), Some(last)) = (months.first(), months.last()) else {
-                return Ok((Vec::new(), next));
-            };
-            let mut lines_q = allocation_lines::table
-                .filter(allocation_lines::post_id.eq(&post))
-                .filter(allocation_lines::month.between(first.0.clone(), last.0.clone()))
-                .order((allocation_lines::month, allocation_lines::commitment_id))
-                .select((
-                    allocation_lines::month,
-                    allocation_lines::commitment_id,
-                    allocation_lines::funder_id,
-                    allocation_lines::amount_cents,
-                ))
-                .into_boxed();
-            if let Some(funder) = &funder {
-                lines_q = lines_q.filter(allocation_lines::funder_id.eq(funder.clone()));
-            }
-            let mut by_month: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
-            for (month, commitment, funder_id, amount) in lines_q.load::<(String, String, String, i64)>(conn)? {
-                by_month.entry(month).or_default().push(serde_json::json!({
-                    "commitment_id": commitment, "funder_id": funder_id, "amount": Money::from_cents(amount)
-                }));
-            }
-            let items = months
-                .into_iter()
-                .map(|(month, cost, uncovered)| {
-                    let lines = by_month.remove(&month).unwrap_or_default();
-                    if funder.is_some() {
-                        serde_json::json!({"month": month, "lines": lines})
-                    } else {
-                        serde_json::json!({
-                            "month": month,
-                            "cost": Money::from_cents(cost),
-                            "lines": lines,
-                            "uncovered": Money::from_cents(uncovered),
-                        })
-                    }
-                })
-                .collect();
+            let funder = caller.own_funder();
+            let (months, next) = db::allocations::page(conn, post_id, funder, from, to, &page)?;
+            let items: Vec<MonthAnswer> =
+                months.into_iter().map(|m| month_view(m, funder)).collect();
             Ok((items, next))
         })
         .await?;
