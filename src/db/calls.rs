@@ -243,44 +243,6 @@ pub fn outstanding(row: &CallRow, paid_cents: i64) -> i64 {
     }
 }
 
-/// The answer for a call.
-pub fn view(row: &CallRow, lines: &[CallLine], paid_cents: i64) -> serde_json::Value {
-    let outstanding = outstanding(row, paid_cents);
-    serde_json::json!({
-        "id": row.id,
-        "number": row.number,
-        "employer_id": row.employer_id,
-        "funder_id": row.funder_id,
-        "from_month": row.from_month,
-        "to_month": row.to_month,
-        "issued_on": row.issued_on,
-        "due_on": row.due_on,
-        "amount": Money::from_cents(row.amount_cents),
-        "paid": Money::from_cents(paid_cents),
-        "outstanding": Money::from_cents(outstanding),
-        "status": status(row, paid_cents),
-        "lines": lines.iter().map(|(post, month, amount)| serde_json::json!({
-            "post_id": post, "month": month, "amount": Money::from_cents(*amount)
-        })).collect::<Vec<_>>(),
-        "cancelled_on": row.cancelled_on,
-        "credit_note_id": row.credit_note_id,
-        "credit_note_number": row.credit_note_number,
-        "credit_note": row.credit_note_number.as_ref().map(|number| serde_json::json!({
-            "id": row.credit_note_id,
-            "number": number,
-            "issued_on": row.cancelled_on,
-            "recorded_by": super::recorded_by_view(
-                row.cancelled_by_sub.as_deref().unwrap_or_default(),
-                row.cancelled_by_role.as_deref().unwrap_or_default(),
-            ),
-            "recorded_at": row.cancelled_at,
-        })),
-        "created_at": row.created_at,
-        "recorded_by": super::recorded_by_view(&row.recorded_by_sub, &row.recorded_by_role),
-        "recorded_at": row.created_at,
-    })
-}
-
 /// Reads one call.
 pub fn find(conn: &mut DbConnection, id: CallId) -> Result<CallRow, StoreError> {
     calls::table
@@ -611,4 +573,103 @@ pub fn receive(
         }
     }
     Ok(id)
+}
+
+/// A page of the calls `scope` may read, by id, optionally between one employer and funder.
+pub fn page(
+    conn: &mut DbConnection,
+    scope: crate::auth::Scope,
+    employer: Option<EmployerId>,
+    funder: Option<FunderId>,
+    page: &crate::db::paging::Page,
+) -> QueryResult<(Vec<CallRow>, Option<String>)> {
+    let query = crate::party_filters!(
+        calls::table.select(CallRow::as_select()).into_boxed(),
+        calls,
+        scope,
+        employer = employer,
+        funder = funder
+    );
+    let rows = crate::keyset_page!(query, calls::id, page).load(conn)?;
+    Ok(page.finish(rows, |c: &CallRow| c.id.to_string()))
+}
+
+/// Every call `scope` may read between the parties asked, oldest first, up to `limit`.
+pub fn all_selected(
+    conn: &mut DbConnection,
+    scope: crate::auth::Scope,
+    employer: Option<EmployerId>,
+    funder: Option<FunderId>,
+    limit: i64,
+) -> QueryResult<Vec<CallRow>> {
+    crate::party_filters!(
+        calls::table.select(CallRow::as_select()).into_boxed(),
+        calls,
+        scope,
+        employer = employer,
+        funder = funder
+    )
+    .order((calls::issued_on, calls::number))
+    .limit(limit)
+    .load(conn)
+}
+
+/// What a call's document prints besides the call itself.
+pub struct DocumentFacts {
+    /// The employer issuing it.
+    pub employer: crate::db::employers::EmployerRow,
+    /// The funder's name.
+    pub funder_name: String,
+    /// The call's lines.
+    pub lines: Vec<CallLine>,
+    /// Each post's title and reference.
+    pub posts: HashMap<PostId, (String, Option<String>)>,
+    /// The references of the funder's commitments the call draws on, sorted, once each.
+    pub conventions: Vec<String>,
+    /// What was paid on the call, in cents.
+    pub paid_cents: i64,
+}
+
+/// Reads what a call's document prints.
+pub fn document_facts(
+    conn: &mut DbConnection,
+    call: &CallRow,
+) -> Result<DocumentFacts, StoreError> {
+    use super::schema::{commitments, posts};
+    let employer = crate::db::employers::find(conn, call.employer_id)?;
+    let funder_name = crate::db::funders::find(conn, call.funder_id)?.name;
+    let lines = lines_of(conn, std::slice::from_ref(&call.id))?
+        .remove(&call.id)
+        .ok_or_else(|| {
+            anyhow::anyhow!("call {} has no lines: an empty call is refused", call.id)
+        })?;
+    let post_ids: Vec<PostId> = lines.iter().map(|l| l.0).collect();
+    let posts = posts::table
+        .filter(posts::id.eq_any(&post_ids))
+        .select((posts::id, posts::title, posts::reference))
+        .load::<(PostId, String, Option<String>)>(conn)?
+        .into_iter()
+        .map(|(id, title, reference)| (id, (title, reference)))
+        .collect();
+    let mut conventions: Vec<String> = commitments::table
+        .filter(commitments::funder_id.eq(call.funder_id))
+        .filter(commitments::post_id.eq_any(&post_ids))
+        .filter(commitments::start_month.le(call.to_month))
+        .filter(commitments::end_month.ge(call.from_month))
+        .select(commitments::reference)
+        .load(conn)?;
+    conventions.sort();
+    conventions.dedup();
+    let paid_cents = paid(conn, std::slice::from_ref(&call.id))?
+        .get(&call.id)
+        .copied()
+        .unwrap_or(0);
+    Ok(DocumentFacts {
+        employer,
+        funder_name,
+        lines,
+        posts,
+        conventions,
+        paid_cents,
+    })
 }

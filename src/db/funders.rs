@@ -66,3 +66,16 @@ pub fn kinds(conn: &mut DbConnection) -> QueryResult<std::collections::HashMap<F
         .into_iter()
         .collect())
 }
+
+/// Funders' names by id, of the ids given.
+pub fn names(
+    conn: &mut DbConnection,
+    ids: &[FunderId],
+) -> QueryResult<std::collections::HashMap<FunderId, String>> {
+    Ok(funders::table
+        .filter(funders::id.eq_any(ids))
+        .select((funders::id, funders::name))
+        .load::<(FunderId, String)>(conn)?
+        .into_iter()
+        .collect())
+}

@@ -42,7 +42,7 @@ macro_rules! keyset_page {
 /// rows that concern it), so that a list never shows another party's rows whatever it asks.
 #[macro_export]
 macro_rules! party_filters {
-    ($query:expr, $table:ident, $caller:expr, employer = $employer:expr, funder = $funder:expr) => {{
+    ($query:expr, $table:ident, $scope:expr, employer = $employer:expr, funder = $funder:expr) => {{
         let mut query = $query;
         if let Some(employer) = $employer {
             query = query.filter($table::employer_id.eq(employer.to_string()));
@@ -50,7 +50,7 @@ macro_rules! party_filters {
         if let Some(funder) = $funder {
             query = query.filter($table::funder_id.eq(funder.to_string()));
         }
-        match $caller.scope {
+        match $scope {
             $crate::auth::Scope::Admin | $crate::auth::Scope::Mission => query,
             $crate::auth::Scope::Employer(own) => {
                 query.filter($table::employer_id.eq(own.to_string()))

@@ -1,20 +1,19 @@
 //! `/v1/calls`: calls for funds, numbered without gaps, and their cancellation by credit note.
 
 use crate::auth::Caller;
-use crate::db::calls::{self as store, CallRow, NewCall};
-use crate::db::schema::calls;
-use crate::db::{self, DbConnection};
-use crate::domain::ids::{CallId, EmployerId, FunderId};
+use crate::db::calls::{self as store, CallLine, CallRow, NewCall};
+use crate::db::{self, DbConnection, RecordedBy};
+use crate::domain::ids::{CallId, CreditNoteId, EmployerId, FunderId, PostId};
 use crate::domain::tabular;
-use crate::domain::{clock, Date, Month};
+use crate::domain::{clock, Date, Money, Month};
 use crate::error::ApiError;
 use crate::http::extract::{page_response, path_id, Body, PartiesQuery, Query};
 use crate::http::idempotency::{self, Outcome};
 use crate::http::statement::{csv_response, Format};
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
-use diesel::prelude::*;
-use serde::Deserialize;
+use diesel::QueryResult;
+use serde::{Deserialize, Serialize};
 
 /// The body of `POST /v1/calls`.
 #[derive(Debug, Deserialize)]
@@ -37,27 +36,122 @@ pub fn readable(caller: &Caller, call: &CallRow) -> bool {
     caller.can_read_between(call.employer_id, call.funder_id)
 }
 
-/// The full answer for calls: lines and paid amounts read in two queries.
-pub fn views(
-    conn: &mut DbConnection,
-    rows: &[CallRow],
-) -> Result<Vec<serde_json::Value>, ApiError> {
+/// A line of a call.
+#[derive(Debug, Serialize)]
+struct LineView {
+    post_id: PostId,
+    month: Month,
+    amount: Money,
+}
+
+/// A cancelled call's credit note, with who issued it.
+#[derive(Debug, Serialize)]
+struct CreditNoteView {
+    id: Option<CreditNoteId>,
+    number: String,
+    issued_on: Option<Date>,
+    recorded_by: RecordedBy,
+    recorded_at: Option<String>,
+}
+
+/// A call for funds.
+#[derive(Debug, Serialize)]
+pub struct CallView {
+    id: CallId,
+    number: String,
+    employer_id: EmployerId,
+    funder_id: FunderId,
+    from_month: Month,
+    to_month: Month,
+    issued_on: Date,
+    due_on: Date,
+    amount: Money,
+    paid: Money,
+    outstanding: Money,
+    status: &'static str,
+    lines: Vec<LineView>,
+    cancelled_on: Option<Date>,
+    credit_note_id: Option<CreditNoteId>,
+    credit_note_number: Option<String>,
+    credit_note: Option<CreditNoteView>,
+    created_at: String,
+    recorded_by: RecordedBy,
+    recorded_at: String,
+}
+
+fn view(row: &CallRow, lines: Vec<CallLine>, paid_cents: i64) -> Result<CallView, ApiError> {
+    let credit_note = match &row.credit_note_number {
+        None => None,
+        Some(number) => {
+            // A cancellation is recorded with who made it: a credit note without them is a
+            // corrupt row, not an anonymous one.
+            let (Some(sub), Some(role)) = (&row.cancelled_by_sub, &row.cancelled_by_role) else {
+                return Err(
+                    anyhow::anyhow!("call {} has a credit note but no canceller", row.id).into(),
+                );
+            };
+            Some(CreditNoteView {
+                id: row.credit_note_id,
+                number: number.clone(),
+                issued_on: row.cancelled_on,
+                recorded_by: db::recorded_by_view(sub, role),
+                recorded_at: row.cancelled_at.clone(),
+            })
+        }
+    };
+    Ok(CallView {
+        id: row.id,
+        number: row.number.clone(),
+        employer_id: row.employer_id,
+        funder_id: row.funder_id,
+        from_month: row.from_month,
+        to_month: row.to_month,
+        issued_on: row.issued_on,
+        due_on: row.due_on,
+        amount: Money::from_cents(row.amount_cents),
+        paid: Money::from_cents(paid_cents),
+        outstanding: Money::from_cents(store::outstanding(row, paid_cents)),
+        status: store::status(row, paid_cents),
+        lines: lines
+            .into_iter()
+            .map(|(post_id, month, cents)| LineView {
+                post_id,
+                month,
+                amount: Money::from_cents(cents),
+            })
+            .collect(),
+        cancelled_on: row.cancelled_on,
+        credit_note_id: row.credit_note_id,
+        credit_note_number: row.credit_note_number.clone(),
+        credit_note,
+        created_at: row.created_at.clone(),
+        recorded_by: db::recorded_by_view(&row.recorded_by_sub, &row.recorded_by_role),
+        recorded_at: row.created_at.clone(),
+    })
+}
+
+/// The answer for calls: lines and paid amounts read in two queries.
+pub fn views(conn: &mut DbConnection, rows: &[CallRow]) -> Result<Vec<CallView>, ApiError> {
     let ids: Vec<CallId> = rows.iter().map(|c| c.id).collect();
     let mut lines = store::lines_of(conn, &ids)?;
     let paid = store::paid(conn, &ids)?;
-    Ok(rows
-        .iter()
+    rows.iter()
         .map(|row| {
             // A call always has lines (an empty one is refused at issue).
-            let own_lines = lines.remove(&row.id).unwrap_or_default();
-            store::view(row, &own_lines, paid.get(&row.id).copied().unwrap_or(0))
+            let own_lines = lines.remove(&row.id).ok_or_else(|| {
+                anyhow::anyhow!("call {} has no lines: an empty call is refused", row.id)
+            })?;
+            view(row, own_lines, paid.get(&row.id).copied().unwrap_or(0))
         })
-        .collect())
+        .collect()
 }
 
 fn view_one(conn: &mut DbConnection, id: CallId) -> Result<serde_json::Value, ApiError> {
     let row = store::find(conn, id)?;
-    views(conn, &[row])?.pop().ok_or(ApiError::NotFound("call"))
+    let view = views(conn, &[row])?
+        .pop()
+        .ok_or(ApiError::NotFound("call"))?;
+    Ok(serde_json::to_value(view).map_err(anyhow::Error::from)?)
 }
 
 /// `POST /v1/calls` (the employer, the operator).
@@ -210,76 +304,37 @@ fn document_pdf(
     call: &CallRow,
     kind: Document,
 ) -> Result<(String, Vec<u8>), ApiError> {
-    use crate::db::schema::{commitments, employers, funders, posts};
     use crate::domain::document::{
         call_pdf, french_date, french_month, CallDocument, DocumentLine,
     };
     if kind == Document::CreditNote && call.credit_note_number.is_none() {
         return Err(ApiError::NotFound("credit note"));
     }
-    type EmployerFacts = (
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    );
-    let (name, siren, address, iban, bic): EmployerFacts = employers::table
-        .find(call.employer_id)
-        .select((
-            employers::name,
-            employers::siren,
-            employers::address,
-            employers::iban,
-            employers::bic,
-        ))
-        .first(conn)?;
-    let funder: String = funders::table
-        .find(call.funder_id)
-        .select(funders::name)
-        .first(conn)?;
-    let lines = store::lines_of(conn, std::slice::from_ref(&call.id))?
-        .remove(&call.id)
-        .unwrap_or_default();
-    let post_ids: Vec<crate::domain::ids::PostId> = lines.iter().map(|l| l.0).collect();
-    let named: std::collections::HashMap<crate::domain::ids::PostId, (String, Option<String>)> =
-        posts::table
-            .filter(posts::id.eq_any(&post_ids))
-            .select((posts::id, posts::title, posts::reference))
-            .load::<(crate::domain::ids::PostId, String, Option<String>)>(conn)?
-            .into_iter()
-            .map(|(id, title, reference)| (id, (title, reference)))
-            .collect();
-    let mut conventions: Vec<String> = commitments::table
-        .filter(commitments::funder_id.eq(call.funder_id))
-        .filter(commitments::post_id.eq_any(&post_ids))
-        .filter(commitments::start_month.le(call.to_month))
-        .filter(commitments::end_month.ge(call.from_month))
-        .select(commitments::reference)
-        .load(conn)?;
-    conventions.sort();
-    conventions.dedup();
-    let mut employer = vec![name];
-    employer.extend(siren.map(|s| format!("SIREN {s}")));
-    employer.extend(address.iter().flat_map(|a| a.lines().map(str::to_owned)));
-    employer.extend(iban.map(|i| format!("IBAN {i}")));
-    employer.extend(bic.map(|b| format!("BIC {b}")));
-    let paid = store::paid(conn, std::slice::from_ref(&call.id))?
-        .get(&call.id)
-        .copied()
-        .unwrap_or(0);
-    let doc_lines: Vec<DocumentLine> = lines
+    let facts = store::document_facts(conn, call)?;
+    let e = &facts.employer;
+    let mut employer = vec![e.name.clone()];
+    employer.extend(e.siren.as_ref().map(|s| format!("SIREN {s}")));
+    employer.extend(e.address.iter().flat_map(|a| a.lines().map(str::to_owned)));
+    employer.extend(e.iban.as_ref().map(|i| format!("IBAN {i}")));
+    employer.extend(e.bic.as_ref().map(|b| format!("BIC {b}")));
+    let (funder, conventions, paid) = (facts.funder_name, facts.conventions, facts.paid_cents);
+    let doc_lines: Vec<DocumentLine> = facts
+        .lines
         .iter()
         .map(|(post, month, amount)| {
-            let (title, reference) = named.get(post).cloned().unwrap_or_default();
-            DocumentLine {
+            let (title, reference) = facts
+                .posts
+                .get(post)
+                .cloned()
+                .ok_or_else(|| anyhow::anyhow!("call {} names unknown post {post}", call.id))?;
+            Ok(DocumentLine {
                 post_title: title,
                 post_reference: reference,
                 month: french_month(*month),
                 amount_cents: *amount,
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_, ApiError>>()?;
     let doc = match kind {
         Document::Call => CallDocument {
             title: "Appel de fonds".into(),
@@ -381,16 +436,7 @@ pub async fn list(
         // The table holds every call the filters and the scope select, oldest first.
         let text = state
             .with_connection(move |conn| {
-                let rows: Vec<CallRow> = crate::party_filters!(
-                    calls::table.select(CallRow::as_select()).into_boxed(),
-                    calls,
-                    caller,
-                    employer = employer,
-                    funder = funder
-                )
-                .order((calls::issued_on, calls::number))
-                .limit(CSV_MAX_ROWS)
-                .load(conn)?;
+                let rows = store::all_selected(conn, caller.scope, employer, funder, CSV_MAX_ROWS)?;
                 calls_table(conn, &rows)
             })
             .await?;
@@ -398,16 +444,7 @@ pub async fn list(
     }
     let (items, next) = state
         .with_connection(move |conn| {
-            let query = crate::party_filters!(
-                calls::table.select(CallRow::as_select()).into_boxed(),
-                calls,
-                caller,
-                employer = employer,
-                funder = funder
-            );
-            let query = crate::keyset_page!(query, calls::id, page);
-            let rows = query.load(conn)?;
-            let (rows, next) = page.finish(rows, |c: &CallRow| c.id.to_string());
+            let (rows, next) = store::page(conn, caller.scope, employer, funder, &page)?;
             Ok((views(conn, &rows)?, next))
         })
         .await?;
@@ -430,48 +467,45 @@ pub struct CallsQuery {
 
 /// The calls as a table for spreadsheets.
 fn calls_table(conn: &mut DbConnection, rows: &[CallRow]) -> Result<String, ApiError> {
-    use crate::db::schema::{employers, funders};
     let ids: Vec<CallId> = rows.iter().map(|c| c.id).collect();
     let mut paid = std::collections::HashMap::new();
     for chunk in ids.chunks(1_000) {
         paid.extend(store::paid(conn, chunk)?);
     }
-    let employer_names: std::collections::HashMap<EmployerId, String> = employers::table
-        .select((employers::id, employers::name))
-        .filter(employers::id.eq_any(rows.iter().map(|c| c.employer_id).collect::<Vec<_>>()))
-        .load::<(EmployerId, String)>(conn)?
-        .into_iter()
-        .collect();
-    let funder_names: std::collections::HashMap<FunderId, String> = funders::table
-        .select((funders::id, funders::name))
-        .filter(funders::id.eq_any(rows.iter().map(|c| c.funder_id).collect::<Vec<_>>()))
-        .load::<(FunderId, String)>(conn)?
-        .into_iter()
-        .collect();
+    let employer_ids: Vec<EmployerId> = rows.iter().map(|c| c.employer_id).collect();
+    let funder_ids: Vec<FunderId> = rows.iter().map(|c| c.funder_id).collect();
+    let mut employer_names = std::collections::HashMap::new();
+    let mut funder_names = std::collections::HashMap::new();
+    for chunk in employer_ids.chunks(1_000) {
+        employer_names.extend(db::employers::names(conn, Some(chunk))?);
+    }
+    for chunk in funder_ids.chunks(1_000) {
+        funder_names.extend(db::funders::names(conn, chunk)?);
+    }
+    // The parties of a call are foreign keys: a name missing is a fault, not an empty cell.
+    let name = |found: Option<&String>, what: &str, call: &CallRow| {
+        found.cloned().ok_or_else(|| {
+            ApiError::from(anyhow::anyhow!("call {} names an unknown {what}", call.id))
+        })
+    };
     let table: Vec<Vec<String>> = rows
         .iter()
-        .map(|call| {
+        .map(|call| -> Result<Vec<String>, ApiError> {
             let paid_cents = paid.get(&call.id).copied().unwrap_or(0);
             let outstanding = store::outstanding(call, paid_cents);
-            vec![
+            Ok(vec![
                 call.number.clone(),
-                employer_names
-                    .get(&call.employer_id)
-                    .cloned()
-                    .unwrap_or_default(),
-                funder_names
-                    .get(&call.funder_id)
-                    .cloned()
-                    .unwrap_or_default(),
+                name(employer_names.get(&call.employer_id), "employer", call)?,
+                name(funder_names.get(&call.funder_id), "funder", call)?,
                 call.issued_on.to_string(),
                 call.due_on.to_string(),
                 store::status(call, paid_cents).to_owned(),
                 tabular::amount(call.amount_cents),
                 tabular::amount(paid_cents),
                 tabular::amount(outstanding),
-            ]
+            ])
         })
-        .collect();
+        .collect::<Result<_, ApiError>>()?;
     Ok(tabular::write(
         &[
             "number",

@@ -383,7 +383,7 @@ pub async fn list(
             let q = crate::party_filters!(
                 q,
                 commitments,
-                caller,
+                caller.scope,
                 employer = None::<crate::domain::ids::EmployerId>,
                 funder = funder
             );

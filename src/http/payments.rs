@@ -285,7 +285,7 @@ pub async fn list(
             let query = crate::party_filters!(
                 query,
                 payments,
-                caller,
+                caller.scope,
                 employer = employer,
                 funder = funder
             );
