@@ -2,7 +2,7 @@
 
 use super::keys::RateBook;
 use super::schema::{allocation_lines, commitments};
-use super::{DbConnection, Recorder};
+use super::{DbConnection, Recorder, StoreError};
 use crate::domain::allocation::{Basis, Terms};
 use crate::domain::ids::{CommitmentId, EmployerId, FunderId, PostId};
 use crate::domain::{Month, Percent};
@@ -210,4 +210,52 @@ pub fn insert(
         ))
         .execute(conn)?;
     Ok(id)
+}
+
+/// One commitment.
+pub fn find(conn: &mut DbConnection, id: CommitmentId) -> Result<CommitmentRow, StoreError> {
+    commitments::table
+        .find(id)
+        .select(CommitmentRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(StoreError::NotFound("commitment"))
+}
+
+/// A page of the commitments `scope` may read, by id, optionally of one post or funder.
+pub fn page(
+    conn: &mut DbConnection,
+    scope: crate::auth::Scope,
+    post: Option<PostId>,
+    funder: Option<FunderId>,
+    page: &crate::db::paging::Page,
+) -> QueryResult<(Vec<CommitmentRow>, Option<String>)> {
+    let mut q = commitments::table
+        .select(CommitmentRow::as_select())
+        .into_boxed();
+    if let Some(post) = post {
+        q = q.filter(commitments::post_id.eq(post));
+    }
+    let q = crate::party_filters!(
+        q,
+        commitments,
+        scope,
+        employer = None::<EmployerId>,
+        funder = funder
+    );
+    let rows = crate::keyset_page!(q, commitments::id, page).load(conn)?;
+    Ok(page.finish(rows, |c: &CommitmentRow| c.id.to_string()))
+}
+
+/// Brings a commitment's end forward, under its employer's lock.
+pub fn set_end(
+    conn: &mut DbConnection,
+    _lock: &crate::db::EmployerLock,
+    id: CommitmentId,
+    end: Month,
+) -> QueryResult<()> {
+    diesel::update(commitments::table.find(id))
+        .set(commitments::end_month.eq(end))
+        .execute(conn)?;
+    Ok(())
 }

@@ -3,10 +3,9 @@
 use crate::auth::Caller;
 use crate::db::commitments::{allocated_to_date, allocation_of, of_post, CommitmentRow};
 use crate::db::keys::RateBook;
-use crate::db::schema::commitments;
-use crate::db::{self, DbConnection};
+use crate::db::{self, DbConnection, RecordedBy};
 use crate::domain::allocation::Basis;
-use crate::domain::ids::{CommitmentId, FunderId, PostId};
+use crate::domain::ids::{CommitmentId, EmployerId, FunderId, PostId};
 use crate::domain::{clock, Fte, Money, Month, Percent};
 use crate::error::ApiError;
 use crate::http::extract::{id_param, page_response, path_id, Body, Page, Query};
@@ -15,8 +14,8 @@ use crate::http::posts;
 use crate::http::text::required_label;
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
-use diesel::prelude::*;
-use serde::Deserialize;
+use diesel::QueryResult;
+use serde::{Deserialize, Serialize};
 
 /// `fixed`, `share`, `rate` or `activity`.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -137,39 +136,69 @@ impl NewCommitment {
     }
 }
 
+/// A commitment, with its cap use and what it asks this month.
+#[derive(Debug, Serialize)]
+pub struct CommitmentView {
+    id: CommitmentId,
+    employer_id: EmployerId,
+    post_id: PostId,
+    funder_id: FunderId,
+    basis: String,
+    monthly_amount: Option<Money>,
+    percent: Option<Percent>,
+    rate: Option<String>,
+    fte: Option<Fte>,
+    current_monthly_ask: Option<Money>,
+    start_month: Month,
+    end_month: Month,
+    cap: Option<Money>,
+    reference: String,
+    allocated_to_date: Money,
+    cap_remaining: Option<Money>,
+    created_at: String,
+    recorded_by: RecordedBy,
+    recorded_at: String,
+}
+
 /// The answer for a commitment, with its cap use and what it asks this month.
 pub fn view(
     row: &CommitmentRow,
     allocated_cents: i64,
     rates: &RateBook,
-) -> QueryResult<serde_json::Value> {
+) -> QueryResult<CommitmentView> {
     let basis = row.basis(rates)?;
     let this_month = clock::today().month();
     let current_monthly_ask = (row.start() <= this_month && this_month <= row.end())
         .then(|| basis.fixed_ask(this_month))
         .flatten()
         .map(Money::from_cents);
-    Ok(serde_json::json!({
-        "id": row.id,
-        "employer_id": row.employer_id,
-        "post_id": row.post_id,
-        "funder_id": row.funder_id,
-        "basis": row.basis,
-        "monthly_amount": row.monthly_amount_cents.map(Money::from_cents),
-        "percent": basis.share(),
-        "rate": row.rate_code,
-        "fte": row.fte_hundredths.and_then(Fte::from_hundredths),
-        "current_monthly_ask": current_monthly_ask,
-        "start_month": row.start_month,
-        "end_month": row.end_month,
-        "cap": row.cap_cents.map(Money::from_cents),
-        "reference": row.reference,
-        "allocated_to_date": Money::from_cents(allocated_cents),
-        "cap_remaining": row.cap_cents.map(|cap| Money::from_cents(cap - allocated_cents)),
-        "created_at": row.created_at,
-        "recorded_by": crate::db::recorded_by_view(&row.recorded_by_sub, &row.recorded_by_role),
-        "recorded_at": row.created_at,
-    }))
+    Ok(CommitmentView {
+        id: row.id,
+        employer_id: row.employer_id,
+        post_id: row.post_id,
+        funder_id: row.funder_id,
+        basis: row.basis.clone(),
+        monthly_amount: row.monthly_amount_cents.map(Money::from_cents),
+        percent: basis.share(),
+        rate: row.rate_code.clone(),
+        fte: row.fte_hundredths.and_then(Fte::from_hundredths),
+        current_monthly_ask,
+        start_month: row.start_month,
+        end_month: row.end_month,
+        cap: row.cap_cents.map(Money::from_cents),
+        reference: row.reference.clone(),
+        allocated_to_date: Money::from_cents(allocated_cents),
+        cap_remaining: row
+            .cap_cents
+            .map(|cap| Money::from_cents(cap - allocated_cents)),
+        created_at: row.created_at.clone(),
+        recorded_by: db::recorded_by_view(&row.recorded_by_sub, &row.recorded_by_role),
+        recorded_at: row.created_at.clone(),
+    })
+}
+
+fn json_of(view: CommitmentView) -> Result<serde_json::Value, ApiError> {
+    Ok(serde_json::to_value(view).map_err(anyhow::Error::from)?)
 }
 
 /// The months in which a new share would take the post's shares above 100 %.
@@ -311,7 +340,7 @@ pub fn record_checked(
         &caller.recorder(),
     )?;
     tracing::info!(commitment_id = %id, post_id = %post_id, "commitment recorded");
-    find(conn, id)
+    Ok(db::commitments::find(conn, id)?)
 }
 
 /// `POST /v1/commitments` (the post's employer, the operator).
@@ -332,19 +361,10 @@ pub async fn create(
         let rates = RateBook::for_commitments(conn, &[&row])?;
         Ok(Outcome::created(
             format!("/v1/commitments/{}", row.id),
-            view(&row, 0, &rates)?,
+            json_of(view(&row, 0, &rates)?)?,
         ))
     })
     .await
-}
-
-fn find(conn: &mut DbConnection, id: CommitmentId) -> Result<CommitmentRow, ApiError> {
-    commitments::table
-        .find(id)
-        .select(CommitmentRow::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(ApiError::NotFound("commitment"))
 }
 
 /// Whether the caller may read a commitment.
@@ -374,26 +394,11 @@ pub async fn list(
     let funder: Option<FunderId> = id_param("funder_id", query.funder_id.as_deref())?;
     let (items, next) = state
         .with_connection(move |conn| {
-            let mut q = commitments::table
-                .select(CommitmentRow::as_select())
-                .into_boxed();
-            if let Some(post) = post {
-                q = q.filter(commitments::post_id.eq(post.to_string()));
-            }
-            let q = crate::party_filters!(
-                q,
-                commitments,
-                caller.scope,
-                employer = None::<crate::domain::ids::EmployerId>,
-                funder = funder
-            );
-            let q = crate::keyset_page!(q, commitments::id, page);
-            let rows = q.load(conn)?;
-            let (rows, next) = page.finish(rows, |c: &CommitmentRow| c.id.to_string());
+            let (rows, next) = db::commitments::page(conn, caller.scope, post, funder, &page)?;
             let ids: Vec<CommitmentId> = rows.iter().map(|r| r.id).collect();
             let allocated = allocated_to_date(conn, &ids)?;
             let rates = RateBook::for_commitments(conn, &rows.iter().collect::<Vec<_>>())?;
-            let items: Vec<serde_json::Value> = rows
+            let items: Vec<CommitmentView> = rows
                 .iter()
                 .map(|row| view(row, allocated.get(&row.id).copied().unwrap_or(0), &rates))
                 .collect::<QueryResult<_>>()?;
@@ -412,7 +417,7 @@ pub async fn get(
     let id: CommitmentId = path_id(&path, "commitment")?;
     let body = state
         .with_connection(move |conn| {
-            let row = find(conn, id)?;
+            let row = db::commitments::find(conn, id)?;
             if !readable(&caller, &row) {
                 return Err(ApiError::NotFound("commitment"));
             }
@@ -440,11 +445,11 @@ pub async fn terminate(
     let id: CommitmentId = path_id(&path, "commitment")?;
     let end = body.value.end_month;
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
-        let row = find(conn, id)?;
+        let row = db::commitments::find(conn, id)?;
         caller
             .require_employer_writer(row.employer_id)
             .map_err(|_| ApiError::NotFound("commitment"))?;
-        db::lock_employer(conn, row.employer_id)?;
+        let lock = db::lock_employer(conn, row.employer_id)?;
         if end > row.end() {
             return Err(ApiError::field(
                 "/end_month",
@@ -464,17 +469,15 @@ pub async fn terminate(
                 format!("the commitment is allocated up to {last}; it cannot end before that"),
             ));
         }
-        diesel::update(commitments::table.find(id))
-            .set(commitments::end_month.eq(end))
-            .execute(conn)?;
-        let row = find(conn, id)?;
+        db::commitments::set_end(conn, &lock, id, end)?;
+        let row = db::commitments::find(conn, id)?;
         crate::http::sweep::after_write(
             conn,
             crate::http::sweep::SweepScope::Post(row.employer_id, row.post_id),
         )?;
         tracing::info!(commitment_id = %id, end_month = %end, "commitment terminated");
         let rates = RateBook::for_commitments(conn, &[&row])?;
-        Ok(Outcome::ok(view(&row, allocated, &rates)?))
+        Ok(Outcome::ok(json_of(view(&row, allocated, &rates)?)?))
     })
     .await
 }

@@ -10,6 +10,7 @@ use crate::domain::statement::Aging;
 use crate::domain::tabular;
 use crate::domain::{clock, Date, Money, Month};
 use crate::error::ApiError;
+use crate::http::commitments::CommitmentView;
 use crate::http::extract::{id_param, parse_param, path_id, Query};
 use crate::http::views::{AgingView, FiguresView};
 use crate::state::AppState;
@@ -124,7 +125,7 @@ struct StatementView {
     from: Option<Month>,
     to: Option<Month>,
     as_of: Date,
-    commitments: Vec<serde_json::Value>,
+    commitments: Vec<CommitmentView>,
     totals: TotalsView,
     by_post: Vec<PostFiguresView>,
     by_call: Vec<CallFiguresView>,
@@ -163,7 +164,7 @@ pub async fn get(
             let facts = db::statement::funder_facts(conn, funder, employer)?;
             let in_range =
                 |month: &Month| from.is_none_or(|f| *month >= f) && to.is_none_or(|t| *month <= t);
-            let commitment_views: Vec<serde_json::Value> = facts
+            let commitment_views: Vec<CommitmentView> = facts
                 .commitments
                 .iter()
                 .map(|row| {
