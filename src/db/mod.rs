@@ -49,6 +49,7 @@ pub mod idempotency;
 pub mod keys;
 pub mod ledger;
 pub mod paging;
+pub mod payments;
 pub mod periods;
 pub mod posts;
 pub mod projection;

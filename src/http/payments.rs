@@ -2,8 +2,8 @@
 
 use crate::auth::Caller;
 use crate::db::calls as store;
-use crate::db::schema::{calls, payment_applications, payments};
-use crate::db::{self, DbConnection};
+use crate::db::payments::PaymentRow;
+use crate::db::{self, DbConnection, RecordedBy};
 use crate::domain::ids::{CallId, EmployerId, FunderId, PaymentId};
 use crate::domain::{Date, Money};
 use crate::error::{ApiError, FieldError};
@@ -12,8 +12,7 @@ use crate::http::idempotency::{self, Outcome};
 use crate::http::text::required_label;
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
-use diesel::prelude::*;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// One named application of a payment.
@@ -41,72 +40,60 @@ impl crate::http::extract::SentBy for NewPayment {
     const SENDERS: crate::http::extract::Senders = crate::http::extract::Senders::EmployerSide;
 }
 
-/// A payment as stored.
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = payments)]
-struct PaymentRow {
+/// An application of a payment to a call.
+#[derive(Debug, Serialize)]
+struct ApplicationView {
+    call_id: CallId,
+    number: String,
+    amount: Money,
+}
+
+/// A payment and what it settled.
+#[derive(Debug, Serialize)]
+struct PaymentView {
     id: PaymentId,
     employer_id: EmployerId,
     funder_id: FunderId,
-    amount_cents: i64,
+    amount: Money,
     received_on: Date,
     reference: String,
+    applications: Vec<ApplicationView>,
+    unapplied: Money,
     created_at: String,
-    recorded_by_sub: String,
-    recorded_by_role: String,
+    recorded_by: RecordedBy,
+    recorded_at: String,
 }
 
-fn views(conn: &mut DbConnection, rows: &[PaymentRow]) -> Result<Vec<serde_json::Value>, ApiError> {
+fn views(conn: &mut DbConnection, rows: &[PaymentRow]) -> Result<Vec<PaymentView>, ApiError> {
     let ids: Vec<PaymentId> = rows.iter().map(|r| r.id).collect();
-    let applications: Vec<(PaymentId, CallId, i64, String)> = payment_applications::table
-        .inner_join(calls::table.on(calls::id.eq(payment_applications::call_id)))
-        .filter(payment_applications::payment_id.eq_any(&ids))
-        .order(payment_applications::id)
-        .select((
-            payment_applications::payment_id,
-            payment_applications::call_id,
-            payment_applications::amount_cents,
-            calls::number,
-        ))
-        .load(conn)?;
-    let mut by_payment: HashMap<PaymentId, Vec<(CallId, i64, String)>> = HashMap::new();
-    for (payment, call, amount, number) in applications {
-        by_payment
-            .entry(payment)
-            .or_default()
-            .push((call, amount, number));
-    }
+    let mut by_payment = db::payments::applications(conn, &ids)?;
     Ok(rows
         .iter()
         .map(|row| {
             let applied = by_payment.remove(&row.id).unwrap_or_default();
             let applied_total: i64 = applied.iter().map(|a| a.1).sum();
-            serde_json::json!({
-                "id": row.id,
-                "employer_id": row.employer_id,
-                "funder_id": row.funder_id,
-                "amount": Money::from_cents(row.amount_cents),
-                "received_on": row.received_on,
-                "reference": row.reference,
-                "applications": applied.iter().map(|(call, amount, number)| serde_json::json!({
-                    "call_id": call, "number": number, "amount": Money::from_cents(*amount)
-                })).collect::<Vec<_>>(),
-                "unapplied": Money::from_cents(row.amount_cents - applied_total),
-                "created_at": row.created_at,
-                "recorded_by": crate::db::recorded_by_view(&row.recorded_by_sub, &row.recorded_by_role),
-                "recorded_at": row.created_at,
-            })
+            PaymentView {
+                id: row.id,
+                employer_id: row.employer_id,
+                funder_id: row.funder_id,
+                amount: Money::from_cents(row.amount_cents),
+                received_on: row.received_on,
+                reference: row.reference.clone(),
+                applications: applied
+                    .into_iter()
+                    .map(|(call_id, cents, number)| ApplicationView {
+                        call_id,
+                        number,
+                        amount: Money::from_cents(cents),
+                    })
+                    .collect(),
+                unapplied: Money::from_cents(row.amount_cents - applied_total),
+                created_at: row.created_at.clone(),
+                recorded_by: db::recorded_by_view(&row.recorded_by_sub, &row.recorded_by_role),
+                recorded_at: row.created_at.clone(),
+            }
         })
         .collect())
-}
-
-fn load(conn: &mut DbConnection, id: PaymentId) -> Result<PaymentRow, ApiError> {
-    payments::table
-        .find(id)
-        .select(PaymentRow::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(ApiError::NotFound("payment"))
 }
 
 /// Checks named applications against the calls as they stand (under the employer's lock).
@@ -223,10 +210,11 @@ pub async fn create(
             },
             &caller.recorder(),
         )?;
-        let row = load(conn, id)?;
+        let row = db::payments::find(conn, id)?;
         let view = views(conn, &[row])?
             .pop()
             .ok_or(ApiError::NotFound("payment"))?;
+        let view = serde_json::to_value(view).map_err(anyhow::Error::from)?;
         crate::db::events::record(
             conn,
             &[crate::db::events::NewEvent {
@@ -260,7 +248,7 @@ pub async fn get(
     let id: PaymentId = path_id(&path, "payment")?;
     let view = state
         .with_connection(move |conn| {
-            let row = load(conn, id)?;
+            let row = db::payments::find(conn, id)?;
             if !readable(&caller, &row) {
                 return Err(ApiError::NotFound("payment"));
             }
@@ -281,17 +269,7 @@ pub async fn list(
     let (page, employer, funder) = query.0.parse()?;
     let (items, next) = state
         .with_connection(move |conn| {
-            let query = payments::table.select(PaymentRow::as_select()).into_boxed();
-            let query = crate::party_filters!(
-                query,
-                payments,
-                caller.scope,
-                employer = employer,
-                funder = funder
-            );
-            let query = crate::keyset_page!(query, payments::id, page);
-            let rows: Vec<PaymentRow> = query.load(conn)?;
-            let (rows, next) = page.finish(rows, |r| r.id.to_string());
+            let (rows, next) = db::payments::page(conn, caller.scope, employer, funder, &page)?;
             Ok((views(conn, &rows)?, next))
         })
         .await?;
