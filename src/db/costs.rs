@@ -210,3 +210,35 @@ pub fn reverse(
         .execute(conn)?;
     Ok(row)
 }
+
+/// One cost or reversal.
+pub fn find(conn: &mut DbConnection, id: CostId) -> Result<CostRow, StoreError> {
+    costs::table
+        .find(id)
+        .select(CostRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(StoreError::NotFound("cost"))
+}
+
+/// A page of a post's costs and reversals between two months, by id.
+pub fn page(
+    conn: &mut DbConnection,
+    post: PostId,
+    from: Option<Month>,
+    to: Option<Month>,
+    page: &crate::db::paging::Page,
+) -> QueryResult<(Vec<CostRow>, Option<String>)> {
+    let mut q = costs::table
+        .filter(costs::post_id.eq(post))
+        .select(CostRow::as_select())
+        .into_boxed();
+    if let Some(from) = from {
+        q = q.filter(costs::month.ge(from));
+    }
+    if let Some(to) = to {
+        q = q.filter(costs::month.le(to));
+    }
+    let rows = crate::keyset_page!(q, costs::id, page).load(conn)?;
+    Ok(page.finish(rows, |c: &CostRow| c.id.to_string()))
+}

@@ -173,9 +173,7 @@ pub async fn run(
         let view = RunView {
             results: results.iter().map(ResultView::from).collect(),
         };
-        Ok(Outcome::ok(
-            serde_json::to_value(view).map_err(anyhow::Error::from)?,
-        ))
+        Outcome::ok_as(view)
     })
     .await
 }

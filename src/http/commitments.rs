@@ -197,10 +197,6 @@ pub fn view(
     })
 }
 
-fn json_of(view: CommitmentView) -> Result<serde_json::Value, ApiError> {
-    Ok(serde_json::to_value(view).map_err(anyhow::Error::from)?)
-}
-
 /// The months in which a new share would take the post's shares above 100 %.
 fn months_over_hundred(
     existing: &[CommitmentRow],
@@ -359,10 +355,10 @@ pub async fn create(
             crate::http::sweep::SweepScope::Post(row.employer_id, row.post_id),
         )?;
         let rates = RateBook::for_commitments(conn, &[&row])?;
-        Ok(Outcome::created(
+        Outcome::created_as(
             format!("/v1/commitments/{}", row.id),
-            json_of(view(&row, 0, &rates)?)?,
-        ))
+            view(&row, 0, &rates)?,
+        )
     })
     .await
 }
@@ -477,7 +473,7 @@ pub async fn terminate(
         )?;
         tracing::info!(commitment_id = %id, end_month = %end, "commitment terminated");
         let rates = RateBook::for_commitments(conn, &[&row])?;
-        Ok(Outcome::ok(json_of(view(&row, allocated, &rates)?)?))
+        Outcome::ok_as(view(&row, allocated, &rates)?)
     })
     .await
 }

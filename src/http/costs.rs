@@ -4,9 +4,8 @@
 
 use crate::auth::{Caller, Scope};
 use crate::db::costs::CostRow;
-use crate::db::schema::costs;
-use crate::db::{self, DbConnection};
-use crate::domain::ids::{CostId, PostId};
+use crate::db::{self, RecordedBy};
+use crate::domain::ids::{CostId, EmployerId, EntryId, PostId};
 use crate::domain::kinds::CostCategory;
 use crate::domain::{clock, Money, Month};
 use crate::error::ApiError;
@@ -16,8 +15,7 @@ use crate::http::posts;
 use crate::http::text::{optional_label, required_label};
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
-use diesel::prelude::*;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The body of `POST /v1/posts/{id}/costs`.
 #[derive(Debug, Deserialize)]
@@ -73,33 +71,44 @@ impl crate::http::extract::SentBy for Reversal {
     const SENDERS: crate::http::extract::Senders = crate::http::extract::Senders::EmployerSide;
 }
 
-fn view(row: &CostRow, reversed_by: Option<CostId>) -> serde_json::Value {
-    serde_json::json!({
-        "id": row.id,
-        "employer_id": row.employer_id,
-        "post_id": row.post_id,
-        "month": row.month,
-        "category": row.category,
-        "amount": Money::from_cents(row.amount_cents),
-        "reference": row.reference,
-        "reverses": row.reverses_cost_id,
-        "reason": row.reason,
-        "reversed_by": reversed_by,
-        "entry_id": row.entry_id,
-        "import_id": row.import_id,
-        "created_at": row.created_at,
-        "recorded_by": db::recorded_by_view(&row.recorded_by_sub, &row.recorded_by_role),
-        "recorded_at": row.created_at,
-    })
+/// A cost or a reversal.
+#[derive(Debug, Serialize)]
+struct CostView {
+    id: CostId,
+    employer_id: EmployerId,
+    post_id: PostId,
+    month: Month,
+    category: String,
+    amount: Money,
+    reference: Option<String>,
+    reverses: Option<CostId>,
+    reason: Option<String>,
+    reversed_by: Option<CostId>,
+    entry_id: EntryId,
+    import_id: Option<String>,
+    created_at: String,
+    recorded_by: RecordedBy,
+    recorded_at: String,
 }
 
-fn find(conn: &mut DbConnection, id: CostId) -> Result<CostRow, ApiError> {
-    costs::table
-        .find(id)
-        .select(CostRow::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(ApiError::NotFound("cost"))
+fn view(row: &CostRow, reversed_by: Option<CostId>) -> CostView {
+    CostView {
+        id: row.id,
+        employer_id: row.employer_id,
+        post_id: row.post_id,
+        month: row.month,
+        category: row.category.clone(),
+        amount: Money::from_cents(row.amount_cents),
+        reference: row.reference.clone(),
+        reverses: row.reverses_cost_id,
+        reason: row.reason.clone(),
+        reversed_by,
+        entry_id: row.entry_id,
+        import_id: row.import_id.clone(),
+        created_at: row.created_at.clone(),
+        recorded_by: db::recorded_by_view(&row.recorded_by_sub, &row.recorded_by_role),
+        recorded_at: row.created_at.clone(),
+    }
 }
 
 /// Costs are the employer's own data: a funder never reads them (it could derive the other
@@ -142,7 +151,7 @@ pub async fn create(
             &caller.recorder(),
         )?;
         tracing::info!(cost_id = %row.id, post_id = %post_id, month = %input.month, "cost recorded");
-        Ok(Outcome::created(format!("/v1/costs/{}", row.id), view(&row, None)))
+        Outcome::created_as(format!("/v1/costs/{}", row.id), view(&row, None))
     })
     .await
 }
@@ -159,7 +168,7 @@ pub async fn reverse(
     let cost_id: CostId = path_id(&path, "cost")?;
     let reason = required_label("/reason", &body.value.reason)?;
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
-        let original = find(conn, cost_id)?;
+        let original = db::costs::find(conn, cost_id)?;
         caller
             .require_employer_writer(original.employer_id)
             .map_err(|_| ApiError::NotFound("cost"))?;
@@ -174,10 +183,7 @@ pub async fn reverse(
         )?;
         let id = &row.id;
         tracing::info!(cost_id = %cost_id, reversal_id = %id, "cost reversed");
-        Ok(Outcome::created(
-            format!("/v1/costs/{id}"),
-            view(&row, None),
-        ))
+        Outcome::created_as(format!("/v1/costs/{id}"), view(&row, None))
     })
     .await
 }
@@ -192,7 +198,7 @@ pub async fn get(
     let id: CostId = path_id(&path, "cost")?;
     let body = state
         .with_connection(move |conn| {
-            let row = find(conn, id)?;
+            let row = db::costs::find(conn, id)?;
             if !caller.can_read_employer(row.employer_id) {
                 return Err(ApiError::NotFound("cost"));
             }
@@ -229,22 +235,10 @@ pub async fn list(
     let (items, next) = state
         .with_connection(move |conn| {
             posts::load_readable(conn, &caller, post_id)?;
-            let mut q = costs::table
-                .filter(costs::post_id.eq(post_id))
-                .select(CostRow::as_select())
-                .into_boxed();
-            if let Some(from) = from {
-                q = q.filter(costs::month.ge(from));
-            }
-            if let Some(to) = to {
-                q = q.filter(costs::month.le(to));
-            }
-            let q = crate::keyset_page!(q, costs::id, page);
-            let rows = q.load(conn)?;
-            let (rows, next) = page.finish(rows, |c: &CostRow| c.id.to_string());
+            let (rows, next) = db::costs::page(conn, post_id, from, to, &page)?;
             let ids: Vec<CostId> = rows.iter().map(|r| r.id).collect();
             let mut reversals = db::costs::reversals_of(conn, &ids)?;
-            let items: Vec<serde_json::Value> = rows
+            let items: Vec<CostView> = rows
                 .iter()
                 .map(|row| view(row, reversals.remove(&row.id)))
                 .collect();

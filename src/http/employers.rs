@@ -167,8 +167,7 @@ pub async fn create(
         db::employers::insert(conn, &row, &by)?;
         tracing::info!(employer_id = %row.id, "employer registered");
         let location = format!("/v1/employers/{}", row.id);
-        let view = serde_json::to_value(EmployerView::from(row)).map_err(anyhow::Error::from)?;
-        Ok(Outcome::created(location, view))
+        Outcome::created_as(location, EmployerView::from(row))
     })
     .await
 }

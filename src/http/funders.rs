@@ -100,11 +100,11 @@ pub async fn create(
     };
     let by = caller.recorder();
     let id = row.id;
-    let view = serde_json::to_value(view(row.clone(), &caller)).map_err(anyhow::Error::from)?;
+    let view = view(row.clone(), &caller);
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
         db::funders::insert(conn, &row, &by)?;
         tracing::info!(funder_id = %id, "funder registered");
-        Ok(Outcome::created(format!("/v1/funders/{id}"), view))
+        Outcome::created_as(format!("/v1/funders/{id}"), view)
     })
     .await
 }

@@ -39,6 +39,16 @@ impl Outcome {
         }
     }
 
+    /// A resource was created at `location`, answered with a typed view.
+    pub fn created_as(location: String, view: impl serde::Serialize) -> Result<Outcome, ApiError> {
+        Ok(Outcome::created(location, to_body(view)?))
+    }
+
+    /// An action changed a resource, answered with a typed view.
+    pub fn ok_as(view: impl serde::Serialize) -> Result<Outcome, ApiError> {
+        Ok(Outcome::ok(to_body(view)?))
+    }
+
     /// An action changed a resource.
     pub fn ok(body: serde_json::Value) -> Outcome {
         Outcome {
@@ -80,6 +90,11 @@ impl Outcome {
         }
         response.json(self.body)
     }
+}
+
+/// A view as the JSON body an outcome stores (its replay answers the same bytes).
+fn to_body(view: impl serde::Serialize) -> Result<serde_json::Value, ApiError> {
+    Ok(serde_json::to_value(view).map_err(anyhow::Error::from)?)
 }
 
 /// Reads and checks the key header of a request.

@@ -192,9 +192,6 @@ pub fn view_for(post: &Post, caller: &Caller) -> PostAnswer {
     }
 }
 
-fn json_of(view: PostView) -> Result<serde_json::Value, ApiError> {
-    Ok(serde_json::to_value(view).map_err(anyhow::Error::from)?)
-}
 /// A post's reference: the employer's own code, 1 to 64 characters of plain text.
 pub fn post_reference(pointer: &str, text: &str) -> Result<String, ApiError> {
     let reference = required_label(pointer, text)?;
@@ -344,10 +341,7 @@ pub async fn create(
     let input = body.value.checked()?;
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
         let post = record_checked(conn, &caller, input)?;
-        Ok(Outcome::created(
-            format!("/v1/posts/{}", post.row.id),
-            json_of(view(&post))?,
-        ))
+        Outcome::created_as(format!("/v1/posts/{}", post.row.id), view(&post))
     })
     .await
 }
