@@ -76,3 +76,25 @@ pub fn close_through(
     }
     Ok(month)
 }
+
+/// A closed month as stored: (month, closed at, by whom, their role).
+pub type ClosedMonth = (Month, String, String, String);
+
+/// A page of an employer's closed months, oldest first.
+pub fn page(
+    conn: &mut DbConnection,
+    employer: EmployerId,
+    page: &crate::db::paging::Page,
+) -> QueryResult<(Vec<ClosedMonth>, Option<String>)> {
+    let q = closed_periods::table
+        .filter(closed_periods::employer_id.eq(employer))
+        .select((
+            closed_periods::month,
+            closed_periods::closed_at,
+            closed_periods::recorded_by_sub,
+            closed_periods::recorded_by_role,
+        ))
+        .into_boxed();
+    let rows: Vec<ClosedMonth> = crate::keyset_page!(q, closed_periods::month, page).load(conn)?;
+    Ok(page.finish(rows, |r| r.0.to_string()))
+}

@@ -93,3 +93,23 @@ pub fn values_of(conn: &mut DbConnection, codes: &[String]) -> QueryResult<Vec<V
         .select(ValueRow::as_select())
         .load(conn)
 }
+
+/// One rate, by code.
+pub fn find(conn: &mut DbConnection, code: &str) -> Result<RateRow, crate::db::StoreError> {
+    rates::table
+        .find(code)
+        .select(RateRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(crate::db::StoreError::NotFound("rate"))
+}
+
+/// A page of the rates, by code.
+pub fn page(
+    conn: &mut DbConnection,
+    page: &crate::db::paging::Page,
+) -> QueryResult<(Vec<RateRow>, Option<String>)> {
+    let q = rates::table.select(RateRow::as_select()).into_boxed();
+    let rows: Vec<RateRow> = crate::keyset_page!(q, rates::code, page).load(conn)?;
+    Ok(page.finish(rows, |r| r.code.clone()))
+}

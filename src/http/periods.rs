@@ -1,8 +1,7 @@
 //! `POST /v1/periods/close` and `GET /v1/periods`: closing an employer's months for good.
 
 use crate::auth::{Caller, Scope};
-use crate::db;
-use crate::db::schema::closed_periods;
+use crate::db::{self, RecordedBy};
 use crate::domain::ids::EmployerId;
 use crate::domain::Month;
 use crate::error::ApiError;
@@ -10,8 +9,7 @@ use crate::http::extract::{id_param, page_response, Body, Page, Query};
 use crate::http::idempotency::{self, Outcome};
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
-use diesel::prelude::*;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The body of `POST /v1/periods/close`.
 #[derive(Debug, Deserialize)]
@@ -23,6 +21,24 @@ pub struct CloseRequest {
 
 impl crate::http::extract::SentBy for CloseRequest {
     const SENDERS: crate::http::extract::Senders = crate::http::extract::Senders::EmployerSide;
+}
+
+/// What closing did: the employer's months are closed through `closed_through`.
+#[derive(Debug, Serialize)]
+struct Closed {
+    employer_id: EmployerId,
+    closed_through: Month,
+}
+
+/// A closed month.
+#[derive(Debug, Serialize)]
+struct PeriodView {
+    employer_id: EmployerId,
+    month: Month,
+    status: &'static str,
+    closed_at: String,
+    recorded_by: RecordedBy,
+    recorded_at: String,
 }
 
 /// `POST /v1/periods/close` (the employer, the operator): closes every month up to `month`.
@@ -52,10 +68,10 @@ pub async fn close(
             )?;
         }
         tracing::info!(employer_id = %input.employer_id, closed_through = %through, "period closed");
-        Ok(Outcome::ok(serde_json::json!({
-            "employer_id": input.employer_id,
-            "closed_through": through,
-        })))
+        Outcome::ok_as(Closed {
+            employer_id: input.employer_id,
+            closed_through: through,
+        })
     })
     .await
 }
@@ -100,27 +116,16 @@ pub async fn list(
     };
     let (items, next) = state
         .with_connection(move |conn| {
-            let q = closed_periods::table
-                .filter(closed_periods::employer_id.eq(employer))
-                .select((
-                    closed_periods::month,
-                    closed_periods::closed_at,
-                    closed_periods::recorded_by_sub,
-                    closed_periods::recorded_by_role,
-                ))
-                .into_boxed();
-            let q = crate::keyset_page!(q, closed_periods::month, page);
-            let rows: Vec<(Month, String, String, String)> = q.load(conn)?;
-            let (rows, next) = page.finish(rows, |r| r.0.to_string());
-            let items: Vec<serde_json::Value> = rows
+            let (rows, next) = db::periods::page(conn, employer, &page)?;
+            let items: Vec<PeriodView> = rows
                 .into_iter()
-                .map(|(month, closed_at, sub, role)| {
-                    serde_json::json!({
-                        "employer_id": employer, "month": month, "status": "closed",
-                        "closed_at": closed_at,
-                        "recorded_by": crate::db::recorded_by_view(&sub, &role),
-                        "recorded_at": closed_at,
-                    })
+                .map(|(month, closed_at, sub, role)| PeriodView {
+                    employer_id: employer,
+                    month,
+                    status: "closed",
+                    recorded_by: db::recorded_by_view(&sub, &role),
+                    recorded_at: closed_at.clone(),
+                    closed_at,
                 })
                 .collect();
             Ok((items, next))

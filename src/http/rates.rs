@@ -4,8 +4,7 @@
 
 use crate::auth::Caller;
 use crate::db::rates::{self as store, RateRow, ValueRow};
-use crate::db::schema::rates;
-use crate::db::{self, DbConnection};
+use crate::db::{self, DbConnection, RecordedBy};
 use crate::domain::{Money, Month};
 use crate::error::ApiError;
 use crate::http::extract::{page_response, Body, Page, Query};
@@ -13,8 +12,8 @@ use crate::http::idempotency::{self, Outcome};
 use crate::http::text::required_label;
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
-use diesel::prelude::*;
-use serde::Deserialize;
+use diesel::QueryResult;
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 
 /// The longest list of values a registration may carry.
@@ -66,9 +65,29 @@ fn checked_code(code: &str) -> Result<String, ApiError> {
     }
 }
 
+/// A value of a rate, from a month on.
+#[derive(Debug, Serialize)]
+struct ValueView {
+    from_month: Month,
+    annual_amount: Money,
+    recorded_at: String,
+    recorded_by: RecordedBy,
+    superseded: bool,
+}
+
+/// A rate with all its values.
+#[derive(Debug, Serialize)]
+struct RateView {
+    code: String,
+    label: String,
+    values: Vec<ValueView>,
+    recorded_by: RecordedBy,
+    recorded_at: String,
+}
+
 /// The rates with all their values, as answered: values by month then in the order recorded,
 /// each marked `superseded` when a later value was recorded for the same month.
-fn views(conn: &mut DbConnection, rows: &[RateRow]) -> QueryResult<Vec<serde_json::Value>> {
+fn views(conn: &mut DbConnection, rows: &[RateRow]) -> QueryResult<Vec<RateView>> {
     let codes: Vec<String> = rows.iter().map(|r| r.code.clone()).collect();
     let mut by_code: HashMap<String, Vec<ValueRow>> = HashMap::new();
     for value in store::values_of(conn, &codes)? {
@@ -80,47 +99,36 @@ fn views(conn: &mut DbConnection, rows: &[RateRow]) -> QueryResult<Vec<serde_jso
     Ok(rows
         .iter()
         .map(|rate| {
+            // A rate may be recorded before any of its values.
             let values = by_code.remove(&rate.code).unwrap_or_default();
             // Values come by month, then in the order recorded: the last of each month is in
             // force.
             let mut seen_later: HashSet<Month> = HashSet::new();
-            let mut shown: Vec<serde_json::Value> = values
+            let mut shown: Vec<ValueView> = values
                 .iter()
                 .rev()
-                .map(|v| {
-                    let superseded = !seen_later.insert(v.from_month);
-                    serde_json::json!({
-                        "from_month": v.from_month,
-                        "annual_amount": Money::from_cents(v.annual_amount_cents),
-                        "recorded_at": v.created_at,
-                        "recorded_by": db::recorded_by_view(&v.recorded_by_sub, &v.recorded_by_role),
-                        "superseded": superseded,
-                    })
+                .map(|v| ValueView {
+                    superseded: !seen_later.insert(v.from_month),
+                    from_month: v.from_month,
+                    annual_amount: Money::from_cents(v.annual_amount_cents),
+                    recorded_at: v.created_at.clone(),
+                    recorded_by: db::recorded_by_view(&v.recorded_by_sub, &v.recorded_by_role),
                 })
                 .collect();
             shown.reverse();
-            serde_json::json!({
-                "code": rate.code,
-                "label": rate.label,
-                "values": shown,
-                "recorded_by": db::recorded_by_view(&rate.recorded_by_sub, &rate.recorded_by_role),
-                "recorded_at": rate.created_at,
-            })
+            RateView {
+                code: rate.code.clone(),
+                label: rate.label.clone(),
+                values: shown,
+                recorded_by: db::recorded_by_view(&rate.recorded_by_sub, &rate.recorded_by_role),
+                recorded_at: rate.created_at.clone(),
+            }
         })
         .collect())
 }
 
-fn find(conn: &mut DbConnection, code: &str) -> Result<RateRow, ApiError> {
-    rates::table
-        .find(code)
-        .select(RateRow::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(ApiError::NotFound("rate"))
-}
-
-fn view_one(conn: &mut DbConnection, code: &str) -> Result<serde_json::Value, ApiError> {
-    let row = find(conn, code)?;
+fn view_one(conn: &mut DbConnection, code: &str) -> Result<RateView, ApiError> {
+    let row = store::find(conn, code)?;
     views(conn, std::slice::from_ref(&row))?
         .pop()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a rate read back without its view")))
@@ -156,10 +164,7 @@ pub async fn create(
             store::add_value(conn, &code, value.from_month, value.annual_amount, &by)?;
         }
         tracing::info!(rate = %code, values = input.values.len(), "rate registered");
-        Ok(Outcome::created(
-            format!("/v1/rates/{code}"),
-            view_one(conn, &code)?,
-        ))
+        Outcome::created_as(format!("/v1/rates/{code}"), view_one(conn, &code)?)
     })
     .await
 }
@@ -177,7 +182,7 @@ pub async fn add_value(
     let code = path.into_inner();
     let value = body.value;
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
-        find(conn, &code)?;
+        store::find(conn, &code)?;
         store::add_value(
             conn,
             &code,
@@ -189,10 +194,7 @@ pub async fn add_value(
         // A new value changes what every rate commitment asks, and so the continuity of the
         // posts they fund, for any employer: their risks are swept again.
         crate::http::sweep::after_write(conn, crate::http::sweep::SweepScope::All)?;
-        Ok(Outcome::created(
-            format!("/v1/rates/{code}"),
-            view_one(conn, &code)?,
-        ))
+        Outcome::created_as(format!("/v1/rates/{code}"), view_one(conn, &code)?)
     })
     .await
 }
@@ -216,10 +218,7 @@ pub async fn list(
     })?;
     let (items, next) = state
         .with_connection(move |conn| {
-            let q = rates::table.select(RateRow::as_select()).into_boxed();
-            let q = crate::keyset_page!(q, rates::code, page);
-            let rows: Vec<RateRow> = q.load(conn)?;
-            let (rows, next) = page.finish(rows, |r| r.code.clone());
+            let (rows, next) = store::page(conn, &page)?;
             Ok((views(conn, &rows)?, next))
         })
         .await?;
