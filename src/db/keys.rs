@@ -210,3 +210,70 @@ pub fn record_hours(
     }
     Ok(())
 }
+
+/// A month's record of hours in force, with who recorded it.
+#[derive(Debug, Clone)]
+pub struct HoursRecord {
+    /// The month.
+    pub month: Month,
+    /// Its hours.
+    pub stored: StoredHours,
+    /// Who recorded it: (sub, role).
+    pub recorded_by: (String, String),
+    /// When.
+    pub recorded_at: String,
+}
+
+/// The records in force of a post from `from` to `to`, by month, with who recorded them.
+pub fn records_in_force(
+    conn: &mut DbConnection,
+    post_id: PostId,
+    from: Option<Month>,
+    to: Option<Month>,
+) -> Result<Vec<HoursRecord>, crate::db::StoreError> {
+    use super::schema::activity_records;
+    let mut stored = hours_in_force(conn, &[post_id], from)?
+        .remove(&post_id)
+        .unwrap_or_default();
+    let months: Vec<Month> = stored
+        .keys()
+        .copied()
+        .filter(|m| to.is_none_or(|t| *m <= t))
+        .collect();
+    // Who recorded each month's record in force: the latest row of the month.
+    let mut who: BTreeMap<Month, ((String, String), String)> = BTreeMap::new();
+    if !months.is_empty() {
+        let rows: Vec<(Month, String, String, String)> = activity_records::table
+            .filter(activity_records::post_id.eq(post_id))
+            .filter(activity_records::month.eq_any(&months))
+            .order((activity_records::created_at, activity_records::id))
+            .select((
+                activity_records::month,
+                activity_records::recorded_by_sub,
+                activity_records::recorded_by_role,
+                activity_records::created_at,
+            ))
+            .load(conn)?;
+        for (month, sub, role, at) in rows {
+            who.insert(month, ((sub, role), at));
+        }
+    }
+    months
+        .into_iter()
+        .map(|month| {
+            // Both come from the same rows: one without the other is a fault to report.
+            let (recorded_by, recorded_at) = who.remove(&month).ok_or_else(|| {
+                anyhow::anyhow!("hours of post {post_id} in {month} have no record row")
+            })?;
+            let hours = stored
+                .remove(&month)
+                .ok_or_else(|| anyhow::anyhow!("hours of post {post_id} in {month} vanished"))?;
+            Ok(HoursRecord {
+                month,
+                stored: hours,
+                recorded_by,
+                recorded_at,
+            })
+        })
+        .collect()
+}

@@ -4,9 +4,8 @@
 
 use crate::auth::{Caller, Scope};
 use crate::db::commitments::{of_post, CommitmentRow};
-use crate::db::keys::{hours_in_force, record_hours, StoredHours};
-use crate::db::schema::activity_records;
-use crate::db::{self, DbConnection};
+use crate::db::keys::{record_hours, records_in_force, HoursRecord, StoredHours};
+use crate::db::{self, DbConnection, RecordedBy};
 use crate::domain::ids::{CommitmentId, PostId};
 use crate::domain::{Hours, Month};
 use crate::error::{ApiError, FieldError};
@@ -14,9 +13,8 @@ use crate::http::extract::{page_response, parse_param, path_id, Body, Page, Quer
 use crate::http::posts;
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
-use diesel::prelude::*;
-use serde::Deserialize;
-use std::collections::{BTreeMap, HashSet};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 
 /// One commitment's hours, as sent.
 #[derive(Debug, Clone, Deserialize)]
@@ -41,14 +39,6 @@ pub struct ActivityRecord {
 
 impl crate::http::extract::SentBy for ActivityRecord {
     const SENDERS: crate::http::extract::Senders = crate::http::extract::Senders::EmployerSide;
-}
-
-/// A record as stored, with who recorded it.
-struct Record {
-    month: Month,
-    stored: StoredHours,
-    recorded_by: (String, String),
-    recorded_at: String,
 }
 
 /// The checks a record needs beyond its fields: every commitment named is an activity
@@ -98,88 +88,89 @@ fn check_record(
     }
 }
 
-/// The records in force of a post, by month, with who recorded them.
-fn records_of(
-    conn: &mut DbConnection,
-    post_id: PostId,
-    from: Option<Month>,
-    to: Option<Month>,
-) -> QueryResult<Vec<Record>> {
-    let stored = hours_in_force(conn, &[post_id], from)?
-        .remove(&post_id)
-        .unwrap_or_default();
-    let months: Vec<Month> = stored
-        .keys()
-        .copied()
-        .filter(|m| to.is_none_or(|t| *m <= t))
-        .collect();
-    // Who recorded each month's record in force: the latest row of the month.
-    let mut who: BTreeMap<Month, ((String, String), String)> = BTreeMap::new();
-    if !months.is_empty() {
-        let rows: Vec<(Month, String, String, String)> = activity_records::table
-            .filter(activity_records::post_id.eq(post_id))
-            .filter(activity_records::month.eq_any(&months))
-            .order((activity_records::created_at, activity_records::id))
-            .select((
-                activity_records::month,
-                activity_records::recorded_by_sub,
-                activity_records::recorded_by_role,
-                activity_records::created_at,
-            ))
-            .load(conn)?;
-        for (month, sub, role, at) in rows {
-            who.insert(month, ((sub, role), at));
-        }
-    }
-    let mut stored = stored;
-    Ok(months
-        .into_iter()
-        .filter_map(|month| {
-            let (recorded_by, recorded_at) = who.remove(&month)?;
-            Some(Record {
-                month,
-                stored: stored.remove(&month)?,
-                recorded_by,
-                recorded_at,
-            })
-        })
-        .collect())
+/// One commitment's hours in a record.
+#[derive(Debug, Serialize)]
+struct HoursView {
+    commitment_id: CommitmentId,
+    hours: Hours,
+}
+
+/// A record as the employer, the mission and the operator see it.
+#[derive(Debug, Serialize)]
+pub struct RecordView {
+    month: Month,
+    hours: Vec<HoursView>,
+    other_hours: Hours,
+    recorded_by: RecordedBy,
+    recorded_at: String,
+}
+
+/// A record as a funder sees it: its own commitments' hours, and no other hours.
+#[derive(Debug, Serialize)]
+pub struct FunderRecordView {
+    month: Month,
+    hours: Vec<HoursView>,
+    recorded_by: RecordedBy,
+    recorded_at: String,
+}
+
+/// The view of a record a caller gets.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum RecordAnswer {
+    /// The employer's side.
+    Full(RecordView),
+    /// A funder's.
+    Funder(FunderRecordView),
+}
+
+fn hours_of(hundredths: i64, what: &str) -> Result<Hours, ApiError> {
+    // Hours are stored as checked; a negative count is a corrupt row, never zero hours.
+    Hours::from_hundredths(hundredths)
+        .ok_or_else(|| anyhow::anyhow!("stored {what} {hundredths} are not hours").into())
 }
 
 /// A record as `caller` may see it: a funder sees its own commitments' hours only, and no
-/// other hours.
-fn view(record: &Record, caller: &Caller, commitments: &[CommitmentRow]) -> serde_json::Value {
+/// other hours. The one place that decides.
+fn view(
+    record: &HoursRecord,
+    caller: &Caller,
+    commitments: &[CommitmentRow],
+) -> Result<RecordAnswer, ApiError> {
     let own = |id: &CommitmentId| match caller.scope {
         Scope::Funder(funder) => commitments
             .iter()
             .any(|c| c.id == *id && c.funder_id == funder),
         _ => true,
     };
-    let hours: Vec<serde_json::Value> = record
+    let hours: Vec<HoursView> = record
         .stored
         .by_commitment
         .iter()
         .filter(|(id, _)| own(id))
         .map(|(id, h)| {
-            serde_json::json!({
-                "commitment_id": id,
-                "hours": Hours::from_hundredths(*h).unwrap_or_default(),
+            Ok(HoursView {
+                commitment_id: *id,
+                hours: hours_of(*h, "hours")?,
             })
         })
-        .collect();
-    let mut body = serde_json::json!({
-        "month": record.month,
-        "hours": hours,
-        "recorded_by": db::recorded_by_view(&record.recorded_by.0, &record.recorded_by.1),
-        "recorded_at": record.recorded_at,
-    });
-    if caller.own_funder().is_none() {
-        body["other_hours"] = serde_json::json!(Hours::from_hundredths(
-            record.stored.other_hundredths
-        )
-        .unwrap_or_default());
-    }
-    body
+        .collect::<Result<_, ApiError>>()?;
+    let recorded_by = db::recorded_by_view(&record.recorded_by.0, &record.recorded_by.1);
+    Ok(match caller.own_funder() {
+        Some(_) => RecordAnswer::Funder(FunderRecordView {
+            month: record.month,
+            hours,
+            recorded_by,
+            recorded_at: record.recorded_at.clone(),
+        }),
+        None => RecordAnswer::Full(RecordView {
+            month: record.month,
+            hours,
+            other_hours: hours_of(record.stored.other_hundredths, "other hours")?,
+            recorded_by,
+            recorded_at: record.recorded_at.clone(),
+        }),
+    })
 }
 
 /// Records a month's hours of a post in the caller's write transaction, with every check:
@@ -191,7 +182,7 @@ pub fn record_checked(
     post_id: PostId,
     month: Month,
     record: &ActivityRecord,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<RecordAnswer, ApiError> {
     let post = posts::load_writable(conn, caller, post_id)?;
     db::lock_employer(conn, post.employer_id)?;
     post.check_month(month)?;
@@ -215,11 +206,11 @@ pub fn record_checked(
         &caller.recorder(),
     )?;
     tracing::info!(post_id = %post_id, %month, "hours recorded");
-    let stored = records_of(conn, post_id, Some(month), Some(month))?;
+    let stored = records_in_force(conn, post_id, Some(month), Some(month))?;
     let record = stored
         .first()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a record of hours read back empty")))?;
-    Ok(view(record, caller, &commitments))
+    view(record, caller, &commitments)
 }
 
 /// `PUT /v1/posts/{id}/activity/{month}` (the post's employer, the operator): the month's
@@ -289,12 +280,12 @@ pub async fn list(
                 (Some(f), Some(a)) => Some(f.max(a)),
                 (f, a) => f.or(a),
             };
-            let records = records_of(conn, post_id, start, to)?;
+            let records = records_in_force(conn, post_id, start, to)?;
             let (records, next) = page.finish(records, |r| r.month.to_string());
-            let items: Vec<serde_json::Value> = records
+            let items: Vec<RecordAnswer> = records
                 .iter()
                 .map(|r| view(r, &caller, &commitments))
-                .collect();
+                .collect::<Result<_, ApiError>>()?;
             Ok((items, next))
         })
         .await?;
