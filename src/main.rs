@@ -188,9 +188,9 @@ fn spawn_sweeper(pool: db::Pool) -> std::io::Result<()> {
         .spawn(move || loop {
             let swept = pool.get().map_err(|e| e.to_string()).and_then(|mut conn| {
                 db::write_transaction(&mut conn, |conn| {
-                    portage_ledger::http::sweep::sweep(
+                    portage_ledger::db::sweep::sweep(
                         conn,
-                        portage_ledger::http::sweep::SweepScope::All,
+                        portage_ledger::db::sweep::SweepScope::All,
                         portage_ledger::domain::clock::today(),
                     )
                 })

@@ -58,6 +58,7 @@ pub mod schema;
 pub mod scope;
 pub mod solvency;
 pub mod statement;
+pub mod sweep;
 pub mod types;
 pub mod webhooks;
 pub mod write_queue;

@@ -231,9 +231,9 @@ pub async fn put(
             db::write_transaction(conn, |conn| {
                 let view = record_checked(conn, &caller, post_id, month, &record)?;
                 let employer = posts::load_writable(conn, &caller, post_id)?.employer_id;
-                crate::http::sweep::after_write(
+                crate::db::sweep::after_write(
                     conn,
-                    crate::http::sweep::SweepScope::Post(employer, post_id),
+                    crate::db::sweep::SweepScope::Post(employer, post_id),
                 )?;
                 Ok(view)
             })

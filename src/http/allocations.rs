@@ -142,7 +142,7 @@ pub async fn run(
                 let post = posts::load_writable(conn, &caller, post_id)?;
                 let lock = db::lock_employer(conn, post.employer_id)?;
                 post.check_month(month)?;
-                swept = crate::http::sweep::SweepScope::Post(post.employer_id, post.id);
+                swept = crate::db::sweep::SweepScope::Post(post.employer_id, post.id);
                 allocation_runs::run(
                     conn,
                     &lock,
@@ -155,7 +155,7 @@ pub async fn run(
                 caller.require_employer_writer(employer_id)?;
                 crate::db::employers::find(conn, employer_id)?;
                 let lock = db::lock_employer(conn, employer_id)?;
-                swept = crate::http::sweep::SweepScope::Employer(employer_id);
+                swept = crate::db::sweep::SweepScope::Employer(employer_id);
                 let post_ids = db::posts::in_force(conn, employer_id, month)?;
                 allocation_runs::run(
                     conn,
@@ -167,7 +167,7 @@ pub async fn run(
             }
         };
         // What the run changed may bring events of time: caps used, risks changed.
-        crate::http::sweep::after_write(conn, swept)?;
+        crate::db::sweep::after_write(conn, swept)?;
         let posted: i64 = results.iter().map(|r| r.entries_posted).sum();
         tracing::info!(%month, posts = results.len(), entries_posted = posted, "allocation run");
         let view = RunView {

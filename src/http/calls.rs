@@ -220,7 +220,7 @@ fn record_call_event(
             once_key: None,
         }],
     )?;
-    crate::http::sweep::after_write(conn, crate::http::sweep::SweepScope::Money(employer_id))?;
+    crate::db::sweep::after_write(conn, crate::db::sweep::SweepScope::Money(employer_id))?;
     Ok(())
 }
 

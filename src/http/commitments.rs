@@ -350,9 +350,9 @@ pub async fn create(
     let input = body.value.checked()?;
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
         let row = record_checked(conn, &caller, input)?;
-        crate::http::sweep::after_write(
+        crate::db::sweep::after_write(
             conn,
-            crate::http::sweep::SweepScope::Post(row.employer_id, row.post_id),
+            crate::db::sweep::SweepScope::Post(row.employer_id, row.post_id),
         )?;
         let rates = RateBook::for_commitments(conn, &[&row])?;
         Outcome::created_as(
@@ -467,9 +467,9 @@ pub async fn terminate(
         }
         db::commitments::set_end(conn, &lock, id, end)?;
         let row = db::commitments::find(conn, id)?;
-        crate::http::sweep::after_write(
+        crate::db::sweep::after_write(
             conn,
-            crate::http::sweep::SweepScope::Post(row.employer_id, row.post_id),
+            crate::db::sweep::SweepScope::Post(row.employer_id, row.post_id),
         )?;
         tracing::info!(commitment_id = %id, end_month = %end, "commitment terminated");
         let rates = RateBook::for_commitments(conn, &[&row])?;

@@ -876,9 +876,9 @@ async fn import(
         };
         if kind != Kind::Costs {
             // Conventions, posts and hours may change what time brings: caps, risks.
-            crate::http::sweep::after_write(
+            crate::db::sweep::after_write(
                 conn,
-                crate::http::sweep::SweepScope::Employer(employer),
+                crate::db::sweep::SweepScope::Employer(employer),
             )?;
         }
         let months: Vec<String> = summary.months.iter().map(Month::to_string).collect();

@@ -24,7 +24,6 @@ pub mod rates;
 pub mod reports;
 pub mod solvency;
 pub mod statement;
-pub mod sweep;
 pub mod text;
 pub mod views;
 pub mod webhooks;

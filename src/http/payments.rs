@@ -225,9 +225,9 @@ pub async fn create(
                 once_key: None,
             }],
         )?;
-        crate::http::sweep::after_write(
+        crate::db::sweep::after_write(
             conn,
-            crate::http::sweep::SweepScope::Money(input.employer_id),
+            crate::db::sweep::SweepScope::Money(input.employer_id),
         )?;
         tracing::info!(payment_id = %id, "payment recorded");
         Ok(Outcome::created(format!("/v1/payments/{id}"), view))

@@ -533,9 +533,9 @@ pub async fn set_budget(
         // A closed month's budget is part of the books as they were closed.
         db::periods::check_open(conn, post.employer(), from)?;
         db::posts::set_budget_from(conn, lock, post.row.id, from, change.monthly_amount.cents())?;
-        crate::http::sweep::after_write(
+        crate::db::sweep::after_write(
             conn,
-            crate::http::sweep::SweepScope::Post(post.employer(), post.row.id),
+            crate::db::sweep::SweepScope::Post(post.employer(), post.row.id),
         )?;
         Ok(())
     })

@@ -193,7 +193,7 @@ pub async fn add_value(
         tracing::info!(rate = %code, from_month = %value.from_month, "rate value added");
         // A new value changes what every rate commitment asks, and so the continuity of the
         // posts they fund, for any employer: their risks are swept again.
-        crate::http::sweep::after_write(conn, crate::http::sweep::SweepScope::All)?;
+        crate::db::sweep::after_write(conn, crate::db::sweep::SweepScope::All)?;
         Outcome::created_as(format!("/v1/rates/{code}"), view_one(conn, &code)?)
     })
     .await
