@@ -232,3 +232,17 @@ pub fn accounts_in_books(
         .map(|(account, funder)| (account, funder.and_then(|f| parties.get(&f).cloned())))
         .collect())
 }
+
+/// Opens a read transaction that sees one snapshot throughout.
+pub fn read_snapshot<T>(
+    conn: &mut DbConnection,
+    work: impl FnOnce(&mut DbConnection) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    conn.transaction(|conn| {
+        if let DbConnection::Postgresql(_) = conn {
+            diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(conn)?;
+        }
+        work(conn)
+    })
+}

@@ -7,7 +7,6 @@
 
 use crate::auth::Caller;
 use crate::db::exports::{accounts_in_books, entries_page, lettering, PageKey};
-use crate::db::schema::employers;
 use crate::db::DbConnection;
 use crate::domain::export::{
     beancount_header, fec_header, journal_header, subaccount_names, write_beancount_entry,
@@ -35,7 +34,6 @@ use crate::state::AppState;
 use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
 use actix_web::web::{self, Bytes};
 use actix_web::HttpResponse;
-use diesel::prelude::*;
 use serde::Deserialize;
 
 /// Pages written ahead of a slow reader.
@@ -53,20 +51,10 @@ async fn employer_of(
     state: &AppState,
     id: EmployerId,
 ) -> Result<(String, Option<String>, i32), ApiError> {
-    state
-        .with_connection(move |conn| {
-            employers::table
-                .find(id.to_string())
-                .select((
-                    employers::name,
-                    employers::siren,
-                    employers::fiscal_year_end_month,
-                ))
-                .first(conn)
-                .optional()?
-                .ok_or(ApiError::NotFound("employer"))
-        })
-        .await
+    let row = state
+        .with_connection(move |conn| Ok(crate::db::employers::find(conn, id)?))
+        .await?;
+    Ok((row.name, row.siren, row.fiscal_year_end_month))
 }
 
 /// The first and last days of the fiscal year that ends in `year`, on the last day of
@@ -75,20 +63,6 @@ pub fn fiscal_year(year: i32, end_month: i32) -> Option<(Date, Date)> {
     let last = Month::new(year, u32::try_from(end_month).ok()?)?;
     let first = last.plus(-11)?;
     Some((first.first_day(), last.last_day()))
-}
-
-/// Opens a read transaction that sees one snapshot throughout.
-fn read_snapshot<T>(
-    conn: &mut DbConnection,
-    work: impl FnOnce(&mut DbConnection) -> anyhow::Result<T>,
-) -> anyhow::Result<T> {
-    conn.transaction(|conn| {
-        if let DbConnection::Postgresql(_) = conn {
-            diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                .execute(conn)?;
-        }
-        work(conn)
-    })
 }
 
 /// Hands a chunk to the answer's stream, waiting at most `idle` for a client that does not
@@ -155,7 +129,7 @@ async fn stream_entries<C>(
         let send = |chunk: Bytes| send_within(&sender, chunk, idle);
         let employer = employer.to_string();
         let mut written = 0usize;
-        let outcome = read_snapshot(&mut conn, |conn| {
+        let outcome = crate::db::exports::read_snapshot(&mut conn, |conn| {
             let context = prepare(conn, &employer)?;
             if !send(Bytes::from(head(&context))) {
                 return Ok(());
