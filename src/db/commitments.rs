@@ -259,3 +259,20 @@ pub fn set_end(
         .execute(conn)?;
     Ok(())
 }
+
+/// The commitments of a post in force in a month with a reference (an import names a
+/// commitment by it).
+pub fn in_force_with_reference(
+    conn: &mut DbConnection,
+    post: PostId,
+    reference: &str,
+    month: Month,
+) -> QueryResult<Vec<CommitmentId>> {
+    commitments::table
+        .filter(commitments::post_id.eq(post))
+        .filter(commitments::reference.eq(reference))
+        .filter(commitments::start_month.le(month))
+        .filter(commitments::end_month.ge(month))
+        .select(commitments::id)
+        .load(conn)
+}

@@ -79,3 +79,11 @@ pub fn names(
         .into_iter()
         .collect())
 }
+
+/// The funders registered with a SIREN (an import names a funder by it).
+pub fn with_siren(conn: &mut DbConnection, siren: &str) -> QueryResult<Vec<FunderId>> {
+    funders::table
+        .filter(funders::siren.eq(siren))
+        .select(funders::id)
+        .load(conn)
+}

@@ -46,6 +46,7 @@ pub mod events;
 pub mod exports;
 pub mod funders;
 pub mod idempotency;
+pub mod imports;
 pub mod keys;
 pub mod ledger;
 pub mod paging;

@@ -384,3 +384,11 @@ pub fn in_force(
         .select(posts::id)
         .load(conn)
 }
+
+/// Every post of an employer (an import resolves its lines against them).
+pub fn of_employer(conn: &mut DbConnection, employer: EmployerId) -> QueryResult<Vec<PostRow>> {
+    posts::table
+        .filter(posts::employer_id.eq(employer))
+        .select(PostRow::as_select())
+        .load(conn)
+}

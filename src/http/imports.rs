@@ -9,9 +9,9 @@
 //! be reversed as a whole.
 
 use crate::auth::Caller;
+use crate::db::imports::ImportRow;
 use crate::db::posts::PostRow;
-use crate::db::schema::{commitments, costs, imports, posts as posts_table};
-use crate::db::{self, DbConnection};
+use crate::db::{self, DbConnection, RecordedBy};
 use crate::domain::ids::{CommitmentId, EmployerId, PostId};
 use crate::domain::{clock, Money, Month};
 use crate::error::{ApiError, FieldError};
@@ -23,9 +23,9 @@ use crate::http::idempotency::{self, Outcome};
 use crate::http::{activity, commitments as commitment_api, costs as cost_api, posts};
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
-use diesel::prelude::*;
+use diesel::QueryResult;
 use futures_util::StreamExt;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -324,10 +324,7 @@ struct PostIndex {
 
 impl PostIndex {
     fn load(conn: &mut DbConnection, employer: EmployerId) -> QueryResult<PostIndex> {
-        let rows: Vec<PostRow> = posts_table::table
-            .filter(posts_table::employer_id.eq(employer))
-            .select(PostRow::as_select())
-            .load(conn)?;
+        let rows: Vec<PostRow> = db::posts::of_employer(conn, employer)?;
         let mut by_reference: HashMap<String, Vec<PostId>> = HashMap::new();
         for row in &rows {
             if let Some(reference) = &row.reference {
@@ -547,10 +544,10 @@ fn import_commitments(
             .insert("post_id".into(), Value::String(post.to_string()));
         if let Some(siren) = line.fields.remove("funder_siren") {
             let siren = siren.as_str().unwrap_or_default().to_owned();
-            let found: Vec<String> = crate::db::schema::funders::table
-                .filter(crate::db::schema::funders::siren.eq(&siren))
-                .select(crate::db::schema::funders::id)
-                .load(conn)?;
+            let found: Vec<String> = db::funders::with_siren(conn, &siren)?
+                .iter()
+                .map(ToString::to_string)
+                .collect();
             match found.as_slice() {
                 [one] if !line.fields.contains_key("funder_id") => {
                     line.fields
@@ -672,13 +669,8 @@ fn import_activity(
                 }
             },
             (None, Some(Value::String(reference))) => {
-                let found: Vec<CommitmentId> = commitments::table
-                    .filter(commitments::post_id.eq(post))
-                    .filter(commitments::reference.eq(&reference))
-                    .filter(commitments::start_month.le(month))
-                    .filter(commitments::end_month.ge(month))
-                    .select(commitments::id)
-                    .load(conn)?;
+                let found: Vec<CommitmentId> =
+                    db::commitments::in_force_with_reference(conn, post, &reference, month)?;
                 match found.as_slice() {
                     [one] => Some(*one),
                     [] => {
@@ -752,48 +744,36 @@ fn import_activity(
 }
 
 /// The answer for an import.
-fn view(row: &ImportRow) -> Value {
-    let months: Vec<&str> = row.months.split(',').filter(|m| !m.is_empty()).collect();
-    serde_json::json!({
-        "id": row.id,
-        "employer_id": row.employer_id,
-        "kind": row.kind,
-        "format": row.format,
-        "lines": row.line_count,
-        "total": row.total_cents.map(Money::from_cents),
-        "months": months,
-        "sha256": row.sha256,
-        "reversed_at": row.reversed_at,
-        "recorded_by": db::recorded_by_view(&row.recorded_by_sub, &row.recorded_by_role),
-        "recorded_at": row.created_at,
-    })
-}
-
-/// An import as stored.
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = imports)]
-struct ImportRow {
+/// An import's record.
+#[derive(Debug, Serialize)]
+struct ImportView {
     id: String,
     employer_id: EmployerId,
     kind: String,
-    sha256: String,
     format: String,
-    line_count: i64,
-    total_cents: Option<i64>,
-    months: String,
+    lines: i64,
+    total: Option<Money>,
+    months: Vec<Month>,
+    sha256: String,
     reversed_at: Option<String>,
-    created_at: String,
-    recorded_by_sub: String,
-    recorded_by_role: String,
+    recorded_by: RecordedBy,
+    recorded_at: String,
 }
 
-fn find(conn: &mut DbConnection, id: &str) -> Result<ImportRow, ApiError> {
-    imports::table
-        .find(id)
-        .select(ImportRow::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(ApiError::NotFound("import"))
+fn view(row: &ImportRow) -> Result<ImportView, ApiError> {
+    Ok(ImportView {
+        id: row.id.clone(),
+        employer_id: row.employer_id,
+        kind: row.kind.clone(),
+        format: row.format.clone(),
+        lines: row.line_count,
+        total: row.total_cents.map(Money::from_cents),
+        months: row.months()?,
+        sha256: row.sha256.clone(),
+        reversed_at: row.reversed_at.clone(),
+        recorded_by: db::recorded_by_view(&row.recorded_by_sub, &row.recorded_by_role),
+        recorded_at: row.created_at.clone(),
+    })
 }
 
 /// Runs an import of `kind`.
@@ -836,14 +816,7 @@ async fn import(
         crate::db::employers::find(conn, employer)?;
         let lock = db::lock_employer(conn, employer)?;
         if !allow_duplicate {
-            let first: Option<(String, String)> = imports::table
-                .filter(imports::employer_id.eq(employer))
-                .filter(imports::sha256.eq(&upload.sha256))
-                .order(imports::created_at)
-                .select((imports::id, imports::created_at))
-                .first(conn)
-                .optional()?;
-            if let Some((id, at)) = first {
+            if let Some((id, at)) = db::imports::first_of_file(conn, employer, &upload.sha256)? {
                 return Err(ApiError::conflict(
                     "duplicate_import",
                     format!(
@@ -855,19 +828,19 @@ async fn import(
         let id = uuid::Uuid::now_v7().to_string();
         let by = caller.recorder();
         // The record first, so that the costs can name it; rolled back with them on any error.
-        diesel::insert_into(imports::table)
-            .values((
-                imports::id.eq(&id),
-                imports::employer_id.eq(employer),
-                imports::kind.eq(kind.as_str()),
-                imports::sha256.eq(&upload.sha256),
-                imports::format.eq(upload.format),
-                imports::line_count.eq(upload.lines.len() as i64),
-                imports::months.eq(""),
-                imports::created_at.eq(db::now_timestamp()),
-                crate::recorded_by!(imports, &by),
-            ))
-            .execute(conn)?;
+        db::imports::insert(
+            conn,
+            &db::imports::NewImport {
+                id: &id,
+                employer_id: employer,
+                kind: kind.as_str(),
+                sha256: &upload.sha256,
+                format: upload.format,
+                line_count: upload.lines.len() as i64,
+                created_at: &db::now_timestamp(),
+            },
+            &by,
+        )?;
         let summary = match kind {
             Kind::Costs => import_costs(conn, &lock, &mut upload.lines, &id, &caller)?,
             Kind::Posts => import_posts(conn, employer, &mut upload.lines, &caller)?,
@@ -881,13 +854,8 @@ async fn import(
                 crate::db::sweep::SweepScope::Employer(employer),
             )?;
         }
-        let months: Vec<String> = summary.months.iter().map(Month::to_string).collect();
-        diesel::update(imports::table.find(&id))
-            .set((
-                imports::total_cents.eq(summary.total_cents),
-                imports::months.eq(months.join(",")),
-            ))
-            .execute(conn)?;
+        let months: Vec<Month> = summary.months.iter().copied().collect();
+        db::imports::set_summary(conn, &id, summary.total_cents, &months)?;
         tracing::info!(
             import_id = %id,
             kind = kind.as_str(),
@@ -895,8 +863,8 @@ async fn import(
             costs = summary.cost_ids.len(),
             "file imported"
         );
-        let row = find(conn, &id)?;
-        Ok(Outcome::created(format!("/v1/imports/{id}"), view(&row)))
+        let row = db::imports::find(conn, &id)?;
+        Outcome::created_as(format!("/v1/imports/{id}"), view(&row)?)
     })
     .await
 }
@@ -977,21 +945,19 @@ pub async fn list(
     let employer = caller.employer_in_scope(asked)?;
     let (items, next) = state
         .with_connection(move |conn| {
-            let mut query = imports::table.select(ImportRow::as_select()).into_boxed();
-            if let Some(employer) = employer {
-                query = query.filter(imports::employer_id.eq(employer));
-            }
-            let query = crate::keyset_page!(query, imports::id, page);
-            let rows: Vec<ImportRow> = query.load(conn)?;
-            let (rows, next) = page.finish(rows, |r| r.id.clone());
-            Ok((rows.iter().map(view).collect::<Vec<_>>(), next))
+            let (rows, next) = db::imports::page(conn, employer, &page)?;
+            let items = rows
+                .iter()
+                .map(view)
+                .collect::<Result<Vec<_>, ApiError>>()?;
+            Ok((items, next))
         })
         .await?;
     Ok(page_response(items, next))
 }
 
 fn readable(conn: &mut DbConnection, caller: &Caller, id: &str) -> Result<ImportRow, ApiError> {
-    let row = find(conn, id)?;
+    let row = db::imports::find(conn, id)?;
     if caller.can_read_employer(row.employer_id) {
         Ok(row)
     } else {
@@ -1010,7 +976,7 @@ pub async fn get(
     let row = state
         .with_connection(move |conn| readable(conn, &caller, &id))
         .await?;
-    Ok(HttpResponse::Ok().json(view(&row)))
+    Ok(HttpResponse::Ok().json(view(&row)?))
 }
 
 /// The body of `POST /v1/imports/{id}/reverse`.
@@ -1039,7 +1005,7 @@ pub async fn reverse(
     let id = path_id::<uuid::Uuid>(&path, "import")?.to_string();
     let reason = crate::http::text::optional_label("/reason", body.value.reason.as_deref())?;
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
-        let row = find(conn, &id)?;
+        let row = db::imports::find(conn, &id)?;
         caller
             .require_employer_writer(row.employer_id)
             .map_err(|_| ApiError::NotFound("import"))?;
@@ -1053,11 +1019,7 @@ pub async fn reverse(
                 ),
             ));
         }
-        let originals: Vec<db::costs::CostRow> = costs::table
-            .filter(costs::import_id.eq(&id))
-            .order(costs::id)
-            .select(db::costs::CostRow::as_select())
-            .load(conn)?;
+        let originals = db::imports::costs_of(conn, &id)?;
         let reason = reason.unwrap_or_else(|| format!("reversal of import {id}"));
         let today = clock::today();
         let by = caller.recorder();
@@ -1066,11 +1028,9 @@ pub async fn reverse(
             // refusal rolls back those before it.
             db::costs::reverse(conn, &lock, original, &reason, today, &by)?;
         }
-        diesel::update(imports::table.find(&id))
-            .set(imports::reversed_at.eq(db::now_timestamp()))
-            .execute(conn)?;
+        db::imports::set_reversed(conn, &id, &db::now_timestamp())?;
         tracing::info!(import_id = %id, costs = originals.len(), "import reversed");
-        Ok(Outcome::ok(view(&find(conn, &id)?)))
+        Outcome::ok_as(view(&db::imports::find(conn, &id)?)?)
     })
     .await
 }
