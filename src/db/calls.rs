@@ -451,10 +451,12 @@ pub fn cancel(
             ),
         ));
     }
-    // A call always has lines (an empty one is refused at issue), so none here means none.
+    // A call always has lines (an empty one is refused at issue): none is a corrupt call.
     let lines = lines_of(conn, std::slice::from_ref(&call.id))?
         .remove(&call.id)
-        .unwrap_or_default();
+        .ok_or_else(|| {
+            anyhow::anyhow!("call {} has no lines: an empty call is refused", call.id)
+        })?;
     let number = next_number(conn, lock, "AV", today.month().year())?;
     let entry_id = post_entry(
         conn,

@@ -30,10 +30,13 @@ pub enum Claim {
     Replay(StoredAnswer),
 }
 
-fn seconds_since(timestamp: &str) -> i64 {
-    db::parse_timestamp(timestamp)
-        .map(|t| (time::OffsetDateTime::now_utc() - t).whole_seconds())
-        .unwrap_or(i64::MAX)
+/// Seconds since a key's stored creation; a time that does not read back is a corrupt row to
+/// report, never a key taken to be abandoned (which would let a second request run its work).
+fn seconds_since(caller: &str, timestamp: &str) -> Result<i64, StoreError> {
+    let at = db::parse_timestamp(timestamp).ok_or_else(|| {
+        anyhow::anyhow!("idempotency key of {caller} holds created_at {timestamp:?}, not a time")
+    })?;
+    Ok((time::OffsetDateTime::now_utc() - at).whole_seconds())
 }
 
 fn in_flight() -> StoreError {
@@ -97,7 +100,9 @@ pub fn claim(
                     body,
                 }))
             }
-            Some((_, _, _, _, _, created_at)) if seconds_since(&created_at) < abandoned_after => {
+            Some((_, _, _, _, _, created_at))
+                if seconds_since(caller, &created_at)? < abandoned_after =>
+            {
                 Err(in_flight())
             }
             Some((_, state, _, _, _, created_at)) => {

@@ -626,9 +626,14 @@ pub fn record_attempt(
         return Ok(());
     }
     let failing_since = webhook.failing_since.clone().unwrap_or_else(|| at.clone());
-    let failing_for = super::parse_timestamp(&failing_since)
-        .map(|since| (now - since).try_into().unwrap_or_default())
-        .unwrap_or_default();
+    let since = super::parse_timestamp(&failing_since).ok_or_else(|| {
+        anyhow::anyhow!(
+            "webhook {} holds failing_since {failing_since:?}, not a time",
+            webhook.id
+        )
+    })?;
+    // A clock set back makes the span negative: it is then no time at all.
+    let failing_for = (now - since).try_into().unwrap_or_default();
     let reason = if attempt.next == Next::Gone {
         Some("gone")
     } else if crate::domain::webhooks::failing_too_long(failing_for) {

@@ -174,6 +174,22 @@ pub async fn observe(
     response
 }
 
+/// The answer of `GET /healthz`.
+#[derive(Debug, serde::Serialize)]
+struct Health {
+    status: &'static str,
+    database: &'static str,
+}
+
+impl Health {
+    fn degraded(database: &'static str) -> Health {
+        Health {
+            status: "degraded",
+            database,
+        }
+    }
+}
+
 /// `GET /healthz`: the process answers, and whether the database answers and accepts a write
 /// (a write it rolls back): a database that answers but cannot write is not healthy.
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
@@ -182,18 +198,19 @@ pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
         .await;
     if let Err(error) = database {
         tracing::warn!(%error, "health check: the database does not answer");
-        return HttpResponse::ServiceUnavailable()
-            .json(serde_json::json!({"status": "degraded", "database": "unavailable"}));
+        return HttpResponse::ServiceUnavailable().json(Health::degraded("unavailable"));
     }
     let writable = state
         .with_write_connection(|conn| Ok(crate::db::can_write(conn)?))
         .await;
     match writable {
-        Ok(()) => HttpResponse::Ok().json(serde_json::json!({"status": "ok", "database": "ok"})),
+        Ok(()) => HttpResponse::Ok().json(Health {
+            status: "ok",
+            database: "ok",
+        }),
         Err(error) => {
             tracing::warn!(%error, "health check: the database cannot be written");
-            HttpResponse::ServiceUnavailable()
-                .json(serde_json::json!({"status": "degraded", "database": "read_only"}))
+            HttpResponse::ServiceUnavailable().json(Health::degraded("read_only"))
         }
     }
 }

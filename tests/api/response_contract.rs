@@ -40,8 +40,20 @@ pub fn check(
     content_type: &str,
     body: &[u8],
 ) -> Result<(), String> {
+    check_against(document(), method, path, status, content_type, body)
+}
+
+/// Checks one answer against a given document (a test changes one to see the check fail).
+pub fn check_against(
+    doc: &Value,
+    method: &str,
+    path: &str,
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+) -> Result<(), String> {
     let path = path.split('?').next().unwrap_or(path);
-    let Some(operation) = operation(method, path) else {
+    let Some(operation) = operation(doc, method, path) else {
         // A path or method the service does not serve: its 404 or 405 is the router's own.
         return Ok(());
     };
@@ -51,7 +63,7 @@ pub fn check(
         .or_else(|| responses.get(format!("{}XX", status / 100)))
         .or_else(|| responses.get("default"))
         .ok_or_else(|| format!("status {status} is not documented"))?;
-    let response = resolve(response);
+    let response = resolve(doc, response);
     let media = content_type.split(';').next().unwrap_or("").trim();
     let Some(content) = response.get("content").and_then(Value::as_object) else {
         return if body.is_empty() {
@@ -76,7 +88,7 @@ pub fn check(
         return Ok(());
     };
     let mut errors = Vec::new();
-    validate(schema, &value, "$", &mut errors);
+    validate(doc, schema, &value, "$", &mut errors);
     if errors.is_empty() {
         Ok(())
     } else {
@@ -94,8 +106,10 @@ pub fn check(
 /// no response, but the document promises its shape all the same.
 pub fn check_component(name: &str, value: &Value) -> Result<(), String> {
     let mut errors = Vec::new();
+    let doc = document();
     validate(
-        pointer(&format!("#/components/schemas/{name}")),
+        doc,
+        pointer(doc, &format!("#/components/schemas/{name}")),
         value,
         "$",
         &mut errors,
@@ -109,9 +123,9 @@ pub fn check_component(name: &str, value: &Value) -> Result<(), String> {
 
 /// The operation serving a concrete path: the template with the most literal segments wins, as
 /// the router prefers `/v1/posts/at-risk` to `/v1/posts/{id}`.
-fn operation(method: &str, path: &str) -> Option<&'static Value> {
+fn operation<'d>(doc: &'d Value, method: &str, path: &str) -> Option<&'d Value> {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    let paths = document()["paths"].as_object()?;
+    let paths = doc["paths"].as_object()?;
     paths
         .iter()
         .filter_map(|(template, item)| {
@@ -138,17 +152,17 @@ fn operation(method: &str, path: &str) -> Option<&'static Value> {
 }
 
 /// Follows `$ref`s to components until a value that is not one.
-fn resolve(mut value: &'static Value) -> &'static Value {
+fn resolve<'d>(doc: &'d Value, mut value: &'d Value) -> &'d Value {
     while let Some(reference) = value.get("$ref").and_then(Value::as_str) {
-        value = pointer(reference);
+        value = pointer(doc, reference);
     }
     value
 }
 
-fn pointer(reference: &str) -> &'static Value {
+fn pointer<'d>(doc: &'d Value, reference: &str) -> &'d Value {
     let target = reference
         .strip_prefix('#')
-        .and_then(|p| document().pointer(p))
+        .and_then(|p| doc.pointer(p))
         .unwrap_or_else(|| panic!("openapi.yaml: unresolved $ref {reference}"));
     target
 }
@@ -168,7 +182,13 @@ fn type_matches(name: &str, value: &Value) -> bool {
 
 /// Validates and returns the object properties this schema evaluated, as the
 /// `unevaluatedProperties` keyword needs them.
-fn validate(schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) -> BTreeSet<String> {
+fn validate(
+    doc: &Value,
+    schema: &Value,
+    value: &Value,
+    at: &str,
+    errors: &mut Vec<String>,
+) -> BTreeSet<String> {
     let mut evaluated = BTreeSet::new();
     let Some(keywords) = schema.as_object() else {
         if schema == &Value::Bool(false) {
@@ -179,8 +199,8 @@ fn validate(schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) -
     for (keyword, argument) in keywords {
         match keyword.as_str() {
             "$ref" => {
-                let target = pointer(argument.as_str().unwrap());
-                evaluated.extend(validate(target, value, at, errors));
+                let target = pointer(doc, argument.as_str().unwrap());
+                evaluated.extend(validate(doc, target, value, at, errors));
             }
             "type" => {
                 let names: Vec<&str> = match argument {
@@ -206,7 +226,7 @@ fn validate(schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) -
                 if let Some(object) = value.as_object() {
                     for (name, property) in argument.as_object().unwrap() {
                         if let Some(v) = object.get(name) {
-                            validate(property, v, &format!("{at}.{name}"), errors);
+                            validate(doc, property, v, &format!("{at}.{name}"), errors);
                         }
                         if object.contains_key(name) {
                             evaluated.insert(name.clone());
@@ -235,7 +255,7 @@ fn validate(schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) -
                         if argument == &Value::Bool(false) {
                             errors.push(format!("{at}: property {name:?} is not in the schema"));
                         } else {
-                            validate(argument, v, &format!("{at}.{name}"), errors);
+                            validate(doc, argument, v, &format!("{at}.{name}"), errors);
                         }
                         evaluated.insert(name.clone());
                     }
@@ -245,13 +265,13 @@ fn validate(schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) -
             "items" => {
                 if let Some(items) = value.as_array() {
                     for (i, item) in items.iter().enumerate() {
-                        validate(argument, item, &format!("{at}[{i}]"), errors);
+                        validate(doc, argument, item, &format!("{at}[{i}]"), errors);
                     }
                 }
             }
             "allOf" => {
                 for branch in argument.as_array().unwrap() {
-                    evaluated.extend(validate(branch, value, at, errors));
+                    evaluated.extend(validate(doc, branch, value, at, errors));
                 }
             }
             "oneOf" | "anyOf" => {
@@ -259,7 +279,7 @@ fn validate(schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) -
                 let mut reasons = Vec::new();
                 for branch in argument.as_array().unwrap() {
                     let mut branch_errors = Vec::new();
-                    let seen = validate(branch, value, at, &mut branch_errors);
+                    let seen = validate(doc, branch, value, at, &mut branch_errors);
                     if branch_errors.is_empty() {
                         passing += 1;
                         evaluated.extend(seen);
@@ -278,7 +298,7 @@ fn validate(schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) -
             }
             "not" => {
                 let mut branch_errors = Vec::new();
-                validate(argument, value, at, &mut branch_errors);
+                validate(doc, argument, value, at, &mut branch_errors);
                 if branch_errors.is_empty() {
                     errors.push(format!("{at}: {value} matches a schema it must not"));
                 }
@@ -328,7 +348,7 @@ fn validate(schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) -
                 if unevaluated == &Value::Bool(false) {
                     errors.push(format!("{at}: property {name:?} is not in the schema"));
                 } else {
-                    validate(unevaluated, v, &format!("{at}.{name}"), errors);
+                    validate(doc, unevaluated, v, &format!("{at}.{name}"), errors);
                 }
                 evaluated.insert(name.clone());
             }
@@ -370,7 +390,7 @@ fn every_response_object_is_closed_and_names_its_required_fields() {
                 continue;
             };
             for (status, response) in responses {
-                let response = resolve(response);
+                let response = resolve(document(), response);
                 for (media, content) in response["content"].as_object().into_iter().flatten() {
                     if let Some(schema) = content.get("schema") {
                         let at = format!("{method} {path} {status} {media}");
@@ -401,7 +421,13 @@ fn closed(
     };
     if let Some(reference) = keywords.get("$ref").and_then(Value::as_str) {
         if seen.insert(format!("{reference}{sealed}")) {
-            closed(pointer(reference), reference, sealed, seen, open);
+            closed(
+                pointer(document(), reference),
+                reference,
+                sealed,
+                seen,
+                open,
+            );
         }
         return;
     }
@@ -462,7 +488,7 @@ mod validator {
 
     fn errors(schema: Value, value: Value) -> Vec<String> {
         let mut errors = Vec::new();
-        validate(&schema, &value, "$", &mut errors);
+        validate(&Value::Null, &schema, &value, "$", &mut errors);
         errors
     }
 
@@ -492,4 +518,49 @@ mod validator {
         assert_eq!(errors(schema.clone(), json!("a")).len(), 1);
         assert_eq!(errors(schema, json!(1)).len(), 1);
     }
+}
+
+/// The check fails on a real answer when the document renames one of its required properties,
+/// and when the answer lacks a field (as it would if a view struct lost one).
+#[actix_rt::test]
+async fn a_renamed_or_missing_field_fails_the_check() {
+    let app = crate::support::spawn(crate::support::Backend::Sqlite)
+        .await
+        .unwrap();
+    let employer = app.employer("Régie de quartier").await;
+    let post = app.post_of(&employer, "2026-01", "3000.00").await;
+    let token = app.token("employer", Some(&employer));
+    app.post(
+        &format!("/v1/posts/{post}/costs"),
+        &token,
+        &serde_json::json!({"month": "2026-01", "category": "salary", "amount": "2500.00"}),
+    )
+    .await
+    .expect(201);
+    let run = app
+        .post(
+            "/v1/allocations/run",
+            &token,
+            &serde_json::json!({"post_id": post, "month": "2026-01"}),
+        )
+        .await
+        .expect(200);
+    let (kind, path) = ("application/json", "/v1/allocations/run");
+    check_against(document(), "POST", path, 200, kind, &run.bytes).unwrap();
+
+    let renamed: Value = serde_yaml_ng::from_str(
+        &portage_ledger::OPENAPI_YAML.replace("entries_posted", "entries_written"),
+    )
+    .unwrap();
+    let refused = check_against(&renamed, "POST", path, 200, kind, &run.bytes).unwrap_err();
+    assert!(refused.contains("entries_written"), "{refused}");
+
+    let mut body: Value = serde_json::from_slice(&run.bytes).unwrap();
+    body["results"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("uncovered");
+    let lacking = serde_json::to_vec(&body).unwrap();
+    let refused = check_against(document(), "POST", path, 200, kind, &lacking).unwrap_err();
+    assert!(refused.contains("\"uncovered\" is missing"), "{refused}");
 }
