@@ -4,12 +4,13 @@ use crate::auth::Caller;
 use crate::db;
 use crate::db::allocation_runs::{self, RunResult, RunScope};
 use crate::db::allocations::AllocatedMonth;
-use crate::domain::ids::{CommitmentId, EmployerId, FunderId, PostId};
+use crate::domain::ids::{EmployerId, FunderId, PostId};
 use crate::domain::{Money, Month};
 use crate::error::ApiError;
 use crate::http::extract::{page_response, parse_param, path_id, Body, Page, Query};
 use crate::http::idempotency::{self, Outcome};
 use crate::http::posts;
+use crate::http::views::CommitmentLineView;
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -59,20 +60,12 @@ struct RunView {
     results: Vec<ResultView>,
 }
 
-/// A commitment's part of an allocated month.
-#[derive(Debug, Serialize)]
-struct LineView {
-    commitment_id: CommitmentId,
-    funder_id: FunderId,
-    amount: Money,
-}
-
 /// An allocated month as the employer, the mission and the operator see it.
 #[derive(Debug, Serialize)]
 struct MonthView {
     month: Month,
     cost: Money,
-    lines: Vec<LineView>,
+    lines: Vec<CommitmentLineView>,
     uncovered: Money,
 }
 
@@ -80,7 +73,7 @@ struct MonthView {
 #[derive(Debug, Serialize)]
 struct FunderMonthView {
     month: Month,
-    lines: Vec<LineView>,
+    lines: Vec<CommitmentLineView>,
 }
 
 #[derive(Debug, Serialize)]
@@ -95,10 +88,8 @@ fn month_view(month: AllocatedMonth, funder: Option<FunderId>) -> MonthAnswer {
     let lines = month
         .lines
         .into_iter()
-        .map(|(commitment_id, funder_id, cents)| LineView {
-            commitment_id,
-            funder_id,
-            amount: Money::from_cents(cents),
+        .map(|(commitment_id, funder_id, cents)| {
+            CommitmentLineView::of(commitment_id, funder_id, cents)
         })
         .collect();
     match funder {

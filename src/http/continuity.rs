@@ -10,6 +10,7 @@ use crate::domain::{clock, Money, Month, Percent};
 use crate::error::ApiError;
 use crate::http::extract::{parse_param, path_id, Query};
 use crate::http::posts;
+use crate::http::views::CommitmentLineView;
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -42,21 +43,13 @@ pub fn expiring_views(facts: &PostFacts, own_funder: Option<FunderId>) -> Vec<Ex
         .collect()
 }
 
-/// A commitment's projected part of a month.
-#[derive(Debug, Serialize)]
-struct LineView {
-    commitment_id: CommitmentId,
-    funder_id: FunderId,
-    amount: Money,
-}
-
 /// A projected month as the employer, the mission and the operator see it.
 #[derive(Debug, Serialize)]
 struct MonthView {
     month: Month,
     budget: Money,
     allocated: Money,
-    lines: Vec<LineView>,
+    lines: Vec<CommitmentLineView>,
     uncovered: Money,
     coverage: Option<String>,
 }
@@ -66,7 +59,7 @@ struct MonthView {
 #[derive(Debug, Serialize)]
 struct FunderMonthView {
     month: Month,
-    lines: Vec<LineView>,
+    lines: Vec<CommitmentLineView>,
 }
 
 #[derive(Debug, Serialize)]
@@ -107,17 +100,13 @@ fn continuity_view(
         .months
         .iter()
         .map(|split| {
-            let lines: Vec<LineView> = split
+            let lines: Vec<CommitmentLineView> = split
                 .lines
                 .iter()
                 .zip(commitments)
                 .filter(|(_, c)| own_funder.is_none_or(|own| own == c.funder_id))
                 .filter_map(|(line, c)| {
-                    line.map(|cents| LineView {
-                        commitment_id: c.id,
-                        funder_id: c.funder_id,
-                        amount: Money::from_cents(cents),
-                    })
+                    line.map(|cents| CommitmentLineView::of(c.id, c.funder_id, cents))
                 })
                 .collect();
             match own_funder {

@@ -1,5 +1,6 @@
 //! View pieces several answers share.
 
+use crate::domain::ids::{CommitmentId, FunderId};
 use crate::domain::statement::Aging;
 use crate::domain::Money;
 use serde::Serialize;
@@ -46,6 +47,25 @@ impl FiguresView {
             called: Money::from_cents(called),
             paid: Money::from_cents(paid),
             outstanding: Money::from_cents(called - paid),
+        }
+    }
+}
+
+/// A commitment's part of a month, allocated or projected.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct CommitmentLineView {
+    commitment_id: CommitmentId,
+    funder_id: FunderId,
+    amount: Money,
+}
+
+impl CommitmentLineView {
+    /// The line of `cents` for a commitment of a funder.
+    pub fn of(commitment_id: CommitmentId, funder_id: FunderId, cents: i64) -> CommitmentLineView {
+        CommitmentLineView {
+            commitment_id,
+            funder_id,
+            amount: Money::from_cents(cents),
         }
     }
 }
