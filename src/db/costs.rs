@@ -4,7 +4,7 @@ use super::ledger::{post_entries, post_entry, EntryKind, NewEntry};
 use super::schema::costs;
 use super::{DbConnection, EmployerLock, Recorder};
 use crate::db::StoreError;
-use crate::domain::ids::{CostId, EmployerId, EntryId, PostId};
+use crate::domain::ids::{CostId, EmployerId, EntryId, ImportId, PostId};
 use crate::domain::kinds::CostCategory;
 use crate::domain::{ledger, Date, Month};
 use diesel::prelude::*;
@@ -58,7 +58,7 @@ pub struct CostRow {
     /// The request that recorded it.
     pub request_id: Option<String>,
     /// The import it came in, if any.
-    pub import_id: Option<String>,
+    pub import_id: Option<ImportId>,
 }
 
 /// Records a cost of the locked employer's post and posts its entry dated the month's last
@@ -81,7 +81,7 @@ pub fn record_many(
     conn: &mut DbConnection,
     lock: &EmployerLock,
     costs: &[NewCost<'_>],
-    import_id: Option<&str>,
+    import_id: Option<ImportId>,
     by: &Recorder,
 ) -> Result<Vec<CostRow>, StoreError> {
     let employer_id = lock.employer();
@@ -122,7 +122,7 @@ pub fn record_many(
             recorded_by_sub: by.sub.clone(),
             recorded_by_role: by.role.to_owned(),
             request_id: by.request_id.clone(),
-            import_id: import_id.map(str::to_owned),
+            import_id,
         })
         .collect();
     insert_batches!(conn, costs::table, rows);

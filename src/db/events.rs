@@ -141,16 +141,18 @@ impl EventRow {
         if let Audience::Funder(own) = audience {
             if self.kind == "allocation.posted" {
                 let own = own.to_string();
+                // The payload is written by the allocation run with its lines: without them it
+                // is a corrupt event, not one with nothing for this funder.
                 let lines: Vec<serde_json::Value> = data["lines"]
                     .as_array()
-                    .map(|lines| {
-                        lines
-                            .iter()
-                            .filter(|l| l["funder_id"] == own.as_str() && l["change"] != "0.00")
-                            .cloned()
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                    .ok_or_else(|| CorruptEvent {
+                        id: self.id.clone(),
+                        reason: "an allocation.posted payload without lines".into(),
+                    })?
+                    .iter()
+                    .filter(|l| l["funder_id"] == own.as_str() && l["change"] != "0.00")
+                    .cloned()
+                    .collect();
                 if lines.is_empty() {
                     return Ok(None);
                 }

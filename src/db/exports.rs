@@ -117,7 +117,9 @@ pub fn entries_page(
                 })?;
             Ok(ExportEntry {
                 // An entry always has lines (post_entries refuses an unbalanced, empty one).
-                lines: lines.remove(&id).unwrap_or_default(),
+                lines: lines
+                    .remove(&id)
+                    .ok_or_else(|| corrupt(format!("journal entry {id} has no lines")))?,
                 id: id.to_string(),
                 date,
                 kind,

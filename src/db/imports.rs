@@ -3,7 +3,7 @@
 use crate::db::costs::CostRow;
 use crate::db::schema::{costs, imports};
 use crate::db::{DbConnection, Recorder, StoreError};
-use crate::domain::ids::EmployerId;
+use crate::domain::ids::{EmployerId, ImportId};
 use crate::domain::Month;
 use diesel::prelude::*;
 
@@ -12,7 +12,7 @@ use diesel::prelude::*;
 #[diesel(table_name = imports)]
 pub struct ImportRow {
     /// Its id.
-    pub id: String,
+    pub id: ImportId,
     /// The employer it was imported for.
     pub employer_id: EmployerId,
     /// What it imported: costs, posts, commitments or activity.
@@ -56,7 +56,7 @@ impl ImportRow {
 /// A new import's record.
 pub struct NewImport<'a> {
     /// Its id.
-    pub id: &'a str,
+    pub id: ImportId,
     /// The employer.
     pub employer_id: EmployerId,
     /// What it imports.
@@ -72,7 +72,7 @@ pub struct NewImport<'a> {
 }
 
 /// One import.
-pub fn find(conn: &mut DbConnection, id: &str) -> Result<ImportRow, StoreError> {
+pub fn find(conn: &mut DbConnection, id: ImportId) -> Result<ImportRow, StoreError> {
     imports::table
         .find(id)
         .select(ImportRow::as_select())
@@ -86,7 +86,7 @@ pub fn first_of_file(
     conn: &mut DbConnection,
     employer: EmployerId,
     sha256: &str,
-) -> QueryResult<Option<(String, String)>> {
+) -> QueryResult<Option<(ImportId, String)>> {
     imports::table
         .filter(imports::employer_id.eq(employer))
         .filter(imports::sha256.eq(sha256))
@@ -117,7 +117,7 @@ pub fn insert(conn: &mut DbConnection, new: &NewImport, by: &Recorder) -> QueryR
 /// Stores what the lines came to: a cost import's total and the months concerned.
 pub fn set_summary(
     conn: &mut DbConnection,
-    id: &str,
+    id: ImportId,
     total_cents: Option<i64>,
     months: &[Month],
 ) -> QueryResult<()> {
@@ -132,7 +132,7 @@ pub fn set_summary(
 }
 
 /// Marks an import reversed.
-pub fn set_reversed(conn: &mut DbConnection, id: &str, at: &str) -> QueryResult<()> {
+pub fn set_reversed(conn: &mut DbConnection, id: ImportId, at: &str) -> QueryResult<()> {
     diesel::update(imports::table.find(id))
         .set(imports::reversed_at.eq(at))
         .execute(conn)?;
@@ -140,7 +140,7 @@ pub fn set_reversed(conn: &mut DbConnection, id: &str, at: &str) -> QueryResult<
 }
 
 /// The costs a cost import recorded, by id.
-pub fn costs_of(conn: &mut DbConnection, id: &str) -> QueryResult<Vec<CostRow>> {
+pub fn costs_of(conn: &mut DbConnection, id: ImportId) -> QueryResult<Vec<CostRow>> {
     costs::table
         .filter(costs::import_id.eq(id))
         .order(costs::id)
@@ -159,5 +159,5 @@ pub fn page(
         query = query.filter(imports::employer_id.eq(employer));
     }
     let rows: Vec<ImportRow> = crate::keyset_page!(query, imports::id, page).load(conn)?;
-    Ok(page.finish(rows, |r| r.id.clone()))
+    Ok(page.finish(rows, |r| r.id.to_string()))
 }

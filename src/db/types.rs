@@ -5,7 +5,8 @@
 
 use super::MultiBackend;
 use crate::domain::ids::{
-    CallId, CommitmentId, CostId, CreditNoteId, EmployerId, EntryId, FunderId, PaymentId, PostId,
+    CallId, CommitmentId, CostId, CreditNoteId, EmployerId, EntryId, FunderId, ImportId, PaymentId,
+    PostId,
 };
 use crate::domain::{Date, Month};
 use diesel::deserialize::{self, FromSql};
@@ -99,4 +100,5 @@ text_column! {
     CreditNoteId => str::parse::<CreditNoteId>,
     PaymentId => str::parse::<PaymentId>,
     EntryId => str::parse::<EntryId>,
+    ImportId => str::parse::<ImportId>,
 }

@@ -70,6 +70,8 @@ ids! {
     PaymentId,
     /// A journal entry's id.
     EntryId,
+    /// An import's id.
+    ImportId,
 }
 
 #[cfg(test)]

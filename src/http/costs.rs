@@ -5,7 +5,7 @@
 use crate::auth::{Caller, Scope};
 use crate::db::costs::CostRow;
 use crate::db::{self, RecordedBy};
-use crate::domain::ids::{CostId, EmployerId, EntryId, PostId};
+use crate::domain::ids::{CostId, EmployerId, EntryId, ImportId, PostId};
 use crate::domain::kinds::CostCategory;
 use crate::domain::{clock, Money, Month};
 use crate::error::ApiError;
@@ -85,7 +85,7 @@ struct CostView {
     reason: Option<String>,
     reversed_by: Option<CostId>,
     entry_id: EntryId,
-    import_id: Option<String>,
+    import_id: Option<ImportId>,
     created_at: String,
     recorded_by: RecordedBy,
     recorded_at: String,
@@ -104,7 +104,7 @@ fn view(row: &CostRow, reversed_by: Option<CostId>) -> CostView {
         reason: row.reason.clone(),
         reversed_by,
         entry_id: row.entry_id,
-        import_id: row.import_id.clone(),
+        import_id: row.import_id,
         created_at: row.created_at.clone(),
         recorded_by: db::recorded_by_view(&row.recorded_by_sub, &row.recorded_by_role),
         recorded_at: row.created_at.clone(),

@@ -12,7 +12,7 @@ use crate::auth::Caller;
 use crate::db::imports::ImportRow;
 use crate::db::posts::PostRow;
 use crate::db::{self, DbConnection, RecordedBy};
-use crate::domain::ids::{CommitmentId, EmployerId, PostId};
+use crate::domain::ids::{CommitmentId, EmployerId, ImportId, PostId};
 use crate::domain::{clock, Money, Month};
 use crate::error::{ApiError, FieldError};
 use crate::http::extract::{
@@ -430,7 +430,7 @@ fn import_costs(
     conn: &mut DbConnection,
     lock: &db::EmployerLock,
     lines: &mut [Line],
-    import_id: &str,
+    import_id: ImportId,
     caller: &Caller,
 ) -> Result<Summary, ApiError> {
     let employer = lock.employer();
@@ -747,7 +747,7 @@ fn import_activity(
 /// An import's record.
 #[derive(Debug, Serialize)]
 struct ImportView {
-    id: String,
+    id: ImportId,
     employer_id: EmployerId,
     kind: String,
     format: String,
@@ -762,7 +762,7 @@ struct ImportView {
 
 fn view(row: &ImportRow) -> Result<ImportView, ApiError> {
     Ok(ImportView {
-        id: row.id.clone(),
+        id: row.id,
         employer_id: row.employer_id,
         kind: row.kind.clone(),
         format: row.format.clone(),
@@ -825,13 +825,13 @@ async fn import(
                 ));
             }
         }
-        let id = uuid::Uuid::now_v7().to_string();
+        let id = ImportId::generate();
         let by = caller.recorder();
         // The record first, so that the costs can name it; rolled back with them on any error.
         db::imports::insert(
             conn,
             &db::imports::NewImport {
-                id: &id,
+                id,
                 employer_id: employer,
                 kind: kind.as_str(),
                 sha256: &upload.sha256,
@@ -842,7 +842,7 @@ async fn import(
             &by,
         )?;
         let summary = match kind {
-            Kind::Costs => import_costs(conn, &lock, &mut upload.lines, &id, &caller)?,
+            Kind::Costs => import_costs(conn, &lock, &mut upload.lines, id, &caller)?,
             Kind::Posts => import_posts(conn, employer, &mut upload.lines, &caller)?,
             Kind::Commitments => import_commitments(conn, employer, &mut upload.lines, &caller)?,
             Kind::Activity => import_activity(conn, employer, &mut upload.lines, &caller)?,
@@ -855,7 +855,7 @@ async fn import(
             )?;
         }
         let months: Vec<Month> = summary.months.iter().copied().collect();
-        db::imports::set_summary(conn, &id, summary.total_cents, &months)?;
+        db::imports::set_summary(conn, id, summary.total_cents, &months)?;
         tracing::info!(
             import_id = %id,
             kind = kind.as_str(),
@@ -863,7 +863,7 @@ async fn import(
             costs = summary.cost_ids.len(),
             "file imported"
         );
-        let row = db::imports::find(conn, &id)?;
+        let row = db::imports::find(conn, id)?;
         Outcome::created_as(format!("/v1/imports/{id}"), view(&row)?)
     })
     .await
@@ -956,7 +956,7 @@ pub async fn list(
     Ok(page_response(items, next))
 }
 
-fn readable(conn: &mut DbConnection, caller: &Caller, id: &str) -> Result<ImportRow, ApiError> {
+fn readable(conn: &mut DbConnection, caller: &Caller, id: ImportId) -> Result<ImportRow, ApiError> {
     let row = db::imports::find(conn, id)?;
     if caller.can_read_employer(row.employer_id) {
         Ok(row)
@@ -972,9 +972,9 @@ pub async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     refuse_funders(&caller)?;
-    let id = path_id::<uuid::Uuid>(&path, "import")?.to_string();
+    let id: ImportId = path_id(&path, "import")?;
     let row = state
-        .with_connection(move |conn| readable(conn, &caller, &id))
+        .with_connection(move |conn| readable(conn, &caller, id))
         .await?;
     Ok(HttpResponse::Ok().json(view(&row)?))
 }
@@ -1002,10 +1002,10 @@ pub async fn reverse(
     body: Body<ImportReversal>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_writer_role()?;
-    let id = path_id::<uuid::Uuid>(&path, "import")?.to_string();
+    let id: ImportId = path_id(&path, "import")?;
     let reason = crate::http::text::optional_label("/reason", body.value.reason.as_deref())?;
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
-        let row = db::imports::find(conn, &id)?;
+        let row = db::imports::find(conn, id)?;
         caller
             .require_employer_writer(row.employer_id)
             .map_err(|_| ApiError::NotFound("import"))?;
@@ -1019,7 +1019,7 @@ pub async fn reverse(
                 ),
             ));
         }
-        let originals = db::imports::costs_of(conn, &id)?;
+        let originals = db::imports::costs_of(conn, id)?;
         let reason = reason.unwrap_or_else(|| format!("reversal of import {id}"));
         let today = clock::today();
         let by = caller.recorder();
@@ -1028,9 +1028,9 @@ pub async fn reverse(
             // refusal rolls back those before it.
             db::costs::reverse(conn, &lock, original, &reason, today, &by)?;
         }
-        db::imports::set_reversed(conn, &id, &db::now_timestamp())?;
+        db::imports::set_reversed(conn, id, &db::now_timestamp())?;
         tracing::info!(import_id = %id, costs = originals.len(), "import reversed");
-        Outcome::ok_as(view(&db::imports::find(conn, &id)?)?)
+        Outcome::ok_as(view(&db::imports::find(conn, id)?)?)
     })
     .await
 }
