@@ -624,8 +624,8 @@ pub struct DocumentFacts {
     pub funder_name: String,
     /// The call's lines.
     pub lines: Vec<CallLine>,
-    /// Each post's title and reference.
-    pub posts: HashMap<PostId, (String, Option<String>)>,
+    /// Each post's reference and title.
+    pub posts: HashMap<PostId, (Option<String>, String)>,
     /// The references of the funder's commitments the call draws on, sorted, once each.
     pub conventions: Vec<String>,
     /// What was paid on the call, in cents.
@@ -637,7 +637,7 @@ pub fn document_facts(
     conn: &mut DbConnection,
     call: &CallRow,
 ) -> Result<DocumentFacts, StoreError> {
-    use super::schema::{commitments, posts};
+    use super::schema::commitments;
     let employer = crate::db::employers::find(conn, call.employer_id)?;
     let funder_name = crate::db::funders::find(conn, call.funder_id)?.name;
     let lines = lines_of(conn, std::slice::from_ref(&call.id))?
@@ -646,13 +646,7 @@ pub fn document_facts(
             anyhow::anyhow!("call {} has no lines: an empty call is refused", call.id)
         })?;
     let post_ids: Vec<PostId> = lines.iter().map(|l| l.0).collect();
-    let posts = posts::table
-        .filter(posts::id.eq_any(&post_ids))
-        .select((posts::id, posts::title, posts::reference))
-        .load::<(PostId, String, Option<String>)>(conn)?
-        .into_iter()
-        .map(|(id, title, reference)| (id, (title, reference)))
-        .collect();
+    let posts = crate::db::posts::names(conn, &post_ids)?;
     let mut conventions: Vec<String> = commitments::table
         .filter(commitments::funder_id.eq(call.funder_id))
         .filter(commitments::post_id.eq_any(&post_ids))

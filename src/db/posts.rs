@@ -392,3 +392,20 @@ pub fn of_employer(conn: &mut DbConnection, employer: EmployerId) -> QueryResult
         .select(PostRow::as_select())
         .load(conn)
 }
+
+/// The reference and title of posts, by id.
+pub fn names(
+    conn: &mut DbConnection,
+    ids: &[PostId],
+) -> QueryResult<HashMap<PostId, (Option<String>, String)>> {
+    let mut named = HashMap::new();
+    // In chunks that stay within both databases' limits on bound values.
+    for chunk in ids.chunks(1_000) {
+        let rows: Vec<(PostId, Option<String>, String)> = posts::table
+            .filter(posts::id.eq_any(chunk))
+            .select((posts::id, posts::reference, posts::title))
+            .load(conn)?;
+        named.extend(rows.into_iter().map(|(id, r, t)| (id, (r, t))));
+    }
+    Ok(named)
+}

@@ -5,7 +5,7 @@ use crate::db::calls::{self, CallRow, SettledLine};
 use crate::db::commitments::{allocated_to_date, CommitmentRow};
 use crate::db::keys::RateBook;
 use crate::db::schema::{
-    allocation_lines, calls as calls_table, commitments, payment_applications, payments, posts,
+    allocation_lines, calls as calls_table, commitments, payment_applications, payments,
 };
 use crate::db::{DbConnection, StoreError};
 use crate::domain::ids::{CallId, CommitmentId, EmployerId, FunderId, PaymentId, PostId};
@@ -101,21 +101,4 @@ pub fn funder_facts(
         paid,
         credit,
     })
-}
-
-/// The reference and title of posts, by id.
-pub fn post_names(
-    conn: &mut DbConnection,
-    ids: &[PostId],
-) -> QueryResult<HashMap<PostId, (Option<String>, String)>> {
-    let mut named = HashMap::new();
-    // In chunks that stay within both databases' limits on bound values.
-    for chunk in ids.chunks(1_000) {
-        let rows: Vec<(PostId, Option<String>, String)> = posts::table
-            .filter(posts::id.eq_any(chunk))
-            .select((posts::id, posts::reference, posts::title))
-            .load(conn)?;
-        named.extend(rows.into_iter().map(|(id, r, t)| (id, (r, t))));
-    }
-    Ok(named)
 }

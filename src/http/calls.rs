@@ -322,7 +322,7 @@ fn document_pdf(
         .lines
         .iter()
         .map(|(post, month, amount)| {
-            let (title, reference) = facts
+            let (reference, title) = facts
                 .posts
                 .get(post)
                 .cloned()

@@ -273,7 +273,7 @@ fn statement_table(
 ) -> Result<String, ApiError> {
     let post_ids: Vec<PostId> = by_month.keys().map(|(_, p, _)| *p).collect();
     let employer_ids: Vec<EmployerId> = by_month.keys().map(|(e, _, _)| *e).collect();
-    let posts_named = db::statement::post_names(conn, &post_ids)?;
+    let posts_named = db::posts::names(conn, &post_ids)?;
     let employers_named = db::employers::names(conn, Some(&employer_ids))?;
     let rows: Vec<Vec<String>> = by_month
         .iter()
