@@ -7,14 +7,17 @@
 
 use super::commitments::CommitmentRow;
 use super::events::NewEvent;
-use super::keys::{hours_book, hours_in_force, RateBook, StoredHours};
+use super::keys::{hours_in_force, post_terms, RateBook, StoredHours};
 use super::ledger::{post_entries, EntryKind, NewEntry};
 use super::schema::{allocated_months, allocation_lines, call_lines, calls, commitments, costs};
 use super::{DbConnection, EmployerLock, Recorder};
 use crate::db::StoreError;
-use crate::domain::allocation::{allocate_months, Terms};
+use crate::domain::allocation_run::{
+    plan_post, LineChange, Party, PostPlan, PostRun, StoredAllocation,
+};
+use crate::domain::events::{AllocationPosted, EventData};
 use crate::domain::ids::{CallId, CommitmentId, EmployerId, FunderId, PostId};
-use crate::domain::{ledger, Money, Month};
+use crate::domain::{ledger, Month};
 use diesel::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -75,19 +78,14 @@ fn whole_employer(scope: &RunScope<'_>) -> diesel::expression::SqlLiteral<diesel
 
 /// Everything a run reads, for all its posts, from the month asked on.
 struct Loaded {
-    /// The stored allocated months: (cost, uncovered) by post and month.
-    stored_months: HashMap<(PostId, Month), (i64, i64)>,
+    /// The stored lines, months and calls the plan is compared with.
+    stored: StoredAllocation,
     /// The commitments of each post, in creation order.
     commitments_by_post: HashMap<PostId, Vec<CommitmentRow>>,
     /// What each commitment was allocated before the month asked (its cap's use).
     used_before: HashMap<CommitmentId, i64>,
     /// The cost of each post and month.
     cost_totals: HashMap<(PostId, Month), i64>,
-    /// The stored allocation lines, by commitment and month.
-    stored_lines: HashMap<(CommitmentId, Month), i64>,
-    /// What is already called, per funder, post and month, with the calls: a run may not go
-    /// below it.
-    called: HashMap<(FunderId, PostId, Month), (i64, Vec<CallId>)>,
     /// The schedules of the rates the commitments name.
     rates: RateBook,
     /// The records of hours in force, by post and month, of the posts with activity
@@ -97,7 +95,7 @@ struct Loaded {
 
 /// What a run writes.
 #[derive(Default)]
-struct Plan {
+struct Writes {
     results: Vec<RunResult>,
     entries: Vec<NewEntry>,
     new_lines: Vec<NewLine>,
@@ -125,7 +123,8 @@ pub fn run(
         RunScope::Posts(ids) => ids.to_vec(),
     };
     let loaded = load(conn, employer_id, &scope, month)?;
-    let plan = compute(&loaded, employer_id, &post_ids, month)?;
+    let plans = plan(&loaded, &post_ids, month)?;
+    let plan = writes(plans, employer_id)?;
     if !plan.blocking_calls.is_empty() {
         let ids: Vec<CallId> = plan.blocking_calls.iter().copied().collect();
         let mut numbers: Vec<String> = calls::table
@@ -274,170 +273,157 @@ fn load(
     keyed_posts.dedup();
     let hours = hours_in_force(conn, &keyed_posts, Some(month))?;
     Ok(Loaded {
-        stored_months,
+        stored: StoredAllocation {
+            lines: stored_lines,
+            months: stored_months,
+            called,
+        },
         commitments_by_post,
         used_before,
         cost_totals,
-        stored_lines,
-        called,
         rates,
         hours,
     })
 }
 
-/// The computation, post by post, with the pure engine, and the changes it asks for: no I/O.
-fn compute(
-    loaded: &Loaded,
-    employer_id: EmployerId,
-    post_ids: &[PostId],
-    month: Month,
-) -> Result<Plan, StoreError> {
+/// The plan of each post, from the pure rules of `domain::allocation_run`.
+fn plan(loaded: &Loaded, post_ids: &[PostId], month: Month) -> QueryResult<Vec<PostPlan>> {
     let wanted: BTreeSet<PostId> = post_ids.iter().copied().collect();
-    let mut later_by_post: HashMap<PostId, Vec<Month>> = HashMap::new();
-    for (post, m) in loaded.stored_months.keys() {
+    let cost = |post: PostId, m: Month| loaded.cost_totals.get(&(post, m)).copied().unwrap_or(0);
+    let mut later_by_post: HashMap<PostId, Vec<(Month, i64)>> = HashMap::new();
+    for (post, m) in loaded.stored.months.keys() {
         if *m != month && wanted.contains(post) {
-            later_by_post.entry(*post).or_default().push(*m);
+            later_by_post
+                .entry(*post)
+                .or_default()
+                .push((*m, cost(*post, *m)));
         }
     }
     let no_commitments = Vec::new();
-    let mut plan = Plan {
-        results: Vec::with_capacity(post_ids.len()),
-        ..Plan::default()
+    post_ids
+        .iter()
+        .map(|&post_id| {
+            let commitments = loaded
+                .commitments_by_post
+                .get(&post_id)
+                .unwrap_or(&no_commitments);
+            let terms = post_terms(
+                commitments,
+                &loaded.rates,
+                loaded.hours.get(&post_id),
+                &loaded.used_before,
+                false,
+            )?;
+            let parties: Vec<Party> = commitments
+                .iter()
+                .map(|c| Party {
+                    commitment_id: c.id,
+                    funder_id: c.funder_id,
+                })
+                .collect();
+            let run = PostRun {
+                post_id,
+                parties: &parties,
+                terms: &terms,
+                month: (month, cost(post_id, month)),
+                later: later_by_post.remove(&post_id).unwrap_or_default(),
+            };
+            Ok(plan_post(&run, &loaded.stored))
+        })
+        .collect()
+}
+
+/// The rows, journal entries and events that carry the plans out: no I/O.
+fn writes(plans: Vec<PostPlan>, employer_id: EmployerId) -> Result<Writes, StoreError> {
+    let mut out = Writes {
+        results: Vec::with_capacity(plans.len()),
+        ..Writes::default()
     };
-    for &post_id in post_ids {
-        let commitments = loaded
-            .commitments_by_post
-            .get(&post_id)
-            .unwrap_or(&no_commitments);
-        let terms: Vec<Terms> = commitments
-            .iter()
-            .enumerate()
-            .map(|(rank, c)| c.terms(rank as i64, &loaded.rates))
-            .collect::<QueryResult<_>>()?;
-        let hours = hours_book(loaded.hours.get(&post_id), commitments, false);
-        let before: Vec<i64> = commitments
-            .iter()
-            .map(|c| loaded.used_before.get(&c.id).copied().unwrap_or(0))
-            .collect();
-        let mut months = vec![month];
-        months.extend(later_by_post.get(&post_id).into_iter().flatten().copied());
-        let inputs: Vec<(Month, i64)> = months
-            .iter()
-            .map(|m| {
-                let cost = loaded.cost_totals.get(&(post_id, *m)).copied().unwrap_or(0);
-                (*m, cost)
-            })
-            .collect();
-        let splits = allocate_months(&terms, &inputs, &before, &hours);
-        let mut entries_posted = 0;
-        for split in &splits {
-            let m = split.month;
-            let mut by_funder: HashMap<FunderId, i64> = HashMap::new();
-            for (commitment, new) in commitments.iter().zip(&split.lines) {
-                *by_funder.entry(commitment.funder_id).or_default() += new.unwrap_or(0);
+    for plan in plans {
+        let post_id = plan.post_id;
+        out.blocking_calls
+            .extend(plan.blocking_calls.iter().copied());
+        for m in &plan.months {
+            let moved: Vec<&LineChange> = m.moved().collect();
+            if !moved.is_empty() {
+                out.entries.push(NewEntry {
+                    employer_id,
+                    date: m.month.last_day(),
+                    kind: EntryKind::Allocation,
+                    reference: format!("allocation of post {post_id} for {}", m.month),
+                    reverses: None,
+                    lines: moved
+                        .iter()
+                        .flat_map(|l| {
+                            ledger::allocation_lines(
+                                l.party.funder_id,
+                                post_id,
+                                m.month,
+                                l.change(),
+                            )
+                        })
+                        .collect(),
+                });
+                out.events.push(NewEvent {
+                    employer_id: Some(employer_id),
+                    funders: moved.iter().map(|l| l.party.funder_id).collect(),
+                    data: EventData::AllocationPosted(AllocationPosted::of(post_id, m)),
+                    once_key: None,
+                });
             }
-            // Every funder called on the post has a commitment on it, so it is in `by_funder`.
-            for (funder, new_total) in &by_funder {
-                if let Some((called_cents, call_ids)) = loaded.called.get(&(*funder, post_id, m)) {
-                    if new_total < called_cents {
-                        plan.blocking_calls.extend(call_ids.iter().copied());
-                    }
-                }
-            }
-            let mut lines = Vec::new();
-            let mut event_lines = Vec::new();
-            let mut changed_funders = Vec::new();
-            for (commitment, new) in commitments.iter().zip(&split.lines) {
-                let old = loaded.stored_lines.get(&(commitment.id, m)).copied();
-                let change = new.unwrap_or(0) - old.unwrap_or(0);
-                if new.is_some() || old.is_some() {
-                    event_lines.push(serde_json::json!({
-                        "commitment_id": commitment.id,
-                        "funder_id": commitment.funder_id,
-                        "amount": Money::from_cents(new.unwrap_or(0)),
-                        "change": Money::from_cents(change),
-                    }));
-                }
-                if change != 0 {
-                    changed_funders.push(commitment.funder_id);
-                    lines.extend(ledger::allocation_lines(
-                        commitment.funder_id,
+            for line in &m.lines {
+                match (line.stored, line.new) {
+                    (None, Some(amount)) => out.new_lines.push(NewLine {
+                        commitment_id: line.party.commitment_id,
+                        month: m.month,
                         post_id,
-                        m,
-                        change,
-                    ));
-                }
-                match (old, *new) {
-                    (None, Some(amount)) => plan.new_lines.push(NewLine {
-                        commitment_id: commitment.id,
-                        month: m,
-                        post_id,
-                        funder_id: commitment.funder_id,
+                        funder_id: line.party.funder_id,
                         employer_id,
                         amount_cents: amount,
                     }),
                     (Some(previous), new) if new != Some(previous) => {
-                        plan.changed_lines.push((commitment.id, m, new));
+                        out.changed_lines
+                            .push((line.party.commitment_id, m.month, new));
                     }
                     _ => {}
                 }
             }
-            if !lines.is_empty() {
-                plan.entries.push(NewEntry {
-                    employer_id,
-                    date: m.last_day(),
-                    kind: EntryKind::Allocation,
-                    reference: format!("allocation of post {post_id} for {m}"),
-                    reverses: None,
-                    lines,
-                });
-                entries_posted += 1;
-                plan.events.push(NewEvent {
-                    kind: "allocation.posted",
-                    employer_id: Some(employer_id),
-                    funders: changed_funders,
-                    data: serde_json::json!({
-                        "post_id": post_id,
-                        "month": m,
-                        "cost": Money::from_cents(split.cost_cents),
-                        "uncovered": Money::from_cents(split.uncovered_cents),
-                        "lines": event_lines,
-                    }),
-                    once_key: None,
-                });
-            }
-            match loaded.stored_months.get(&(post_id, m)) {
-                None => plan.new_months.push(NewAllocatedMonth {
+            match m.stored {
+                None => out.new_months.push(NewAllocatedMonth {
                     post_id,
-                    month: m,
+                    month: m.month,
                     employer_id,
-                    cost_cents: split.cost_cents,
-                    uncovered_cents: split.uncovered_cents,
+                    cost_cents: m.cost_cents,
+                    uncovered_cents: m.uncovered_cents,
                 }),
-                Some(stored) if *stored != (split.cost_cents, split.uncovered_cents) => {
-                    plan.changed_months
-                        .push((post_id, m, split.cost_cents, split.uncovered_cents));
+                Some(_) if m.figures_changed() => {
+                    out.changed_months
+                        .push((post_id, m.month, m.cost_cents, m.uncovered_cents));
                 }
                 Some(_) => {}
             }
         }
-        let asked = splits.first().ok_or_else(|| {
+        let asked = plan.asked().ok_or_else(|| {
             StoreError::Internal(anyhow::anyhow!("an allocation run computed no month"))
         })?;
-        plan.results.push(RunResult {
+        out.results.push(RunResult {
             post_id,
-            month,
+            month: asked.month,
             cost_cents: asked.cost_cents,
             allocated_cents: asked.allocated_cents(),
             uncovered_cents: asked.uncovered_cents,
-            entries_posted,
+            entries_posted: plan.entries_posted(),
         });
     }
-    Ok(plan)
+    Ok(out)
 }
 
 /// The writes: new rows in batches, changed rows one by one (few once a month is allocated).
-fn write(conn: &mut DbConnection, plan: Plan, by: &Recorder) -> Result<Vec<RunResult>, StoreError> {
+fn write(
+    conn: &mut DbConnection,
+    plan: Writes,
+    by: &Recorder,
+) -> Result<Vec<RunResult>, StoreError> {
     insert_batches!(conn, allocation_lines::table, plan.new_lines);
     for (commitment_id, m, amount) in plan.changed_lines {
         let key = allocation_lines::table.find((commitment_id, m));

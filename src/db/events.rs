@@ -3,8 +3,10 @@
 
 use super::schema::{event_funders, events};
 use super::DbConnection;
+use crate::domain::events::{AllocationPosted, EventData, FunderAllocationPosted};
 use crate::domain::ids::{EmployerId, FunderId};
 use diesel::prelude::*;
+use serde::Serialize;
 
 /// The advisory lock every event-writing transaction takes on PostgreSQL before it writes its
 /// events, so that events commit in `seq` order (a sequence alone hands out numbers that can
@@ -14,14 +16,13 @@ const EVENT_ORDER_LOCK: i64 = 0x5054_4556_454e_5453; // "PTEVENTS"
 /// An event to record.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
-    /// `allocation.posted`, `call.issued`…
-    pub kind: &'static str,
     /// The employer whose change it reports (none for a webhook of a funder or the mission).
     pub employer_id: Option<EmployerId>,
     /// The funders it concerns (they see their copy of it).
     pub funders: Vec<FunderId>,
-    /// What it carries, in the full view (the employer's); readers narrow it.
-    pub data: serde_json::Value,
+    /// What it carries, in the full view (the employer's), which names its type; readers
+    /// narrow it.
+    pub data: EventData,
     /// For an event recorded once only (`call.overdue` of a call…): its unique key.
     pub once_key: Option<String>,
 }
@@ -51,13 +52,17 @@ pub fn record(conn: &mut DbConnection, new: &[NewEvent]) -> QueryResult<usize> {
         }
         recorded += 1;
         let id = uuid::Uuid::now_v7().to_string();
+        let data = event
+            .data
+            .to_json()
+            .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
         diesel::insert_into(events::table)
             .values((
                 events::id.eq(&id),
-                events::kind.eq(event.kind),
+                events::kind.eq(event.data.kind()),
                 events::occurred_at.eq(&occurred_at),
                 events::employer_id.eq(event.employer_id),
-                events::data.eq(event.data.to_string()),
+                events::data.eq(&data),
                 events::once_key.eq(&event.once_key),
             ))
             .execute(conn)?;
@@ -119,57 +124,73 @@ impl From<crate::auth::Scope> for Audience {
     }
 }
 
-/// A stored event whose data is not JSON.
+/// A stored event whose data is not what its type carries.
 #[derive(Debug, thiserror::Error)]
-#[error("event {id} holds data that is not JSON: {reason}")]
+#[error("event {id} holds data that is not a {kind} payload: {reason}")]
 pub struct CorruptEvent {
     id: String,
+    kind: String,
     reason: String,
 }
 
+/// An event as a reader sees it, in the feed and in webhooks.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventView {
+    /// Its id (a webhook message's id).
+    pub id: String,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// When it was recorded.
+    pub occurred_at: String,
+    /// The employer it concerns, if any.
+    pub employer_id: Option<EmployerId>,
+    /// What it carries for this reader.
+    pub data: EventPayload,
+}
+
+/// An event's data for one reader.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum EventPayload {
+    /// The stored data, which this reader may see whole.
+    Full(serde_json::Value),
+    /// A funder's copy of an allocation.
+    FunderAllocation(FunderAllocationPosted),
+}
+
 impl EventRow {
-    /// The event as `audience` may see it (`{"id", "type", "occurred_at", "employer_id",
-    /// "data"}`), or `None` when its copy holds nothing for it. This is the one place the
-    /// event feed and webhooks narrow an event: a funder's copy of `allocation.posted` holds
-    /// its own changed lines only, and never the post's cost or uncovered part.
-    pub fn view(&self, audience: Audience) -> Result<Option<serde_json::Value>, CorruptEvent> {
-        let mut data: serde_json::Value =
-            serde_json::from_str(&self.data).map_err(|e| CorruptEvent {
-                id: self.id.clone(),
-                reason: e.to_string(),
-            })?;
-        if let Audience::Funder(own) = audience {
-            if self.kind == "allocation.posted" {
-                let own = own.to_string();
-                // The payload is written by the allocation run with its lines: without them it
-                // is a corrupt event, not one with nothing for this funder.
-                let lines: Vec<serde_json::Value> = data["lines"]
-                    .as_array()
-                    .ok_or_else(|| CorruptEvent {
-                        id: self.id.clone(),
-                        reason: "an allocation.posted payload without lines".into(),
-                    })?
-                    .iter()
-                    .filter(|l| l["funder_id"] == own.as_str() && l["change"] != "0.00")
-                    .cloned()
-                    .collect();
-                if lines.is_empty() {
-                    return Ok(None);
-                }
-                data = serde_json::json!({
-                    "post_id": data["post_id"],
-                    "month": data["month"],
-                    "lines": lines,
-                });
-            }
+    fn corrupt(&self, reason: impl ToString) -> CorruptEvent {
+        CorruptEvent {
+            id: self.id.clone(),
+            kind: self.kind.clone(),
+            reason: reason.to_string(),
         }
-        Ok(Some(serde_json::json!({
-            "id": self.id,
-            "type": self.kind,
-            "occurred_at": self.occurred_at,
-            "employer_id": self.employer_id,
-            "data": data,
-        })))
+    }
+
+    /// The event as `audience` may see it, or `None` when its copy holds nothing for it. This
+    /// is the one place the event feed and webhooks narrow an event: a funder's copy of
+    /// `allocation.posted` holds its own changed lines only, and never the post's cost or
+    /// uncovered part.
+    pub fn view(&self, audience: Audience) -> Result<Option<EventView>, CorruptEvent> {
+        let data = match audience {
+            Audience::Funder(own) if self.kind == "allocation.posted" => {
+                let full: AllocationPosted =
+                    serde_json::from_str(&self.data).map_err(|e| self.corrupt(e))?;
+                match full.for_funder(own) {
+                    Some(copy) => EventPayload::FunderAllocation(copy),
+                    None => return Ok(None),
+                }
+            }
+            _ => EventPayload::Full(serde_json::from_str(&self.data).map_err(|e| self.corrupt(e))?),
+        };
+        Ok(Some(EventView {
+            id: self.id.clone(),
+            kind: self.kind.clone(),
+            occurred_at: self.occurred_at.clone(),
+            employer_id: self.employer_id,
+            data,
+        }))
     }
 }
 

@@ -4,6 +4,7 @@
 use super::commitments::CommitmentRow;
 use super::schema::{activity_hours, activity_records, rate_values};
 use super::{DbConnection, Recorder};
+use crate::domain::allocation_run::PostTerms;
 use crate::domain::ids::{CommitmentId, EmployerId, PostId};
 use crate::domain::keys::{HoursBook, MonthHours, RateSchedule};
 use crate::domain::Month;
@@ -164,8 +165,32 @@ pub fn month_hours(
         .collect()
 }
 
+/// What the engine reads of a post's commitments (in creation order): their terms, what each
+/// was allocated before (`used_before`, by commitment) and the hours, for a run (each month
+/// its own record) or a projection (`carried`: a record holds until the next).
+pub fn post_terms(
+    commitments: &[CommitmentRow],
+    rates: &RateBook,
+    hours: Option<&BTreeMap<Month, StoredHours>>,
+    used_before: &HashMap<CommitmentId, i64>,
+    carried: bool,
+) -> QueryResult<PostTerms> {
+    Ok(PostTerms {
+        terms: commitments
+            .iter()
+            .enumerate()
+            .map(|(rank, c)| c.terms(rank as i64, rates))
+            .collect::<QueryResult<_>>()?,
+        allocated_before: commitments
+            .iter()
+            .map(|c| used_before.get(&c.id).copied().unwrap_or(0))
+            .collect(),
+        hours: hours_book(hours, commitments, carried),
+    })
+}
+
 /// The hours a run reads (each month its own record) or a projection reads (carried forward).
-pub fn hours_book(
+fn hours_book(
     records: Option<&BTreeMap<Month, StoredHours>>,
     commitments: &[CommitmentRow],
     carried: bool,

@@ -3,11 +3,10 @@
 //! a few queries for many posts at once, and each projected by the same pure engine.
 
 use crate::db::commitments::CommitmentRow;
-use crate::db::keys::{hours_book, hours_in_force, RateBook};
+use crate::db::keys::{hours_in_force, post_terms, RateBook};
 use crate::db::posts::{Post, PostRow};
 use crate::db::schema::{allocation_lines, commitments, posts};
 use crate::db::DbConnection;
-use crate::domain::allocation::Terms;
 use crate::domain::continuity::{project, Continuity, ProjectionInput};
 use crate::domain::ids::{CommitmentId, EmployerId, FunderId, PostId};
 use crate::domain::{Month, Percent};
@@ -143,16 +142,7 @@ pub fn project_posts(
             })?;
             let post = Post { budgets, row };
             let commitments = by_post.remove(&post.row.id).unwrap_or_default();
-            let terms: Vec<Terms> = commitments
-                .iter()
-                .enumerate()
-                .map(|(rank, c)| c.terms(rank as i64, &rates))
-                .collect::<QueryResult<_>>()?;
-            let hours = hours_book(hours.get(&post.row.id), &commitments, true);
-            let before: Vec<i64> = commitments
-                .iter()
-                .map(|c| used.get(&c.id).copied().unwrap_or(0))
-                .collect();
+            let inputs = post_terms(&commitments, &rates, hours.get(&post.row.id), &used, true)?;
             let budget = |m: Month| post.budget_cents(m);
             let continuity = project(&ProjectionInput {
                 as_of,
@@ -160,9 +150,9 @@ pub fn project_posts(
                 threshold,
                 post_end: post.end(),
                 budget_cents: &budget,
-                commitments: &terms,
-                allocated_before: &before,
-                hours: &hours,
+                commitments: &inputs.terms,
+                allocated_before: &inputs.allocated_before,
+                hours: &inputs.hours,
             });
             Ok(PostFacts {
                 post,

@@ -10,6 +10,9 @@ use crate::db::projection::{project_posts, Selection};
 use crate::db::schema::{calls, commitments, post_risks};
 use crate::db::DbConnection;
 use crate::domain::continuity::{Risk, DEFAULT_HORIZON_MONTHS, EXPIRING_WITHIN_MONTHS};
+use crate::domain::events::{
+    CallOverdue, CommitmentCapUsed, CommitmentExpiring, EventData, PostRiskChanged,
+};
 use crate::domain::ids::{CommitmentId, EmployerId, PostId};
 use crate::domain::{Date, Money, Percent};
 use diesel::prelude::*;
@@ -30,14 +33,6 @@ pub enum SweepScope {
     Post(EmployerId, PostId),
     /// One employer, no risk: calls and payments move no allocation.
     Money(EmployerId),
-}
-
-fn risk_name(risk: Risk) -> &'static str {
-    match risk {
-        Risk::Red => "red",
-        Risk::Amber => "amber",
-        Risk::Green => "green",
-    }
 }
 
 /// Records the events time has brought, as of `today`, in the caller's write transaction;
@@ -71,12 +66,14 @@ pub fn sweep(conn: &mut DbConnection, scope: SweepScope, today: Date) -> QueryRe
         let outstanding = call.amount_cents - paid.get(&call.id).copied().unwrap_or(0);
         if outstanding > 0 {
             new.push(NewEvent {
-                kind: "call.overdue",
                 employer_id: Some(call.employer_id),
                 funders: vec![call.funder_id],
-                data: serde_json::json!({
-                    "call_id": call.id, "number": call.number, "funder_id": call.funder_id,
-                    "due_on": call.due_on, "outstanding": Money::from_cents(outstanding),
+                data: EventData::CallOverdue(CallOverdue {
+                    call_id: call.id,
+                    number: call.number.clone(),
+                    funder_id: call.funder_id,
+                    due_on: call.due_on,
+                    outstanding: Money::from_cents(outstanding),
                 }),
                 once_key: Some(format!("call.overdue:{}", call.id)),
             });
@@ -108,12 +105,13 @@ pub fn sweep(conn: &mut DbConnection, scope: SweepScope, today: Date) -> QueryRe
     for c in &rows {
         if c.end_month <= window_end {
             new.push(NewEvent {
-                kind: "commitment.expiring",
                 employer_id: Some(c.employer_id),
                 funders: vec![c.funder_id],
-                data: serde_json::json!({
-                    "commitment_id": c.id, "post_id": c.post_id, "funder_id": c.funder_id,
-                    "end_month": c.end_month,
+                data: EventData::CommitmentExpiring(CommitmentExpiring {
+                    commitment_id: c.id,
+                    post_id: c.post_id,
+                    funder_id: c.funder_id,
+                    end_month: c.end_month,
                 }),
                 once_key: Some(format!("commitment.expiring:{}:{}", c.id, c.end_month)),
             });
@@ -123,13 +121,15 @@ pub fn sweep(conn: &mut DbConnection, scope: SweepScope, today: Date) -> QueryRe
             for level in [80i64, 100] {
                 if i128::from(spent) * 100 >= i128::from(cap) * i128::from(level) {
                     new.push(NewEvent {
-                        kind: "commitment.cap_used",
                         employer_id: Some(c.employer_id),
                         funders: vec![c.funder_id],
-                        data: serde_json::json!({
-                            "commitment_id": c.id, "post_id": c.post_id, "funder_id": c.funder_id,
-                            "cap": Money::from_cents(cap),
-                            "allocated_to_date": Money::from_cents(spent), "level": level,
+                        data: EventData::CommitmentCapUsed(CommitmentCapUsed {
+                            commitment_id: c.id,
+                            post_id: c.post_id,
+                            funder_id: c.funder_id,
+                            cap: Money::from_cents(cap),
+                            allocated_to_date: Money::from_cents(spent),
+                            level,
                         }),
                         once_key: Some(format!("commitment.cap_used:{}:{level}", c.id)),
                     });
@@ -153,30 +153,30 @@ pub fn sweep(conn: &mut DbConnection, scope: SweepScope, today: Date) -> QueryRe
         DEFAULT_HORIZON_MONTHS,
         Percent::HUNDRED,
     )?;
-    let projected: Vec<String> = facts.iter().map(|f| f.post.row.id.to_string()).collect();
-    let mut known: HashMap<String, String> = HashMap::new();
+    let projected: Vec<PostId> = facts.iter().map(|f| f.post.row.id).collect();
+    let mut known: HashMap<PostId, Risk> = HashMap::new();
     for chunk in projected.chunks(1_000) {
         known.extend(
             post_risks::table
                 .filter(post_risks::post_id.eq_any(chunk))
                 .select((post_risks::post_id, post_risks::risk))
-                .load::<(String, String)>(conn)?,
+                .load::<(PostId, Risk)>(conn)?,
         );
     }
     let now = crate::db::now_timestamp();
     for fact in &facts {
-        let post_id = fact.post.row.id.to_string();
-        let risk = risk_name(fact.continuity.risk);
-        let previous = known.get(&post_id).map(String::as_str);
+        let post_id = fact.post.row.id;
+        let risk = fact.continuity.risk;
+        let previous = known.get(&post_id).copied();
         if previous == Some(risk) {
             continue;
         }
         match previous {
             Some(_) => {
-                diesel::update(post_risks::table.find(&post_id))
+                diesel::update(post_risks::table.find(post_id))
                     .set((
                         post_risks::risk.eq(risk),
-                        post_risks::as_of.eq(this_month.to_string()),
+                        post_risks::as_of.eq(this_month),
                         post_risks::updated_at.eq(&now),
                     ))
                     .execute(conn)?;
@@ -184,9 +184,9 @@ pub fn sweep(conn: &mut DbConnection, scope: SweepScope, today: Date) -> QueryRe
             None => {
                 diesel::insert_into(post_risks::table)
                     .values((
-                        post_risks::post_id.eq(&post_id),
+                        post_risks::post_id.eq(post_id),
                         post_risks::risk.eq(risk),
-                        post_risks::as_of.eq(this_month.to_string()),
+                        post_risks::as_of.eq(this_month),
                         post_risks::updated_at.eq(&now),
                     ))
                     .execute(conn)?;
@@ -197,13 +197,15 @@ pub fn sweep(conn: &mut DbConnection, scope: SweepScope, today: Date) -> QueryRe
             continue;
         }
         new.push(NewEvent {
-            kind: "post.risk_changed",
             employer_id: Some(fact.post.employer()),
             funders: fact.commitments.iter().map(|c| c.funder_id).collect(),
-            data: serde_json::json!({
-                "post_id": fact.post.row.id, "as_of": this_month, "from": previous, "to": risk,
-                "funded_until": fact.continuity.funded_until,
-                "runway_months": fact.continuity.runway_months,
+            data: EventData::PostRiskChanged(PostRiskChanged {
+                post_id,
+                as_of: this_month,
+                from: previous,
+                to: risk,
+                funded_until: fact.continuity.funded_until,
+                runway_months: fact.continuity.runway_months,
             }),
             once_key: None,
         });

@@ -4,6 +4,7 @@
 //! 500 it becomes), never a default.
 
 use super::MultiBackend;
+use crate::domain::continuity::Risk;
 use crate::domain::ids::{
     CallId, CommitmentId, CostId, CreditNoteId, EmployerId, EntryId, FunderId, ImportId, PaymentId,
     PostId,
@@ -101,4 +102,5 @@ text_column! {
     PaymentId => str::parse::<PaymentId>,
     EntryId => str::parse::<EntryId>,
     ImportId => str::parse::<ImportId>,
+    Risk => Risk::parse,
 }

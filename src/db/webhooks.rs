@@ -3,13 +3,15 @@
 //! `GET /v1/events`. Delivery state lives here, so that a server killed mid-delivery loses
 //! nothing: a lease on the webhook row lets one server at a time deliver for a webhook.
 
-use super::events::{self, Audience, NewEvent};
+use super::events::{self, Audience, EventView, NewEvent};
 use super::schema::{webhook_deliveries, webhooks};
 use super::{format_timestamp, DbConnection, Recorder};
 use crate::auth::Scope;
+use crate::domain::events::{EventData, WebhookDisabled};
 use crate::domain::ids::{EmployerId, FunderId};
 use crate::domain::webhooks::Next;
 use diesel::prelude::*;
+use serde::Serialize;
 use std::collections::HashMap;
 use time::OffsetDateTime;
 
@@ -355,14 +357,37 @@ fn queue(
     Ok(id)
 }
 
-/// The Standard Webhooks body of an event view: `{"type", "timestamp", "data"}`.
-pub fn payload_of(view: &serde_json::Value) -> String {
-    serde_json::json!({
-        "type": view["type"],
-        "timestamp": view["occurred_at"],
-        "data": view["data"],
-    })
-    .to_string()
+/// The Standard Webhooks body of a message: `{"type", "timestamp", "data"}`.
+#[derive(Serialize)]
+struct Message<'a, D: Serialize> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    timestamp: &'a str,
+    data: D,
+}
+
+impl<D: Serialize> Message<'_, D> {
+    fn body(&self) -> QueryResult<String> {
+        serde_json::to_string(self)
+            .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
+    }
+}
+
+/// `webhook.test`'s data.
+#[derive(Serialize)]
+struct TestData<'a> {
+    webhook_id: &'a str,
+    message: &'static str,
+}
+
+/// The Standard Webhooks body of an event as a webhook's owner sees it.
+pub fn payload_of(view: &EventView) -> QueryResult<String> {
+    Message {
+        kind: &view.kind,
+        timestamp: &view.occurred_at,
+        data: &view.data,
+    }
+    .body()
 }
 
 /// Queues a `webhook.test` message for a webhook, ahead of nothing: it waits its turn.
@@ -373,12 +398,15 @@ pub fn queue_test(
 ) -> QueryResult<DeliveryRow> {
     let at = format_timestamp(now);
     let message_id = uuid::Uuid::now_v7().to_string();
-    let payload = serde_json::json!({
-        "type": "webhook.test",
-        "timestamp": at,
-        "data": {"webhook_id": row.id, "message": "test message from portage-ledger"},
-    })
-    .to_string();
+    let payload = Message {
+        kind: "webhook.test",
+        timestamp: &at,
+        data: TestData {
+            webhook_id: &row.id,
+            message: "test message from portage-ledger",
+        },
+    }
+    .body()?;
     let id = queue(conn, &row.id, &message_id, "webhook.test", &payload, &at)?;
     find_delivery(conn, &row.id, &id)?.ok_or(diesel::result::Error::NotFound)
 }
@@ -553,7 +581,7 @@ pub fn fan_out(
                 &row.id,
                 &event.id,
                 &event.kind,
-                &payload_of(&view),
+                &payload_of(&view)?,
                 &at,
             )?;
             queued += 1;
@@ -654,7 +682,7 @@ pub fn record_attempt(
 fn disable(
     conn: &mut DbConnection,
     webhook: &WebhookRow,
-    reason: &str,
+    reason: &'static str,
     failing_since: &str,
     now: OffsetDateTime,
 ) -> Result<(), anyhow::Error> {
@@ -676,15 +704,14 @@ fn disable(
     events::record(
         conn,
         &[NewEvent {
-            kind: "webhook.disabled",
             employer_id,
             funders,
-            data: serde_json::json!({
-                "webhook_id": webhook.id,
-                "url": webhook.url,
-                "reason": reason,
-                "failing_since": failing_since,
-                "disabled_at": at,
+            data: EventData::WebhookDisabled(WebhookDisabled {
+                webhook_id: webhook.id.clone(),
+                url: webhook.url.clone(),
+                reason,
+                failing_since: failing_since.to_owned(),
+                disabled_at: at.clone(),
             }),
             once_key: None,
         }],

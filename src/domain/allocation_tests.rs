@@ -3,7 +3,11 @@
 //! and by property tests.
 
 use super::allocation::{allocate_months, split_month, Basis, Terms};
+use super::allocation_run::{
+    plan_post, LineChange, MonthPlan, Party, PostPlan, PostRun, PostTerms, StoredAllocation,
+};
 use super::continuity::{project, ProjectionInput, Risk};
+use super::ids::{CallId, CommitmentId, FunderId, PostId};
 use super::keys::{HoursBook, MonthHours, RateSchedule};
 use super::{Hours, Money, Month, Percent};
 use proptest::prelude::*;
@@ -576,4 +580,130 @@ fn a_month_budgeted_at_zero_reaches_any_threshold() {
         Risk::Amber,
         "three months of runway are amber"
     );
+}
+
+/// The parties of `count` commitments, over three funders.
+fn parties(count: usize) -> Vec<Party> {
+    (0..count)
+        .map(|i| Party {
+            commitment_id: CommitmentId(uuid::Uuid::from_u128(1_000 + i as u128)),
+            funder_id: FunderId(uuid::Uuid::from_u128((i % 3) as u128 + 1)),
+        })
+        .collect()
+}
+
+const RUN_POST: PostId = PostId(uuid::Uuid::from_u128(77));
+
+/// A run of the first month of `costs` with the later months allocated before.
+fn run_of<'a>(parties: &'a [Party], terms: &'a PostTerms, costs: &[i64]) -> PostRun<'a> {
+    let months = months_with(costs);
+    PostRun {
+        post_id: RUN_POST,
+        parties,
+        terms,
+        month: months[0],
+        later: months[1..].to_vec(),
+    }
+}
+
+/// What a plan leaves stored, as the data layer writes it.
+fn stored_after(plan: &PostPlan) -> StoredAllocation {
+    let mut stored = StoredAllocation::default();
+    for m in &plan.months {
+        stored
+            .months
+            .insert((plan.post_id, m.month), (m.cost_cents, m.uncovered_cents));
+        for line in &m.lines {
+            if let Some(amount) = line.new {
+                stored
+                    .lines
+                    .insert((line.party.commitment_id, m.month), amount);
+            }
+        }
+    }
+    stored
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A run repeated on what it stored changes nothing: no journal entry, no row.
+    #[test]
+    fn a_run_repeated_changes_nothing(terms in arbitrary_terms(), costs in arbitrary_costs(), raw in arbitrary_hours()) {
+        let columns: Vec<usize> = (0..terms.len()).collect();
+        let inputs = PostTerms { allocated_before: vec![0; terms.len()], hours: book_of(&raw, &columns), terms };
+        let parties = parties(inputs.terms.len());
+        let run = run_of(&parties, &inputs, &costs);
+        let first = plan_post(&run, &StoredAllocation::default());
+        prop_assert_eq!(first.months.len(), costs.len());
+        prop_assert_eq!(first.entries_posted(), first.months.iter().filter(|m| m.allocated_cents() != 0).count() as i64);
+        let again = plan_post(&run, &stored_after(&first));
+        prop_assert_eq!(again.entries_posted(), 0);
+        prop_assert!(again.months.iter().all(|m| !m.figures_changed()));
+        prop_assert_eq!(again.months, first.months.iter().map(|m| MonthPlan {
+            stored: Some((m.cost_cents, m.uncovered_cents)),
+            lines: m.lines.iter().map(|l| LineChange { stored: l.new, ..*l }).collect(),
+            ..m.clone()
+        }).collect::<Vec<_>>());
+    }
+
+    /// The journal receives, for each month, the new split less what was stored, line by line;
+    /// a stored line of a commitment no longer in force is taken back.
+    #[test]
+    fn the_journal_receives_the_difference(terms in arbitrary_terms(), costs in arbitrary_costs(), old in proptest::collection::vec(proptest::option::of(0i64..500_000), 7 * 18)) {
+        let inputs = PostTerms { allocated_before: vec![0; terms.len()], hours: HoursBook::none(), terms };
+        let parties = parties(inputs.terms.len());
+        let run = run_of(&parties, &inputs, &costs);
+        let mut stored = StoredAllocation::default();
+        for (m, (month, _)) in months_with(&costs).iter().enumerate() {
+            for (i, party) in parties.iter().enumerate() {
+                if let Some(amount) = old[m * 7 + i] {
+                    stored.lines.insert((party.commitment_id, *month), amount);
+                }
+            }
+        }
+        let plan = plan_post(&run, &stored);
+        let splits = allocate_months(&inputs.terms, &months_with(&costs), &[], &HoursBook::none());
+        for (m, split) in plan.months.iter().zip(&splits) {
+            prop_assert_eq!(m.allocated_cents(), split.allocated_cents());
+            let stored_total: i64 = parties.iter()
+                .filter_map(|p| stored.lines.get(&(p.commitment_id, m.month)))
+                .sum();
+            let moved: i64 = m.moved().map(LineChange::change).sum();
+            prop_assert_eq!(moved, split.allocated_cents() - stored_total);
+            prop_assert_eq!(m.lines.len(), parties.iter().zip(&split.lines)
+                .filter(|(p, new)| new.is_some() || stored.lines.contains_key(&(p.commitment_id, m.month)))
+                .count());
+        }
+    }
+
+    /// A run is blocked by exactly the calls of a funder and month that its new split falls
+    /// below.
+    #[test]
+    fn a_run_never_falls_below_what_is_called(terms in arbitrary_terms(), costs in arbitrary_costs(), called in proptest::collection::vec(proptest::option::of(0i64..600_000), 3)) {
+        let inputs = PostTerms { allocated_before: vec![0; terms.len()], hours: HoursBook::none(), terms };
+        let parties = parties(inputs.terms.len());
+        let run = run_of(&parties, &inputs, &costs);
+        let asked = run.month.0;
+        let mut stored = StoredAllocation::default();
+        for (f, amount) in called.iter().enumerate() {
+            if let Some(amount) = amount {
+                let call = CallId(uuid::Uuid::from_u128(500 + f as u128));
+                let funder = FunderId(uuid::Uuid::from_u128(f as u128 + 1));
+                stored.called.insert((funder, RUN_POST, asked), (*amount, vec![call]));
+            }
+        }
+        let plan = plan_post(&run, &stored);
+        let first = plan.asked().unwrap();
+        let expected: std::collections::BTreeSet<CallId> = called.iter().enumerate()
+            .filter_map(|(f, amount)| {
+                let amount = (*amount)?;
+                let funder = FunderId(uuid::Uuid::from_u128(f as u128 + 1));
+                let funds_post = parties.iter().any(|p| p.funder_id == funder);
+                let new: i64 = first.lines.iter().filter(|l| l.party.funder_id == funder).filter_map(|l| l.new).sum();
+                (funds_post && new < amount).then_some(CallId(uuid::Uuid::from_u128(500 + f as u128)))
+            })
+            .collect();
+        prop_assert_eq!(plan.blocking_calls, expected);
+    }
 }

@@ -18,8 +18,21 @@ pub const MAX_HORIZON_MONTHS: i32 = 120;
 pub const EXPIRING_WITHIN_MONTHS: i32 = 5;
 
 /// The risk verdict of a post.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
 #[serde(rename_all = "lowercase")]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum Risk {
     /// Under three months of runway.
     Red,
@@ -27,6 +40,31 @@ pub enum Risk {
     Amber,
     /// Six months or more, or funded through the post's end.
     Green,
+}
+
+impl Risk {
+    /// The verdict's name, as the API and the stored record of risks write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Risk::Red => "red",
+            Risk::Amber => "amber",
+            Risk::Green => "green",
+        }
+    }
+
+    /// Reads a verdict's name.
+    pub fn parse(text: &str) -> Result<Risk, String> {
+        [Risk::Red, Risk::Amber, Risk::Green]
+            .into_iter()
+            .find(|r| r.name() == text)
+            .ok_or_else(|| format!("{text:?} is not green, amber or red"))
+    }
+}
+
+impl std::fmt::Display for Risk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// What the projection needs to know about a post.

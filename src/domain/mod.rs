@@ -2,10 +2,12 @@
 //! and the continuity projection. Every endpoint that needs one of these numbers calls here.
 
 pub mod allocation;
+pub mod allocation_run;
 pub mod clock;
 pub mod continuity;
 pub mod decimal_units;
 pub mod document;
+pub mod events;
 pub mod export;
 pub mod ids;
 pub mod keys;

@@ -109,6 +109,33 @@ impl<'de> Deserialize<'de> for Money {
     }
 }
 
+/// A signed amount as the service writes it in computed figures (`"-12.50"`), read back from
+/// stored payloads; requests never carry one.
+pub mod signed {
+    use super::Money;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// Writes the amount as [`Money`] does, with its sign.
+    pub fn serialize<S: Serializer>(money: &Money, serializer: S) -> Result<S::Ok, S::Error> {
+        money.serialize(serializer)
+    }
+
+    /// Reads an amount with an optional leading minus.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Money, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let (negative, digits) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text.as_str()),
+        };
+        let amount = Money::parse(digits).map_err(serde::de::Error::custom)?;
+        Ok(if negative {
+            Money::from_cents(-amount.cents())
+        } else {
+            amount
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 use crate::auth::Caller;
 use crate::db::calls::{self as store, CallLine, CallRow, NewCall};
 use crate::db::{self, DbConnection, RecordedBy};
+use crate::domain::events::EventData;
 use crate::domain::ids::{CallId, CreditNoteId, EmployerId, FunderId, PostId};
 use crate::domain::tabular;
 use crate::domain::{clock, Date, Money, Month};
@@ -191,10 +192,9 @@ pub async fn create(
         let view = view_one(conn, id)?;
         record_call_event(
             conn,
-            "call.issued",
             input.employer_id,
             input.funder_id,
-            &view,
+            EventData::CallIssued(view.clone()),
         )?;
         tracing::info!(call_id = %id, number = %view["number"], "call for funds issued");
         Ok(Outcome::created(format!("/v1/calls/{id}"), view))
@@ -205,18 +205,16 @@ pub async fn create(
 /// Records a call's event, in the call's view, for its employer and the funder it asks.
 fn record_call_event(
     conn: &mut DbConnection,
-    kind: &'static str,
     employer_id: EmployerId,
     funder_id: FunderId,
-    view: &serde_json::Value,
+    data: EventData,
 ) -> QueryResult<()> {
     db::events::record(
         conn,
         &[db::events::NewEvent {
-            kind,
             employer_id: Some(employer_id),
             funders: vec![funder_id],
-            data: view.clone(),
+            data,
             once_key: None,
         }],
     )?;
@@ -261,10 +259,9 @@ pub async fn cancel(
         let view = view_one(conn, id)?;
         record_call_event(
             conn,
-            "call.cancelled",
             call.employer_id,
             call.funder_id,
-            &view,
+            EventData::CallCancelled(view.clone()),
         )?;
         Ok(Outcome::ok(view))
     })

@@ -218,10 +218,9 @@ pub async fn create(
         crate::db::events::record(
             conn,
             &[crate::db::events::NewEvent {
-                kind: "payment.received",
                 employer_id: Some(input.employer_id),
                 funders: vec![input.funder_id],
-                data: view.clone(),
+                data: crate::domain::events::EventData::PaymentReceived(view.clone()),
                 once_key: None,
             }],
         )?;

@@ -2,6 +2,7 @@
 
 use crate::auth::{Caller, Scope};
 use crate::db::{self, RecordedBy};
+use crate::domain::events::{EventData, PeriodClosed};
 use crate::domain::ids::EmployerId;
 use crate::domain::Month;
 use crate::error::ApiError;
@@ -59,10 +60,12 @@ pub async fn close(
             db::events::record(
                 conn,
                 &[db::events::NewEvent {
-                    kind: "period.closed",
                     employer_id: Some(input.employer_id),
                     funders: Vec::new(),
-                    data: serde_json::json!({"employer_id": input.employer_id, "month": through}),
+                    data: EventData::PeriodClosed(PeriodClosed {
+                        employer_id: input.employer_id,
+                        month: through,
+                    }),
                     once_key: None,
                 }],
             )?;
