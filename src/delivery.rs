@@ -6,6 +6,7 @@
 
 use crate::db::webhooks::{self as store, AttemptRecord, DeliveryRow, WebhookRow};
 use crate::db::{self, Pool};
+use crate::domain::ids::WebhookId;
 use crate::domain::webhooks::{self as rules, Attempt, Next, Secret};
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -68,7 +69,7 @@ pub struct Deliverer {
     clock: Arc<dyn Clock>,
     holder: String,
     client: awc::Client,
-    busy: Rc<RefCell<HashSet<String>>>,
+    busy: Rc<RefCell<HashSet<WebhookId>>>,
 }
 
 /// Runs database work on the blocking pool with a connection of `pool`.
@@ -133,13 +134,13 @@ impl Deliverer {
         let now = self.clock.now();
         // Only reads: an idle poll must not take SQLite's write lock every second.
         let ids = on_connection(&self.pool, move |conn| Ok(store::with_work(conn, now)?)).await?;
-        let ids: Vec<String> = ids
+        let ids: Vec<WebhookId> = ids
             .into_iter()
-            .filter(|id| self.busy.borrow_mut().insert(id.clone()))
+            .filter(|id| self.busy.borrow_mut().insert(*id))
             .collect();
-        let passes = ids.iter().map(|id| async move {
+        let passes = ids.iter().map(|&id| async move {
             let result = self.serve(id).await;
-            self.busy.borrow_mut().remove(id);
+            self.busy.borrow_mut().remove(&id);
             result.unwrap_or_else(|error| {
                 tracing::warn!(webhook = %id, error = %crate::error::CauseChain(&error), "webhook pass failed");
                 0
@@ -157,33 +158,33 @@ impl Deliverer {
 
     /// Serves one webhook under its lease: sends its due deliveries in order until one is not
     /// due or fails, then gives the lease back.
-    async fn serve(&self, id: &str) -> anyhow::Result<usize> {
+    async fn serve(&self, id: WebhookId) -> anyhow::Result<usize> {
         let attempts = self.send_due(id).await;
-        let (holder, webhook_id) = (self.holder.clone(), id.to_owned());
+        let holder = self.holder.clone();
         in_transaction(&self.pool, move |conn| {
-            Ok(store::release_lease(conn, &webhook_id, &holder)?)
+            Ok(store::release_lease(conn, id, &holder)?)
         })
         .await?;
         attempts
     }
 
-    async fn send_due(&self, id: &str) -> anyhow::Result<usize> {
+    async fn send_due(&self, id: WebhookId) -> anyhow::Result<usize> {
         let mut attempts = 0;
         loop {
             let now = self.clock.now();
             let until = self.lease_until(now);
-            let (holder, webhook_id) = (self.holder.clone(), id.to_owned());
+            let holder = self.holder.clone();
             // Before each attempt: take or renew the lease (another server may have taken the
             // webhook if this one stalled), queue the events recorded since, read the head.
             let next = in_transaction(&self.pool, move |conn| {
-                let Some(row) = store::take_lease(conn, &webhook_id, &holder, now, until)? else {
+                let Some(row) = store::take_lease(conn, id, &holder, now, until)? else {
                     return Ok(None);
                 };
                 let queued = store::fan_out(conn, &row, now)?;
                 if queued > 0 {
                     tracing::debug!(webhook = %row.id, queued, "events queued for a webhook");
                 }
-                Ok(store::head(conn, &row.id)?.map(|head| (row, head)))
+                Ok(store::head(conn, row.id)?.map(|head| (row, head)))
             })
             .await?;
             let Some((webhook, delivery)) = next else {
@@ -298,7 +299,7 @@ impl Deliverer {
         let timestamp = now.unix_timestamp();
         let signature = rules::signature_header(
             &Self::secrets(webhook, now),
-            &delivery.message_id,
+            &delivery.message_id.to_string(),
             timestamp,
             delivery.payload.as_bytes(),
         );
@@ -307,7 +308,7 @@ impl Deliverer {
             .post(&webhook.url)
             .address(address)
             .insert_header(("Content-Type", "application/json"))
-            .insert_header(("webhook-id", delivery.message_id.as_str()))
+            .insert_header(("webhook-id", delivery.message_id.to_string()))
             .insert_header(("webhook-timestamp", timestamp.to_string()))
             .insert_header(("webhook-signature", signature))
             .send_body(delivery.payload.clone())

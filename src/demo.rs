@@ -3,14 +3,16 @@
 
 use crate::auth::{now_seconds, Claims, TokenKeys};
 use crate::db::allocation_runs::{self, RunScope};
-use crate::db::schema::{employers, funders, post_budgets, posts};
+use crate::db::employers::EmployerRow;
+use crate::db::funders::FunderRow;
+use crate::db::posts::NewPostRow;
 use crate::db::{self, DbConnection};
 use crate::domain::allocation::Basis;
 use crate::domain::ids::{CallId, EmployerId, FunderId, PostId};
 use crate::domain::kinds::CostCategory;
 use crate::domain::{Date, Money, Month, Percent};
 use crate::error::ApiError;
-use diesel::prelude::*;
+use diesel::QueryResult;
 use uuid::Uuid;
 
 /// The ids the demo tokens are scoped to.
@@ -34,21 +36,24 @@ struct DemoPost {
     budget_cents: i64,
 }
 
-// The data set's months and dates are literals of this file, not stored values: the demo test
-// loads the set and checks its figures, so a literal that does not parse fails it.
-fn month(text: &str) -> Month {
-    Month::parse(text).unwrap_or(Month::FIRST)
+// The data set's months and dates are literals of this file, not stored values: a literal
+// that does not parse is a bug here, which fails the load as a whole (the demo test loads it).
+fn month(text: &str) -> QueryResult<Month> {
+    Month::parse(text).map_err(|e| literal_error(format!("demo month {text:?}: {e}")))
 }
 
-fn date(text: &str) -> Date {
-    Date::parse(text).unwrap_or(Date::FIRST)
+fn date(text: &str) -> QueryResult<Date> {
+    Date::parse(text).map_err(|e| literal_error(format!("demo date {text:?}: {e}")))
+}
+
+fn literal_error(message: String) -> diesel::result::Error {
+    diesel::result::Error::QueryBuilderError(message.into())
 }
 
 /// Loads the demonstration data set. Refuses a database that already holds data.
 pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
     db::write_transaction(conn, |conn| {
-        let existing: i64 = employers::table.count().get_result(conn)?;
-        if existing > 0 {
+        if db::employers::any(conn)? {
             return Err(ApiError::conflict(
                 "database_not_empty",
                 "the demo loads only into an empty database; unset PORTAGE_DATABASE_URL to use a fresh demo file",
@@ -61,19 +66,23 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                         kind: &str,
                         siren: Option<&str>,
                         territory: &str| {
-            let id = Uuid::now_v7();
-            diesel::insert_into(employers::table)
-                .values((
-                    employers::id.eq(id.to_string()),
-                    employers::name.eq(name),
-                    employers::kind.eq(kind),
-                    employers::siren.eq(siren),
-                    employers::territory.eq(territory),
-                    employers::created_at.eq(&now),
-                    crate::recorded_by!(employers, &by),
-                ))
-                .execute(conn)
-                .map(|_| id)
+            let id = EmployerId::generate();
+            let row = EmployerRow {
+                id,
+                name: name.to_owned(),
+                kind: kind.to_owned(),
+                siren: siren.map(str::to_owned),
+                territory: Some(territory.to_owned()),
+                created_at: now.clone(),
+                recorded_by_sub: by.sub.clone(),
+                recorded_by_role: by.role.to_owned(),
+                fiscal_year_end_month: 12,
+                address: None,
+                iban: None,
+                bic: None,
+                version: 1,
+            };
+            db::employers::insert(conn, &row, &by).map(|_| id.uuid())
         };
         let grouping = employer(
             conn,
@@ -98,17 +107,17 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
         )?;
 
         let funder = |conn: &mut DbConnection, name: &str, kind: &str| {
-            let id = Uuid::now_v7();
-            diesel::insert_into(funders::table)
-                .values((
-                    funders::id.eq(id.to_string()),
-                    funders::name.eq(name),
-                    funders::kind.eq(kind),
-                    funders::created_at.eq(&now),
-                    crate::recorded_by!(funders, &by),
-                ))
-                .execute(conn)
-                .map(|_| id)
+            let id = FunderId::generate();
+            let row = FunderRow {
+                id,
+                name: name.to_owned(),
+                kind: kind.to_owned(),
+                siren: None,
+                created_at: now.clone(),
+                recorded_by_sub: by.sub.clone(),
+                recorded_by_role: by.role.to_owned(),
+            };
+            db::funders::insert(conn, &row, &by).map(|_| id.uuid())
         };
         let state = funder(conn, "Préfecture du Nord – adultes-relais", "state")?;
         let landlord_a = funder(conn, "Lille Métropole Habitat", "social_landlord")?;
@@ -150,31 +159,18 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
         ];
         let mut post_ids = Vec::new();
         for (n, p) in demo_posts.iter().enumerate() {
-            let id = Uuid::now_v7();
-            diesel::insert_into(posts::table)
-                .values((
-                    posts::id.eq(id.to_string()),
-                    posts::employer_id.eq(grouping.to_string()),
-                    posts::title.eq(p.title),
-                    posts::reference.eq(format!("MED-{:03}", n + 1)),
-                    posts::territory.eq(p.territory),
-                    posts::activity.eq(p.activity),
-                    posts::fte_hundredths.eq(p.fte_hundredths),
-                    posts::start_month.eq(p.start_month),
-                    posts::end_month.eq(p.end_month),
-                    posts::version.eq(1),
-                    posts::created_at.eq(&now),
-                    crate::recorded_by!(posts, &by),
-                ))
-                .execute(conn)?;
-            diesel::insert_into(post_budgets::table)
-                .values((
-                    post_budgets::post_id.eq(id.to_string()),
-                    post_budgets::from_month.eq(p.start_month),
-                    post_budgets::monthly_amount_cents.eq(p.budget_cents),
-                ))
-                .execute(conn)?;
-            post_ids.push(id);
+            let post = NewPostRow {
+                employer_id: EmployerId(grouping),
+                title: p.title.to_owned(),
+                territory: p.territory.to_owned(),
+                activity: p.activity,
+                fte_hundredths: p.fte_hundredths,
+                start_month: month(p.start_month)?,
+                end_month: p.end_month.map(month).transpose()?,
+                reference: Some(format!("MED-{:03}", n + 1)),
+                monthly_budget_cents: p.budget_cents,
+            };
+            post_ids.push(db::posts::insert(conn, &post, &now, &by)?.uuid());
         }
         let first_post = post_ids[0];
         let employer = EmployerId(grouping);
@@ -193,8 +189,8 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                     post_id: PostId(post),
                     funder_id: FunderId(funder),
                     basis,
-                    start: month("2026-01"),
-                    end: month(end),
+                    start: month("2026-01")?,
+                    end: month(end)?,
                     cap_cents,
                     reference,
                     rate_code: None,
@@ -269,7 +265,7 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
 
         for (post, monthly_cents) in [(first_post, 312_745), (second_post, 298_000)] {
             for number in 1..=10 {
-                let m = month(&format!("2026-{number:02}"));
+                let m = month(&format!("2026-{number:02}"))?;
                 db::costs::record(
                     conn,
                     &employer_lock,
@@ -299,7 +295,7 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
             db::rates::add_value(
                 conn,
                 aid_rate,
-                month(from),
+                month(from)?,
                 Money::from_cents(annual_cents),
                 &by,
             )?;
@@ -322,30 +318,18 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
         for (n, (title, territory, budget_cents, base_hours)) in
             shared_posts.into_iter().enumerate()
         {
-            let id = PostId::generate();
-            diesel::insert_into(posts::table)
-                .values((
-                    posts::id.eq(id),
-                    posts::employer_id.eq(grouping.to_string()),
-                    posts::title.eq(title),
-                    posts::reference.eq(format!("MUT-{:03}", n + 1)),
-                    posts::territory.eq(territory),
-                    posts::activity.eq("housing"),
-                    posts::fte_hundredths.eq(100),
-                    posts::start_month.eq("2026-01"),
-                    posts::end_month.eq(None::<String>),
-                    posts::version.eq(1),
-                    posts::created_at.eq(&now),
-                    crate::recorded_by!(posts, &by),
-                ))
-                .execute(conn)?;
-            diesel::insert_into(post_budgets::table)
-                .values((
-                    post_budgets::post_id.eq(id),
-                    post_budgets::from_month.eq("2026-01"),
-                    post_budgets::monthly_amount_cents.eq(budget_cents),
-                ))
-                .execute(conn)?;
+            let post = NewPostRow {
+                employer_id: EmployerId(grouping),
+                title: title.to_owned(),
+                territory: territory.to_owned(),
+                activity: "housing",
+                fte_hundredths: 100,
+                start_month: month("2026-01")?,
+                end_month: None,
+                reference: Some(format!("MUT-{:03}", n + 1)),
+                monthly_budget_cents: budget_cents,
+            };
+            let id = db::posts::insert(conn, &post, &now, &by)?;
             let schedule = db::keys::RateBook::of(conn, &[aid_rate.to_owned()])?.schedule(aid_rate);
             let mut keyed = Vec::new();
             for (funder, basis, rate_code, reference) in [
@@ -369,8 +353,8 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                         post_id: id,
                         funder_id: FunderId(funder),
                         basis,
-                        start: month("2026-01"),
-                        end: month("2027-12"),
+                        start: month("2026-01")?,
+                        end: month("2027-12")?,
                         cap_cents: None,
                         reference,
                         rate_code,
@@ -380,7 +364,7 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                 keyed.push(commitment);
             }
             for number in 1..=10i64 {
-                let m = month(&format!("2026-{number:02}"));
+                let m = month(&format!("2026-{number:02}"))?;
                 // The hours drift a little from month to month, as timesheets do.
                 let by_commitment = keyed[1..]
                     .iter()
@@ -431,29 +415,18 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
             let owner = EmployerId([grouping, association, gip][i % 3]);
             let owner_lock = db::lock_employer(conn, owner)?;
             let budget_cents = 260_000 + (i as i64 % 8) * 9_000;
-            let post = PostId::generate();
-            diesel::insert_into(posts::table)
-                .values((
-                    posts::id.eq(post),
-                    posts::employer_id.eq(owner),
-                    posts::title.eq(format!("Médiateur·rice n° {}", i + 4)),
-                    posts::reference.eq(format!("MED-{:03}", i + 4)),
-                    posts::territory.eq(territories[i % territories.len()]),
-                    posts::activity.eq(activities[(i / 2) % activities.len()]),
-                    posts::fte_hundredths.eq(if i % 5 == 0 { 80 } else { 100 }),
-                    posts::start_month.eq("2026-01"),
-                    posts::version.eq(1),
-                    posts::created_at.eq(&now),
-                    crate::recorded_by!(posts, &by),
-                ))
-                .execute(conn)?;
-            diesel::insert_into(post_budgets::table)
-                .values((
-                    post_budgets::post_id.eq(post),
-                    post_budgets::from_month.eq("2026-01"),
-                    post_budgets::monthly_amount_cents.eq(budget_cents),
-                ))
-                .execute(conn)?;
+            let new_post = NewPostRow {
+                employer_id: owner,
+                title: format!("Médiateur·rice n° {}", i + 4),
+                territory: territories[i % territories.len()].to_owned(),
+                activity: activities[(i / 2) % activities.len()],
+                fte_hundredths: if i % 5 == 0 { 80 } else { 100 },
+                start_month: month("2026-01")?,
+                end_month: None,
+                reference: Some(format!("MED-{:03}", i + 4)),
+                monthly_budget_cents: budget_cents,
+            };
+            let post = db::posts::insert(conn, &new_post, &now, &by)?;
             let commit = |conn: &mut DbConnection,
                           funder: Uuid,
                           basis: Basis,
@@ -467,8 +440,8 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                         post_id: post,
                         funder_id: FunderId(funder),
                         basis,
-                        start: month("2026-01"),
-                        end: month(end),
+                        start: month("2026-01")?,
+                        end: month(end)?,
                         cap_cents,
                         reference: &reference,
                         rate_code: None,
@@ -601,7 +574,7 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                     &owner_lock,
                     &db::costs::NewCost {
                         post_id: post,
-                        month: month(&format!("2026-{number:02}")),
+                        month: month(&format!("2026-{number:02}"))?,
                         category: CostCategory::Salary,
                         amount_cents: budget_cents,
                         reference: Some("paie"),
@@ -612,33 +585,33 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
         }
         for owner in [association, gip] {
             let owner_lock = db::lock_employer(conn, EmployerId(owner))?;
-            let ids: Vec<PostId> = posts::table
-                .filter(posts::employer_id.eq(owner_lock.employer()))
-                .order(posts::id)
-                .select(posts::id)
-                .load(conn)?;
+            let mut ids: Vec<PostId> = db::posts::of_employer(conn, owner_lock.employer())?
+                .iter()
+                .map(|p| p.id)
+                .collect();
+            ids.sort();
             for number in 1..=10 {
                 allocation_runs::run(
                     conn,
                     &owner_lock,
                     RunScope::Posts(&ids),
-                    month(&format!("2026-{number:02}")),
+                    month(&format!("2026-{number:02}"))?,
                     &by,
                 )?;
             }
         }
-        let generated: Vec<PostId> = posts::table
-            .filter(posts::employer_id.eq(employer))
-            .filter(posts::id.ne_all(post_ids.iter().map(|p| p.to_string()).collect::<Vec<_>>()))
-            .order(posts::id)
-            .select(posts::id)
-            .load(conn)?;
+        let mut generated: Vec<PostId> = db::posts::of_employer(conn, employer)?
+            .iter()
+            .map(|p| p.id)
+            .filter(|id| !post_ids.contains(&id.uuid()))
+            .collect();
+        generated.sort();
         for number in 1..=10 {
             allocation_runs::run(
                 conn,
                 &employer_lock,
                 RunScope::Posts(&generated),
-                month(&format!("2026-{number:02}")),
+                month(&format!("2026-{number:02}"))?,
                 &by,
             )?;
         }
@@ -650,10 +623,10 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
                 &employer_lock,
                 &db::calls::NewCall {
                     funder_id: FunderId(funder),
-                    from: month("2026-01"),
-                    to: month("2026-06"),
-                    issued_on: date("2026-07-03"),
-                    due_on: date("2026-08-31"),
+                    from: month("2026-01")?,
+                    to: month("2026-06")?,
+                    issued_on: date("2026-07-03")?,
+                    due_on: date("2026-08-31")?,
                 },
                 &by,
             )
@@ -671,7 +644,7 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
             &db::calls::NewPayment {
                 funder_id: FunderId(state),
                 amount_cents: state_amount * 2 / 5,
-                received_on: date("2026-09-10"),
+                received_on: date("2026-09-10")?,
                 reference: "VIR-PREF-2026-0912",
                 named: None,
             },
@@ -684,7 +657,7 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoIds, ApiError> {
             &db::calls::NewPayment {
                 funder_id: FunderId(landlord_a),
                 amount_cents: landlord_amount + 150_000,
-                received_on: date("2026-09-15"),
+                received_on: date("2026-09-15")?,
                 reference: "VIR-LMH-88213",
                 named: None,
             },

@@ -327,6 +327,7 @@ impl From<crate::db::StoreError> for ApiError {
             StoreError::NotFound(what) => ApiError::NotFound(what),
             StoreError::Conflict { code, detail } => ApiError::Conflict { code, detail },
             StoreError::Refused { code, detail } => ApiError::Unprocessable { code, detail },
+            StoreError::Unavailable(detail) => ApiError::Unavailable(detail),
             StoreError::Internal(error) => ApiError::Internal(error),
         }
     }

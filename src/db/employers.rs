@@ -58,6 +58,11 @@ pub fn insert(conn: &mut DbConnection, row: &EmployerRow, by: &Recorder) -> Quer
     Ok(())
 }
 
+/// Whether any employer is registered.
+pub fn any(conn: &mut DbConnection) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(employers::table.select(employers::id))).get_result(conn)
+}
+
 /// A page of the registry by id; `only` narrows it to one employer (an employer's own).
 pub fn page(
     conn: &mut DbConnection,

@@ -28,6 +28,10 @@ pub enum StoreError {
         /// Human-readable explanation.
         detail: String,
     },
+    /// The database did not take the work (a batch dropped, no connection): the client may
+    /// retry.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// An invariant of the stored data does not hold: a fault, logged with its cause.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),

@@ -4,7 +4,7 @@
 use super::schema::{event_funders, events};
 use super::DbConnection;
 use crate::domain::events::{AllocationPosted, EventData, FunderAllocationPosted};
-use crate::domain::ids::{EmployerId, FunderId};
+use crate::domain::ids::{EmployerId, EventId, FunderId};
 use diesel::prelude::*;
 use serde::Serialize;
 
@@ -51,7 +51,7 @@ pub fn record(conn: &mut DbConnection, new: &[NewEvent]) -> QueryResult<usize> {
             }
         }
         recorded += 1;
-        let id = uuid::Uuid::now_v7().to_string();
+        let id = EventId::generate();
         let data = event
             .data
             .to_json()
@@ -92,7 +92,7 @@ pub struct EventRow {
     /// Its place in commit order.
     pub seq: i64,
     /// Its id.
-    pub id: String,
+    pub id: EventId,
     /// Its type.
     pub kind: String,
     /// When it was recorded.
@@ -128,7 +128,7 @@ impl From<crate::auth::Scope> for Audience {
 #[derive(Debug, thiserror::Error)]
 #[error("event {id} holds data that is not a {kind} payload: {reason}")]
 pub struct CorruptEvent {
-    id: String,
+    id: EventId,
     kind: String,
     reason: String,
 }
@@ -137,7 +137,7 @@ pub struct CorruptEvent {
 #[derive(Debug, Clone, Serialize)]
 pub struct EventView {
     /// Its id (a webhook message's id).
-    pub id: String,
+    pub id: EventId,
     /// Its type.
     #[serde(rename = "type")]
     pub kind: String,
@@ -162,7 +162,7 @@ pub enum EventPayload {
 impl EventRow {
     fn corrupt(&self, reason: impl ToString) -> CorruptEvent {
         CorruptEvent {
-            id: self.id.clone(),
+            id: self.id,
             kind: self.kind.clone(),
             reason: reason.to_string(),
         }
@@ -185,7 +185,7 @@ impl EventRow {
             _ => EventPayload::Full(serde_json::from_str(&self.data).map_err(|e| self.corrupt(e))?),
         };
         Ok(Some(EventView {
-            id: self.id.clone(),
+            id: self.id,
             kind: self.kind.clone(),
             occurred_at: self.occurred_at.clone(),
             employer_id: self.employer_id,

@@ -6,8 +6,8 @@
 use super::MultiBackend;
 use crate::domain::continuity::Risk;
 use crate::domain::ids::{
-    CallId, CommitmentId, CostId, CreditNoteId, EmployerId, EntryId, FunderId, ImportId, PaymentId,
-    PostId,
+    CallId, CommitmentId, CostId, CreditNoteId, DeliveryId, EmployerId, EntryId, EventId, FunderId,
+    ImportId, PaymentId, PostId, WebhookId,
 };
 use crate::domain::{Date, Month};
 use diesel::deserialize::{self, FromSql};
@@ -102,5 +102,8 @@ text_column! {
     PaymentId => str::parse::<PaymentId>,
     EntryId => str::parse::<EntryId>,
     ImportId => str::parse::<ImportId>,
+    EventId => str::parse::<EventId>,
+    WebhookId => str::parse::<WebhookId>,
+    DeliveryId => str::parse::<DeliveryId>,
     Risk => Risk::parse,
 }

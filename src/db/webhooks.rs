@@ -8,7 +8,7 @@ use super::schema::{webhook_deliveries, webhooks};
 use super::{format_timestamp, DbConnection, Recorder};
 use crate::auth::Scope;
 use crate::domain::events::{EventData, WebhookDisabled};
-use crate::domain::ids::{EmployerId, FunderId};
+use crate::domain::ids::{DeliveryId, EmployerId, EventId, FunderId, WebhookId};
 use crate::domain::webhooks::Next;
 use diesel::prelude::*;
 use serde::Serialize;
@@ -23,7 +23,7 @@ const FAN_OUT_BATCH: i64 = 500;
 #[diesel(table_name = webhooks)]
 pub struct WebhookRow {
     /// Its id.
-    pub id: String,
+    pub id: WebhookId,
     /// `employer`, `funder`, `mission` or `admin`.
     pub owner_role: String,
     /// The employer or funder it belongs to.
@@ -64,7 +64,7 @@ pub struct WebhookRow {
 #[derive(Debug, thiserror::Error)]
 #[error("webhook {id} has an unknown owner {role}/{owner:?}")]
 pub struct CorruptOwner {
-    id: String,
+    id: WebhookId,
     role: String,
     owner: Option<String>,
 }
@@ -81,7 +81,7 @@ impl WebhookRow {
             _ => None,
         };
         scope.ok_or_else(|| CorruptOwner {
-            id: self.id.clone(),
+            id: self.id,
             role: self.owner_role.clone(),
             owner: self.owner_id.clone(),
         })
@@ -123,7 +123,7 @@ fn owned(scope: Scope) -> webhooks::BoxedQuery<'static, super::MultiBackend> {
 #[derive(Debug, Clone)]
 pub struct NewWebhook {
     /// Its id.
-    pub id: String,
+    pub id: WebhookId,
     /// The scope it belongs to.
     pub owner: Scope,
     /// Where it is delivered.
@@ -162,10 +162,10 @@ pub fn create(
             crate::recorded_by!(webhooks, by),
         ))
         .execute(conn)?;
-    find(conn, &new.id)?.ok_or(diesel::result::Error::NotFound)
+    find(conn, new.id)?.ok_or(diesel::result::Error::NotFound)
 }
 
-fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<WebhookRow>> {
+fn find(conn: &mut DbConnection, id: WebhookId) -> QueryResult<Option<WebhookRow>> {
     webhooks::table
         .find(id)
         .select(WebhookRow::as_select())
@@ -182,10 +182,10 @@ pub fn count_owned(conn: &mut DbConnection, scope: Scope) -> QueryResult<i64> {
 pub fn find_owned(
     conn: &mut DbConnection,
     scope: Scope,
-    id: &str,
+    id: WebhookId,
 ) -> QueryResult<Option<WebhookRow>> {
     owned(scope)
-        .filter(webhooks::id.eq(id.to_owned()))
+        .filter(webhooks::id.eq(id))
         .select(WebhookRow::as_select())
         .first(conn)
         .optional()
@@ -261,7 +261,7 @@ pub fn update(
             webhooks::updated_at.eq(&at),
         ))
         .execute(conn)?;
-    find(conn, &row.id)?.ok_or(diesel::result::Error::NotFound)
+    find(conn, row.id)?.ok_or(diesel::result::Error::NotFound)
 }
 
 /// Replaces a webhook's secret; the old one keeps signing until `overlap_until`.
@@ -281,7 +281,7 @@ pub fn rotate(
             webhooks::updated_at.eq(format_timestamp(now)),
         ))
         .execute(conn)?;
-    find(conn, &row.id)?.ok_or(diesel::result::Error::NotFound)
+    find(conn, row.id)?.ok_or(diesel::result::Error::NotFound)
 }
 
 /// Removes a webhook and its deliveries, and forgets the idempotency key that created it: a
@@ -307,11 +307,11 @@ pub struct DeliveryRow {
     /// Its place in the webhook's queue.
     pub seq: i64,
     /// Its id.
-    pub id: String,
+    pub id: DeliveryId,
     /// The webhook.
-    pub webhook_id: String,
+    pub webhook_id: WebhookId,
     /// The `webhook-id` it is sent under: the event's id.
-    pub message_id: String,
+    pub message_id: EventId,
     /// The event type.
     pub kind: String,
     /// The body sent, the same on every attempt.
@@ -334,16 +334,16 @@ pub struct DeliveryRow {
 
 fn queue(
     conn: &mut DbConnection,
-    webhook_id: &str,
-    message_id: &str,
+    webhook_id: WebhookId,
+    message_id: EventId,
     kind: &str,
     payload: &str,
     now: &str,
-) -> QueryResult<String> {
-    let id = uuid::Uuid::now_v7().to_string();
+) -> QueryResult<DeliveryId> {
+    let id = DeliveryId::generate();
     diesel::insert_into(webhook_deliveries::table)
         .values((
-            webhook_deliveries::id.eq(&id),
+            webhook_deliveries::id.eq(id),
             webhook_deliveries::webhook_id.eq(webhook_id),
             webhook_deliveries::message_id.eq(message_id),
             webhook_deliveries::kind.eq(kind),
@@ -375,8 +375,8 @@ impl<D: Serialize> Message<'_, D> {
 
 /// `webhook.test`'s data.
 #[derive(Serialize)]
-struct TestData<'a> {
-    webhook_id: &'a str,
+struct TestData {
+    webhook_id: WebhookId,
     message: &'static str,
 }
 
@@ -397,25 +397,25 @@ pub fn queue_test(
     now: OffsetDateTime,
 ) -> QueryResult<DeliveryRow> {
     let at = format_timestamp(now);
-    let message_id = uuid::Uuid::now_v7().to_string();
+    let message_id = EventId::generate();
     let payload = Message {
         kind: "webhook.test",
         timestamp: &at,
         data: TestData {
-            webhook_id: &row.id,
+            webhook_id: row.id,
             message: "test message from portage-ledger",
         },
     }
     .body()?;
-    let id = queue(conn, &row.id, &message_id, "webhook.test", &payload, &at)?;
-    find_delivery(conn, &row.id, &id)?.ok_or(diesel::result::Error::NotFound)
+    let id = queue(conn, row.id, message_id, "webhook.test", &payload, &at)?;
+    find_delivery(conn, row.id, id)?.ok_or(diesel::result::Error::NotFound)
 }
 
 /// A webhook's delivery.
 pub fn find_delivery(
     conn: &mut DbConnection,
-    webhook_id: &str,
-    id: &str,
+    webhook_id: WebhookId,
+    id: DeliveryId,
 ) -> QueryResult<Option<DeliveryRow>> {
     webhook_deliveries::table
         .filter(webhook_deliveries::webhook_id.eq(webhook_id))
@@ -428,13 +428,13 @@ pub fn find_delivery(
 /// A page of a webhook's deliveries, newest first, before `before` (a `seq`).
 pub fn deliveries(
     conn: &mut DbConnection,
-    webhook_id: &str,
+    webhook_id: WebhookId,
     status: Option<String>,
     before: Option<i64>,
     limit: i64,
 ) -> QueryResult<Vec<DeliveryRow>> {
     let mut query = webhook_deliveries::table
-        .filter(webhook_deliveries::webhook_id.eq(webhook_id.to_owned()))
+        .filter(webhook_deliveries::webhook_id.eq(webhook_id))
         .order(webhook_deliveries::seq.desc())
         .limit(limit)
         .select(DeliveryRow::as_select())
@@ -461,15 +461,15 @@ pub fn retry(
             webhook_deliveries::next_attempt_at.eq(format_timestamp(now)),
         ))
         .execute(conn)?;
-    find_delivery(conn, &delivery.webhook_id, &delivery.id)?.ok_or(diesel::result::Error::NotFound)
+    find_delivery(conn, delivery.webhook_id, delivery.id)?.ok_or(diesel::result::Error::NotFound)
 }
 
 /// The enabled webhooks, free of any lease at `now`, that have something to do: events
 /// recorded after their feed, or a queue whose first delivery is due.
-pub fn with_work(conn: &mut DbConnection, now: OffsetDateTime) -> QueryResult<Vec<String>> {
+pub fn with_work(conn: &mut DbConnection, now: OffsetDateTime) -> QueryResult<Vec<WebhookId>> {
     let at = format_timestamp(now);
     let top = events::last_seq(conn)?;
-    let candidates: Vec<(String, i64)> = webhooks::table
+    let candidates: Vec<(WebhookId, i64)> = webhooks::table
         .filter(webhooks::enabled.eq(true))
         .filter(
             webhooks::lease_until
@@ -481,7 +481,7 @@ pub fn with_work(conn: &mut DbConnection, now: OffsetDateTime) -> QueryResult<Ve
     if candidates.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<&String> = candidates.iter().map(|(id, _)| id).collect();
+    let ids: Vec<WebhookId> = candidates.iter().map(|(id, _)| *id).collect();
     let heads: Vec<Option<i64>> = webhook_deliveries::table
         .filter(webhook_deliveries::webhook_id.eq_any(&ids))
         .filter(webhook_deliveries::status.eq("pending"))
@@ -489,13 +489,13 @@ pub fn with_work(conn: &mut DbConnection, now: OffsetDateTime) -> QueryResult<Ve
         .select(diesel::dsl::min(webhook_deliveries::seq))
         .load(conn)?;
     let heads: Vec<i64> = heads.into_iter().flatten().collect();
-    let due: HashMap<String, bool> = webhook_deliveries::table
+    let due: HashMap<WebhookId, bool> = webhook_deliveries::table
         .filter(webhook_deliveries::seq.eq_any(&heads))
         .select((
             webhook_deliveries::webhook_id,
             webhook_deliveries::next_attempt_at,
         ))
-        .load::<(String, Option<String>)>(conn)?
+        .load::<(WebhookId, Option<String>)>(conn)?
         .into_iter()
         .map(|(id, next)| (id, next.is_some_and(|n| n <= at)))
         .collect();
@@ -511,7 +511,7 @@ pub fn with_work(conn: &mut DbConnection, now: OffsetDateTime) -> QueryResult<Ve
 /// servers, one wins.
 pub fn take_lease(
     conn: &mut DbConnection,
-    id: &str,
+    id: WebhookId,
     holder: &str,
     now: OffsetDateTime,
     until: OffsetDateTime,
@@ -541,7 +541,7 @@ pub fn take_lease(
 }
 
 /// Gives the lease back.
-pub fn release_lease(conn: &mut DbConnection, id: &str, holder: &str) -> QueryResult<()> {
+pub fn release_lease(conn: &mut DbConnection, id: WebhookId, holder: &str) -> QueryResult<()> {
     diesel::update(
         webhooks::table
             .filter(webhooks::id.eq(id))
@@ -578,8 +578,8 @@ pub fn fan_out(
         if let Some(view) = event.view(audience)? {
             queue(
                 conn,
-                &row.id,
-                &event.id,
+                row.id,
+                event.id,
                 &event.kind,
                 &payload_of(&view)?,
                 &at,
@@ -600,7 +600,7 @@ pub fn fan_out(
 }
 
 /// The first delivery in a webhook's queue.
-pub fn head(conn: &mut DbConnection, webhook_id: &str) -> QueryResult<Option<DeliveryRow>> {
+pub fn head(conn: &mut DbConnection, webhook_id: WebhookId) -> QueryResult<Option<DeliveryRow>> {
     webhook_deliveries::table
         .filter(webhook_deliveries::webhook_id.eq(webhook_id))
         .filter(webhook_deliveries::status.eq("pending"))
@@ -707,7 +707,7 @@ fn disable(
             employer_id,
             funders,
             data: EventData::WebhookDisabled(WebhookDisabled {
-                webhook_id: webhook.id.clone(),
+                webhook_id: webhook.id,
                 url: webhook.url.clone(),
                 reason,
                 failing_since: failing_since.to_owned(),

@@ -6,8 +6,7 @@
 //! learns its outcome before the commit that makes it durable, and if that commit fails every
 //! job of the batch is told so.
 
-use super::{DbConnection, Pool};
-use crate::error::ApiError;
+use super::{DbConnection, Pool, StoreError};
 use std::sync::mpsc;
 
 /// The most jobs committed together.
@@ -54,32 +53,38 @@ impl WriteQueue {
         Ok(WriteQueue { sender })
     }
 
-    /// Queues `work` and waits for it to be committed (or to fail).
-    pub async fn run<T, F>(&self, work: F) -> Result<T, ApiError>
+    /// Queues `work` and waits for it to be committed (or to fail). The work's own error type
+    /// carries the queue's failures too.
+    pub async fn run<T, E, F>(&self, work: F) -> Result<T, E>
     where
-        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
     {
-        let (reply, answer) = tokio::sync::oneshot::channel::<Result<T, ApiError>>();
+        let (reply, answer) = tokio::sync::oneshot::channel::<Result<T, E>>();
         let span = tracing::Span::current();
         let job: Job = Box::new(move |conn| {
             let result = span.in_scope(|| work(conn));
             Box::new(move |commit: Result<(), String>| {
                 let outcome = match commit {
                     Ok(()) => result,
-                    Err(message) => Err(ApiError::Internal(anyhow::anyhow!(
+                    Err(message) => Err(E::from(StoreError::Internal(anyhow::anyhow!(
                         "the batch this request was written in failed to commit: {message}"
-                    ))),
+                    )))),
                 };
                 // The requester may have gone away; its result is durable all the same.
                 let _ = reply.send(outcome);
             })
         });
-        self.sender
-            .send(job)
-            .map_err(|_| ApiError::Internal(anyhow::anyhow!("the SQLite writer has stopped")))?;
+        self.sender.send(job).map_err(|_| {
+            E::from(StoreError::Internal(anyhow::anyhow!(
+                "the SQLite writer has stopped"
+            )))
+        })?;
         answer.await.map_err(|_| {
-            ApiError::Unavailable("the database did not take the write; retry later".into())
+            E::from(StoreError::Unavailable(
+                "the database did not take the write; retry later".into(),
+            ))
         })?
     }
 }
@@ -166,7 +171,7 @@ mod tests {
             .await
             .unwrap();
         let kept: Vec<i64> = queue
-            .run(|conn| {
+            .run(|conn| -> Result<Vec<i64>, ApiError> {
                 Ok(
                     diesel::dsl::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
                         "(SELECT COALESCE(SUM(x), 0) FROM probe)",

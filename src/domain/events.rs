@@ -4,7 +4,7 @@
 
 use super::allocation_run::MonthPlan;
 use super::continuity::Risk;
-use super::ids::{CallId, CommitmentId, EmployerId, FunderId, PostId};
+use super::ids::{CallId, CommitmentId, EmployerId, FunderId, PostId, WebhookId};
 use super::{Date, Money, Month};
 use serde::{Deserialize, Serialize};
 
@@ -222,7 +222,7 @@ pub struct PeriodClosed {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WebhookDisabled {
     /// The webhook.
-    pub webhook_id: String,
+    pub webhook_id: WebhookId,
     /// Its address.
     pub url: String,
     /// `gone` (410) or `failing` (five days of failures).

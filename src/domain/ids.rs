@@ -72,6 +72,13 @@ ids! {
     EntryId,
     /// An import's id.
     ImportId,
+    /// An event's id: the `webhook-id` its messages are sent under (a `webhook.test` message
+    /// has one of its own).
+    EventId,
+    /// A webhook's id.
+    WebhookId,
+    /// A webhook delivery's id.
+    DeliveryId,
 }
 
 #[cfg(test)]

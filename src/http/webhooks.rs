@@ -6,6 +6,7 @@
 use crate::auth::Caller;
 use crate::db::webhooks::{self as store, Changes, DeliveryRow, NewWebhook, WebhookRow};
 use crate::db::{self, DbConnection};
+use crate::domain::ids::{DeliveryId, EventId, WebhookId};
 use crate::domain::webhooks::{check_url, Secret, SECRET_OVERLAP};
 use crate::error::ApiError;
 use crate::http::events::{event_type, EVENT_TYPES};
@@ -63,7 +64,7 @@ impl SentBy for NoFields {
 /// rotation.
 #[derive(Debug, Serialize)]
 pub struct WebhookView {
-    id: String,
+    id: WebhookId,
     url: String,
     types: Vec<String>,
     description: Option<String>,
@@ -82,7 +83,7 @@ pub struct WebhookView {
 impl WebhookView {
     fn of(row: &WebhookRow, secret: Option<String>) -> WebhookView {
         WebhookView {
-            id: row.id.clone(),
+            id: row.id,
             url: row.url.clone(),
             types: row.type_list(),
             description: row.description.clone(),
@@ -109,9 +110,9 @@ impl WebhookView {
 /// A delivery as answered.
 #[derive(Debug, Serialize)]
 pub struct DeliveryView {
-    id: String,
-    webhook_id: String,
-    event_id: String,
+    id: DeliveryId,
+    webhook_id: WebhookId,
+    event_id: EventId,
     #[serde(rename = "type")]
     kind: String,
     status: String,
@@ -126,9 +127,9 @@ pub struct DeliveryView {
 impl DeliveryView {
     fn of(row: &DeliveryRow) -> DeliveryView {
         DeliveryView {
-            id: row.id.clone(),
-            webhook_id: row.webhook_id.clone(),
-            event_id: row.message_id.clone(),
+            id: row.id,
+            webhook_id: row.webhook_id,
+            event_id: row.message_id,
             kind: row.kind.clone(),
             status: row.status.clone(),
             attempts: row.attempts,
@@ -174,12 +175,12 @@ fn new_secret() -> Result<Secret, ApiError> {
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("no random source for a secret: {e}")))
 }
 
-fn find(conn: &mut DbConnection, caller: &Caller, id: &str) -> Result<WebhookRow, ApiError> {
+fn find(conn: &mut DbConnection, caller: &Caller, id: WebhookId) -> Result<WebhookRow, ApiError> {
     store::find_owned(conn, caller.scope, id)?.ok_or(ApiError::NotFound("webhook"))
 }
 
-fn webhook_id(path: &str) -> Result<String, ApiError> {
-    path_id::<uuid::Uuid>(path, "webhook").map(|id| id.to_string())
+fn webhook_id(path: &str) -> Result<WebhookId, ApiError> {
+    path_id::<WebhookId>(path, "webhook")
 }
 
 /// `POST /v1/webhooks` (every role, for its own scope): 201 with the secret, shown this once.
@@ -203,7 +204,7 @@ pub async fn create(
             ));
         }
         let new = NewWebhook {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: WebhookId::generate(),
             owner: caller.scope,
             url,
             types,
@@ -243,7 +244,7 @@ pub async fn list(
     let (items, next) = state
         .with_connection(move |conn| {
             let rows = store::list_owned(conn, caller.scope, page.after.clone(), page.limit + 1)?;
-            let (rows, next) = page.finish(rows, |r| r.id.clone());
+            let (rows, next) = page.finish(rows, |r| r.id.to_string());
             let items: Vec<WebhookView> = rows.iter().map(|r| WebhookView::of(r, None)).collect();
             Ok((items, next))
         })
@@ -259,7 +260,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let id = webhook_id(&path)?;
     let row = state
-        .with_connection(move |conn| find(conn, &caller, &id))
+        .with_connection(move |conn| find(conn, &caller, id))
         .await?;
     Ok(HttpResponse::Ok().json(WebhookView::of(&row, None)))
 }
@@ -295,7 +296,7 @@ pub async fn update(
     let row = state
         .with_write_connection(move |conn| {
             db::write_transaction(conn, |conn| {
-                let row = find(conn, &caller, &id)?;
+                let row = find(conn, &caller, id)?;
                 if let Some(expected) = expected.filter(|v| *v != row.version) {
                     return Err(ApiError::PreconditionFailed(format!(
                         "the webhook is at version {}, not {expected}",
@@ -326,7 +327,7 @@ pub async fn delete(
     state
         .with_write_connection(move |conn| {
             db::write_transaction(conn, |conn| {
-                let row = find(conn, &caller, &id)?;
+                let row = find(conn, &caller, id)?;
                 store::delete(conn, &row)?;
                 tracing::info!(webhook = %row.id, "webhook deleted");
                 Ok(())
@@ -348,7 +349,7 @@ pub async fn rotate_secret(
     let id = webhook_id(&path)?;
     let secret = new_secret()?.expose();
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
-        let row = find(conn, &caller, &id)?;
+        let row = find(conn, &caller, id)?;
         let now = time::OffsetDateTime::now_utc();
         let row = store::rotate(conn, &row, &secret, now, now + SECRET_OVERLAP)?;
         tracing::info!(webhook = %row.id, "webhook secret rotated");
@@ -367,7 +368,7 @@ pub async fn test(
 ) -> Result<HttpResponse, ApiError> {
     let id = webhook_id(&path)?;
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
-        let row = find(conn, &caller, &id)?;
+        let row = find(conn, &caller, id)?;
         let delivery = store::queue_test(conn, &row, time::OffsetDateTime::now_utc())?;
         accepted(&delivery)
     })
@@ -420,8 +421,8 @@ pub async fn deliveries(
     let before = page.after.as_deref().and_then(|c| c.parse::<i64>().ok());
     let (items, next) = state
         .with_connection(move |conn| {
-            let hook = find(conn, &caller, &id)?;
-            let rows = store::deliveries(conn, &hook.id, status, before, page.limit + 1)?;
+            let hook = find(conn, &caller, id)?;
+            let rows = store::deliveries(conn, hook.id, status, before, page.limit + 1)?;
             let (rows, next) = page.finish(rows, |r| r.seq.to_string());
             let items: Vec<DeliveryView> = rows.iter().map(DeliveryView::of).collect();
             Ok((items, next))
@@ -442,10 +443,10 @@ pub async fn retry(
 ) -> Result<HttpResponse, ApiError> {
     let (id, delivery_id) = path.into_inner();
     let id = webhook_id(&id)?;
-    let delivery_id = path_id::<uuid::Uuid>(&delivery_id, "delivery")?.to_string();
+    let delivery_id: DeliveryId = path_id(&delivery_id, "delivery")?;
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
-        let hook = find(conn, &caller, &id)?;
-        let delivery = store::find_delivery(conn, &hook.id, &delivery_id)?
+        let hook = find(conn, &caller, id)?;
+        let delivery = store::find_delivery(conn, hook.id, delivery_id)?
             .ok_or(ApiError::NotFound("delivery"))?;
         if delivery.status != "failed" {
             return Err(ApiError::conflict(
