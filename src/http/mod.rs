@@ -58,6 +58,7 @@ routes! {
     "/app/" => { GET: page::index },
     "/app/app.js" => { GET: page::script },
     "/app/app.css" => { GET: page::style },
+    "/app/vendor/chart.umd.min.js" => { GET: page::chart_library },
     "/v1/employers" => { GET: employers::list, POST: employers::create },
     "/v1/employers/{id}" => { GET: employers::get, PATCH: employers::update },
     "/v1/funders" => { GET: funders::list, POST: funders::create },

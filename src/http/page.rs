@@ -8,6 +8,8 @@ use actix_web::HttpResponse;
 const INDEX: &str = include_str!("../web/index.html");
 const SCRIPT: &str = include_str!("../web/app.js");
 const STYLE: &str = include_str!("../web/app.css");
+/// Chart.js, pinned and committed by `tools/fetch_chartjs.sh` (its version and licence beside it).
+const CHART_LIBRARY: &str = include_str!("../web/vendor/chart.umd.min.js");
 
 /// The policy every file of the page is served with.
 const POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -36,4 +38,9 @@ pub async fn script() -> HttpResponse {
 /// `GET /app/app.css`: its style.
 pub async fn style() -> HttpResponse {
     file("text/css; charset=utf-8", STYLE)
+}
+
+/// `GET /app/vendor/chart.umd.min.js`: the charting library the page draws with.
+pub async fn chart_library() -> HttpResponse {
+    file("text/javascript; charset=utf-8", CHART_LIBRARY)
 }

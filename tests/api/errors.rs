@@ -216,6 +216,7 @@ async fn the_page_is_served_under_a_strict_policy(app: &TestApp) {
         ("/app/", "text/html"),
         ("/app/app.js", "text/javascript"),
         ("/app/app.css", "text/css"),
+        ("/app/vendor/chart.umd.min.js", "text/javascript"),
     ] {
         let answer = app.send("GET", path, None, None, &[]).await;
         assert_eq!(answer.status, 200, "{path}");
