@@ -193,7 +193,8 @@ async function funderChecks(browser, app) {
   check(byEmployer.length === employers.length, `funder: ${byEmployer.length} employer rows, API ${employers.length}`);
   for (const id of employers) {
     const own = await api.get(`/v1/funders/${app.funderId}/statement?employer_id=${id}`);
-    check(byEmployer.some((r) => r[1] === euros(own.totals.allocated) && r[4] === euros(own.totals.outstanding)),
+    check(byEmployer.some((r) => r[1] === euros(own.totals.allocated) && r[2] === euros(own.totals.called)
+      && r[3] === euros(own.totals.paid) && r[4] === euros(own.totals.outstanding) && r[5] === euros(own.totals.credit)),
       `funder: no employer row with ${euros(own.totals.allocated)} allocated`);
   }
   const calls = await api.all("/v1/calls");
@@ -356,6 +357,17 @@ async function missionChecks(browser, app) {
   await page.close();
 }
 
+/** The operator sees the region as the mission does. */
+async function adminChecks(browser, app) {
+  const api = client(app.base, app.tokens.admin);
+  const page = await open(browser, app.links.admin);
+  const overview = await api.get("/v1/reports/overview");
+  check(await text(page, '[data-testid="posts"]') === `${overview.totals.posts} / ${overview.target.posts_target}`, "admin posts differ");
+  check(await text(page, '[data-testid="allocated-total"]') === euros(overview.totals.allocated), "admin allocation differs");
+  check(page.errors.length === 0, `admin console: ${page.errors.join(" | ")}`);
+  await page.close();
+}
+
 async function expiredToken(browser, app) {
   const link = execFileSync(BINARY, ["token", "--role", "funder", "--funder-id", app.funderId, "--ttl", "3", "--link", app.base],
     { env: app.env, encoding: "utf8" }).trim();
@@ -403,6 +415,7 @@ async function main() {
     await funderChecks(browser, app);
     await employerChecks(browser, app);
     await missionChecks(browser, app);
+    await adminChecks(browser, app);
     await expiredToken(browser, app);
     await keyboardSignIn(browser, app);
   } finally {
@@ -413,8 +426,8 @@ async function main() {
     console.error(failures.join("\n"));
     process.exit(1);
   }
-  console.log("browser test passed: funder, employer (filters, post page, month-end buttons) and mission pages; " +
-    "expired token; no console error; screenshots in target/app-*.png");
+  console.log("browser test passed: funder, employer (filters, post page, month-end buttons), mission and admin pages; " +
+    "pasted token and sign-out with the keyboard; expired token; no console error; screenshots in target/app-*.png");
 }
 
 main().catch((error) => {

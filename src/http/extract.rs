@@ -282,6 +282,11 @@ pub async fn read_body<T: DeserializeOwned>(
         require_media_type(req, &["application/json"])?;
         parse_json_strictly(&bytes)?
     };
+    // Every JSON body of the API is an object; serde would otherwise read a struct from an
+    // array of its fields in order (`[]` for a body without fields).
+    if !value.is_object() {
+        return Err(ApiError::field("/", "the body must be a JSON object"));
+    }
     let canonical = value.to_string();
     let fingerprint = fingerprint(req.method().as_str(), req.path(), &canonical);
     Ok(Body {

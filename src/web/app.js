@@ -269,9 +269,10 @@ async function funderHome(view, funderId) {
   for (const row of statement.by_post) employers.set(row.employer_id, row.employer_name || row.employer_id);
   const perEmployer = await Promise.all([...employers].map(async ([id, name]) => {
     const own = await api(`/v1/funders/${funderId}/statement?employer_id=${id}`);
-    return [name, euros(own.totals.allocated), euros(own.totals.called), euros(own.totals.paid), euros(own.totals.outstanding)];
+    return [name, euros(own.totals.allocated), euros(own.totals.called), euros(own.totals.paid), euros(own.totals.outstanding),
+      euros(own.totals.credit)];
   }));
-  view.append(table("Par employeur", [["Employeur"], ["Alloué", "amount"], ["Appelé", "amount"], ["Payé", "amount"], ["Reste dû", "amount"]],
+  view.append(table("Par employeur", [["Employeur"], ["Alloué", "amount"], ["Appelé", "amount"], ["Payé", "amount"], ["Reste dû", "amount"], ["Avoir", "amount"]],
     perEmployer, "by-employer"));
   view.append(table("Mes conventions", [["Référence"], ["Base"], ["Du"], ["Au"], ["Alloué", "amount"], ["Plafond", "amount"], ["Plafond utilisé"]],
     statement.commitments.map((c) => [c.reference, BASIS[c.basis] || c.basis, month(c.start_month), month(c.end_month),

@@ -564,6 +564,21 @@ async fn a_rotated_secret_signs_beside_the_new_one(app: &TestApp) {
     let (receiver, base) = Receiver::start().await;
     let token = app.admin();
     let (hook, old) = subscribe(app, &token, &format!("{base}/a"), &["webhook.test"]).await;
+    // A body that is not an object is refused, even for an operation that takes no fields
+    // (serde would read an empty struct from `[]`); the secret did not change.
+    for body in ["[]", "[1]", "null", "3"] {
+        let refused = app
+            .send(
+                "POST",
+                &format!("/v1/webhooks/{hook}/rotate-secret"),
+                Some(&token),
+                Some(body),
+                &[],
+            )
+            .await
+            .problem(422, "validation_failed");
+        assert_eq!(refused.pointers(), vec!["/".to_owned()], "{body}");
+    }
     let rotated = app
         .post(
             &format!("/v1/webhooks/{hook}/rotate-secret"),
