@@ -80,10 +80,21 @@ pub fn names(
         .collect())
 }
 
-/// The funders registered with a SIREN (an import names a funder by it).
-pub fn with_siren(conn: &mut DbConnection, siren: &str) -> QueryResult<Vec<FunderId>> {
-    funders::table
-        .filter(funders::siren.eq(siren))
-        .select(funders::id)
-        .load(conn)
+/// The funders registered with a SIREN, by SIREN (an import names a funder by it): one query
+/// for a whole file, however many lines name a funder.
+pub fn by_siren(
+    conn: &mut DbConnection,
+) -> QueryResult<std::collections::HashMap<String, Vec<FunderId>>> {
+    let rows: Vec<(Option<String>, FunderId)> = funders::table
+        .filter(funders::siren.is_not_null())
+        .order(funders::id)
+        .select((funders::siren, funders::id))
+        .load(conn)?;
+    let mut index: std::collections::HashMap<String, Vec<FunderId>> = Default::default();
+    for (siren, id) in rows {
+        if let Some(siren) = siren {
+            index.entry(siren).or_default().push(id);
+        }
+    }
+    Ok(index)
 }

@@ -534,6 +534,7 @@ fn import_commitments(
     caller: &Caller,
 ) -> Result<Summary, ApiError> {
     let index = PostIndex::load(conn, employer)?;
+    let funders_by_siren = db::funders::by_siren(conn)?;
     let mut errors = LineErrors::default();
     let mut months = BTreeSet::new();
     for line in lines.iter_mut() {
@@ -543,9 +544,19 @@ fn import_commitments(
         line.fields
             .insert("post_id".into(), Value::String(post.to_string()));
         if let Some(siren) = line.fields.remove("funder_siren") {
-            let siren = siren.as_str().unwrap_or_default().to_owned();
-            let found: Vec<String> = db::funders::with_siren(conn, &siren)?
-                .iter()
+            let Some(siren) = siren.as_str() else {
+                errors.push(
+                    line,
+                    "/funder_siren",
+                    "validation_failed",
+                    "must be a string of nine digits",
+                );
+                continue;
+            };
+            let found: Vec<String> = funders_by_siren
+                .get(siren)
+                .into_iter()
+                .flatten()
                 .map(ToString::to_string)
                 .collect();
             match found.as_slice() {

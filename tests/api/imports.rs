@@ -340,6 +340,29 @@ async fn posts_conventions_and_timesheets(app: &TestApp) {
     send_csv(app, &path("commitments"), &token, &conventions)
         .await
         .expect(201);
+    // A SIREN no funder has is a bad line, and so is a SIREN that is not text.
+    let unknown =
+        "post_reference,funder_siren,funder_id,basis,percent,start_month,end_month,reference\n\
+                   R-2,552100554,,share,10,2026-01,2026-12,C9\n";
+    let refused = send_csv(app, &path("commitments"), &token, unknown)
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(refused.body["errors"][0]["code"], "no_such_funder");
+    assert_eq!(
+        refused.body["errors"][0]["pointer"],
+        "/lines/0/funder_siren"
+    );
+    let numeric = json!({"employer_id": employer, "lines": [{
+        "post_reference": "R-2", "funder_siren": 732829320, "basis": "share", "percent": "10",
+        "start_month": "2026-01", "end_month": "2026-12", "reference": "C9"}]});
+    let refused = app
+        .post("/v1/imports/commitments", &token, &numeric)
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(
+        refused.body["errors"][0]["pointer"],
+        "/lines/0/funder_siren"
+    );
     let lmh = siren_funder.body["id"].as_str().unwrap();
     // Timesheets: hours by commitment reference; an empty reference is other hours.
     let hours = "post_reference,month,commitment_reference,hours\n\
