@@ -381,8 +381,9 @@ pub fn entries_page(
 pub type BalanceRow = (String, String, String, i64, i64);
 
 /// The balances of the books, of one employer or all: the running balances, or with `as_of`
-/// the lines dated up to that day summed per key by the database (the lines themselves never
-/// come into the server's memory, however long the ledger).
+/// each employer's balances as of the end of that day from its nearest stored figures
+/// (`month_balances`: the lines of at most one month are summed by the database on top of
+/// them when the employer closes its months; the lines never come into the server's memory).
 pub fn balances(
     conn: &mut DbConnection,
     employer: Option<EmployerId>,
@@ -405,36 +406,27 @@ pub fn balances(
             b.load(conn)
         }
         Some(date) => {
-            let mut l = journal_lines::table
-                .filter(journal_lines::entry_date.le(date))
-                .group_by((
-                    journal_lines::account,
-                    journal_lines::funder_id,
-                    journal_lines::post_id,
-                ))
-                .select((
-                    journal_lines::account,
-                    journal_lines::funder_id,
-                    journal_lines::post_id,
-                    diesel::dsl::sql::<diesel::sql_types::BigInt>(
-                        "CAST(COALESCE(SUM(debit_cents), 0) AS BIGINT)",
-                    ),
-                    diesel::dsl::sql::<diesel::sql_types::BigInt>(
-                        "CAST(COALESCE(SUM(credit_cents), 0) AS BIGINT)",
-                    ),
-                ))
-                .into_boxed();
-            if let Some(employer) = employer {
-                l = l.filter(journal_lines::employer_id.eq(employer));
+            let today = crate::domain::clock::today();
+            let employers: Vec<EmployerId> = match employer {
+                Some(one) => vec![one],
+                None => super::schema::employers::table
+                    .select(super::schema::employers::id)
+                    .order(super::schema::employers::id)
+                    .load(conn)?,
+            };
+            // Each employer from its own nearest stored figures, summed per key across them.
+            let mut sums: BTreeMap<(String, String, String), (i64, i64)> = BTreeMap::new();
+            for one in employers {
+                for (a, f, p, d, c) in super::month_balances::as_of(conn, one, date, today)? {
+                    let entry = sums.entry((a, f, p)).or_default();
+                    entry.0 += d;
+                    entry.1 += c;
+                }
             }
-            Ok(
-                l.load::<(String, Option<String>, Option<String>, i64, i64)>(conn)?
-                    .into_iter()
-                    // The running balances key "no funder" and "no post" as empty text, and so
-                    // do these sums.
-                    .map(|(a, f, p, d, c)| (a, f.unwrap_or_default(), p.unwrap_or_default(), d, c))
-                    .collect(),
-            )
+            Ok(sums
+                .into_iter()
+                .map(|((a, f, p), (d, c))| (a, f, p, d, c))
+                .collect())
         }
     }
 }

@@ -49,6 +49,7 @@ pub mod idempotency;
 pub mod imports;
 pub mod keys;
 pub mod ledger;
+pub mod month_balances;
 pub mod paging;
 pub mod payments;
 pub mod periods;

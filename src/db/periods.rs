@@ -58,20 +58,18 @@ pub fn close_through(
         }
     };
     let closed_at = super::now_timestamp();
-    let rows: Vec<_> = first
-        .through(month)
-        .map(|m| {
-            (
+    // Month by month, oldest first: each month's balances are the month before's plus its
+    // lines, stored before the month is marked closed with them.
+    for m in first.through(month) {
+        super::month_balances::store(conn, lock, employer_id, m)?;
+        diesel::insert_into(closed_periods::table)
+            .values((
                 closed_periods::employer_id.eq(employer_id),
                 closed_periods::month.eq(m),
                 closed_periods::closed_at.eq(closed_at.clone()),
                 crate::recorded_by!(closed_periods, by),
-            )
-        })
-        .collect();
-    for row in rows {
-        diesel::insert_into(closed_periods::table)
-            .values(row)
+                closed_periods::balances_stored.eq(true),
+            ))
             .execute(conn)?;
     }
     Ok(month)

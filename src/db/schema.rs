@@ -193,6 +193,19 @@ diesel::table! {
         recorded_by_sub -> Text,
         recorded_by_role -> Text,
         request_id -> Nullable<Text>,
+        balances_stored -> Bool,
+    }
+}
+
+diesel::table! {
+    closed_month_balances (employer_id, month, account, funder_key, post_key) {
+        employer_id -> Text,
+        month -> Text,
+        account -> Text,
+        funder_key -> Text,
+        post_key -> Text,
+        debit_cents -> BigInt,
+        credit_cents -> BigInt,
     }
 }
 
@@ -446,6 +459,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     journal_lines,
     account_balances,
     closed_periods,
+    closed_month_balances,
     number_sequences,
     calls,
     call_lines,

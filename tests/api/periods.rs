@@ -140,4 +140,136 @@ async fn closed_months_refuse_everything_dated_in_them(app: &TestApp) {
     crate::books::check_ledger_invariants(app);
 }
 
-crate::on_both_databases!(closed_months_refuse_everything_dated_in_them);
+/// Balances as of a day are read from the stored balances of closed months and the running
+/// balances, and equal, on every day tried, the sum of the lines dated up to it.
+async fn balances_as_of_any_day_equal_the_sum_of_the_lines(app: &TestApp) {
+    use portage_ledger::db::{ledger, month_balances};
+    use portage_ledger::domain::ids::EmployerId;
+    use portage_ledger::domain::{Date, Month};
+    let mut employers = Vec::new();
+    for name in ["E1", "E2"] {
+        let employer = app.employer(name).await;
+        let token = app.token("employer", Some(&employer));
+        let post = app.post_of(&employer, "2026-01", "1000.00").await;
+        let funder = app.funder(&format!("F-{name}"), "state").await;
+        app.post(
+            "/v1/commitments",
+            &token,
+            &json!({"funder_id": funder, "post_id": post, "basis": "share",
+            "percent": "70", "start_month": "2026-01", "end_month": "2026-12", "reference": "R"}),
+        )
+        .await
+        .expect(201);
+        for (n, month) in ["2026-01", "2026-02", "2026-03", "2026-04", "2026-05"]
+            .iter()
+            .enumerate()
+        {
+            let amount = format!("{}.{:02}", 900 + 37 * n, 13 * n % 100);
+            app.post(
+                &format!("/v1/posts/{post}/costs"),
+                &token,
+                &json!({"month": month, "category": "salary", "amount": amount}),
+            )
+            .await
+            .expect(201);
+            app.post(
+                "/v1/allocations/run",
+                &token,
+                &json!({"post_id": post, "month": month}),
+            )
+            .await
+            .expect(200);
+        }
+        app.post(
+            "/v1/calls",
+            &token,
+            &json!({"employer_id": employer, "funder_id": funder, "from_month": "2026-01",
+            "to_month": "2026-02", "issued_on": "2026-03-05", "due_on": "2026-04-05"}),
+        )
+        .await
+        .expect(201);
+        app.post(
+            "/v1/payments",
+            &token,
+            &json!({"employer_id": employer, "funder_id": funder, "amount": "500.00",
+            "received_on": "2026-03-20", "reference": "VIR-1"}),
+        )
+        .await
+        .expect(201);
+        employers.push((employer, token));
+    }
+    // The first employer closes through March, then through April; the second never closes.
+    let (first, first_token) = &employers[0];
+    for month in ["2026-03", "2026-04"] {
+        app.post(
+            "/v1/periods/close",
+            first_token,
+            &json!({"employer_id": first, "month": month}),
+        )
+        .await
+        .expect(200);
+    }
+    let mut conn = app.pool.get().unwrap();
+    let sorted = |mut rows: Vec<ledger::BalanceRow>| {
+        rows.sort();
+        rows
+    };
+    let mut days = vec![
+        Date::parse("2025-12-31").unwrap(),
+        portage_ledger::domain::clock::today(),
+    ];
+    for month in Month::parse("2026-01")
+        .unwrap()
+        .through(Month::parse("2026-07").unwrap())
+    {
+        for day in [1, 15] {
+            days.push(Date::parse(&format!("{month}-{day:02}")).unwrap());
+        }
+        days.push(month.last_day());
+    }
+    let ids: Vec<EmployerId> = employers.iter().map(|(e, _)| e.parse().unwrap()).collect();
+    for day in &days {
+        for scope in [Some(ids[0]), Some(ids[1]), None] {
+            let read = sorted(ledger::balances(&mut conn, scope, Some(*day)).unwrap());
+            let summed = sorted(month_balances::summed_from_lines(&mut conn, scope, *day).unwrap());
+            assert_eq!(read, summed, "as of {day} for {scope:?}");
+        }
+    }
+    // The stored month-end balances are the sums at those month ends, and the API reads them.
+    let march = Date::parse("2026-03-31").unwrap();
+    assert!(
+        !month_balances::summed_from_lines(&mut conn, Some(ids[0]), march)
+            .unwrap()
+            .is_empty()
+    );
+    let answer = app
+        .get(
+            &format!("/v1/ledger/balances?employer_id={first}&as_of=2026-04-10"),
+            first_token,
+        )
+        .await
+        .expect(200);
+    let summed = month_balances::summed_from_lines(
+        &mut conn,
+        Some(ids[0]),
+        Date::parse("2026-04-10").unwrap(),
+    )
+    .unwrap();
+    let debit: i64 = summed.iter().map(|r| r.3).sum();
+    let shown: i64 = answer.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            let text = b["debit"].as_str().unwrap();
+            portage_ledger::domain::Money::parse(text).unwrap().cents()
+        })
+        .sum();
+    assert_eq!(shown, debit);
+    crate::books::check_ledger_invariants(app);
+}
+
+crate::on_both_databases!(
+    closed_months_refuse_everything_dated_in_them,
+    balances_as_of_any_day_equal_the_sum_of_the_lines
+);
