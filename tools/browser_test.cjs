@@ -400,6 +400,14 @@ async function keyboardSignIn(browser, app) {
   const api = client(app.base, app.tokens.mission);
   const allocations = await api.all(`/v1/posts/${app.postId}/allocations`);
   check((await rows(page, "allocations")).length === allocations.length, "the mission's post page differs from the API");
+  // An API error is shown as its problem's title and detail, not a blank page.
+  const missing = "00000000-0000-7000-8000-000000000000";
+  const response = await fetch(`${app.base}/v1/posts/${missing}`, { headers: { Authorization: `Bearer ${app.tokens.mission}` } });
+  const problem = await response.json();
+  page.allowed.push(/status of 404/);
+  await navigate(page, `#/poste/${missing}`);
+  const shown = await text(page, '[data-testid="problem"]');
+  check(shown === normal(`${problem.title} : ${problem.detail}`), `a 404 shows ${shown}, the API says ${problem.title}: ${problem.detail}`);
   await page.click("#sign-out");
   check(await page.isVisible("#sign-in-form") && /déconnecté/.test(await text(page, "#sign-in-message")), "sign-out does not return to sign-in");
   check(await page.evaluate(() => sessionStorage.getItem("portage-token")) === null, "sign-out keeps the token");
