@@ -3,7 +3,6 @@
 //! answer). Measures the same code as `POST /v1/allocations/run` with `employer_id`, inside one
 //! write transaction. `cargo bench --bench allocation_run`.
 
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use portage_ledger::db::allocation_runs::{self, RunScope};
 use portage_ledger::db::schema::{employers, funders, post_budgets, posts};
@@ -14,6 +13,8 @@ use portage_ledger::domain::kinds::CostCategory;
 use portage_ledger::domain::{Month, Percent};
 use std::time::Instant;
 use uuid::Uuid;
+
+mod support;
 
 const POSTS: usize = 3_000;
 
@@ -151,27 +152,5 @@ fn bench(label: &str, url: &DatabaseUrl) -> anyhow::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let path = std::env::temp_dir().join(format!("portage_bench_{}.db", Uuid::new_v4().simple()));
-    let sqlite =
-        DatabaseUrl::parse(&format!("sqlite://{}", path.display())).map_err(anyhow::Error::msg)?;
-    let result = bench("SQLite", &sqlite);
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
-    result?;
-
-    let admin = std::env::var("PORTAGE_BENCH_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let Ok(mut admin_conn) = diesel::pg::PgConnection::establish(&admin) else {
-        println!("allocation run, PostgreSQL: skipped ({admin} does not answer)");
-        return Ok(());
-    };
-    let name = format!("portage_bench_{}", std::process::id());
-    admin_conn.batch_execute(&format!("CREATE DATABASE {name}"))?;
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-    let result = DatabaseUrl::parse(&format!("{base}/{name}"))
-        .map_err(anyhow::Error::msg)
-        .and_then(|url| bench("PostgreSQL", &url));
-    admin_conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
-    result
+    support::on_both_backends("allocation_run", |label, url| bench(label, &url))
 }

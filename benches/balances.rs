@@ -8,12 +8,13 @@
 //! `db::periods::close_through`, which stores each closed month's balances. Timed: balances as
 //! of days in a closed month, in the open month, and the sum of the lines they replace.
 
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use portage_ledger::db::schema::{
     account_balances, employers, funders, journal_entries, journal_lines, post_budgets, posts,
 };
 use portage_ledger::db::{self, ledger, month_balances, DatabaseUrl, DbConnection, Recorder};
+
+mod support;
 use portage_ledger::domain::ids::EmployerId;
 use portage_ledger::domain::{Date, Month};
 use std::collections::BTreeMap;
@@ -23,22 +24,6 @@ use uuid::Uuid;
 const POSTS: usize = 3_000;
 const MONTHS: i32 = 36;
 const FUNDERS: usize = 4;
-const CHUNK: usize = 2_000;
-
-macro_rules! insert_all {
-    ($conn:expr, $table:expr, $rows:expr) => {
-        for chunk in $rows.chunks(CHUNK) {
-            match &mut *$conn {
-                DbConnection::Postgresql(c) => diesel::insert_into($table)
-                    .values(chunk.to_vec())
-                    .execute(c)?,
-                DbConnection::Sqlite(c) => diesel::insert_into($table)
-                    .values(chunk.to_vec())
-                    .execute(c)?,
-            };
-        }
-    };
-}
 
 fn month_name(index: i32) -> String {
     format!("{:04}-{:02}", 2024 + index / 12, index % 12 + 1)
@@ -302,27 +287,5 @@ fn bench(label: &str, url: DatabaseUrl) -> anyhow::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let path =
-        std::env::temp_dir().join(format!("portage_balances_{}.db", Uuid::new_v4().simple()));
-    let sqlite =
-        DatabaseUrl::parse(&format!("sqlite://{}", path.display())).map_err(anyhow::Error::msg)?;
-    let result = bench("SQLite", sqlite);
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
-    result?;
-    let admin = std::env::var("PORTAGE_BENCH_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let Ok(mut admin_conn) = diesel::pg::PgConnection::establish(&admin) else {
-        println!("balances, PostgreSQL: skipped ({admin} does not answer)");
-        return Ok(());
-    };
-    let name = format!("portage_balances_{}", std::process::id());
-    admin_conn.batch_execute(&format!("CREATE DATABASE {name}"))?;
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-    let result = DatabaseUrl::parse(&format!("{base}/{name}"))
-        .map_err(anyhow::Error::msg)
-        .and_then(|url| bench("PostgreSQL", url));
-    admin_conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
-    result
+    support::on_both_backends("balances", bench)
 }

@@ -2,7 +2,6 @@
 //! on SQLite and on PostgreSQL (`PORTAGE_BENCH_POSTGRES_URL`, skipped if it does not answer),
 //! through the real server. `cargo bench --bench overview`.
 
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use portage_ledger::auth::{now_seconds, Claims, TokenKeys};
 use portage_ledger::db::schema::{
@@ -14,25 +13,10 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
+mod support;
+
 const POSTS: usize = 3_000;
 const MONTHS: i32 = 36;
-const CHUNK: usize = 2_000;
-
-/// Inserts rows in chunks on the inner connection (multi-row inserts need it).
-macro_rules! insert_all {
-    ($conn:expr, $table:expr, $rows:expr) => {
-        for chunk in $rows.chunks(CHUNK) {
-            match &mut *$conn {
-                DbConnection::Postgresql(c) => diesel::insert_into($table)
-                    .values(chunk.to_vec())
-                    .execute(c)?,
-                DbConnection::Sqlite(c) => diesel::insert_into($table)
-                    .values(chunk.to_vec())
-                    .execute(c)?,
-            };
-        }
-    };
-}
 
 fn month_name(index: i32) -> String {
     format!("{:04}-{:02}", 2024 + index / 12, index % 12 + 1)
@@ -229,27 +213,7 @@ async fn bench(label: &str, url: DatabaseUrl) -> anyhow::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let path =
-        std::env::temp_dir().join(format!("portage_overview_{}.db", Uuid::new_v4().simple()));
-    let sqlite =
-        DatabaseUrl::parse(&format!("sqlite://{}", path.display())).map_err(anyhow::Error::msg)?;
-    let result = actix_rt::System::new().block_on(bench("SQLite", sqlite));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
-    result?;
-    let admin = std::env::var("PORTAGE_BENCH_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let Ok(mut admin_conn) = diesel::pg::PgConnection::establish(&admin) else {
-        println!("overview, PostgreSQL: skipped ({admin} does not answer)");
-        return Ok(());
-    };
-    let name = format!("portage_overview_{}", std::process::id());
-    admin_conn.batch_execute(&format!("CREATE DATABASE {name}"))?;
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-    let result = DatabaseUrl::parse(&format!("{base}/{name}"))
-        .map_err(anyhow::Error::msg)
-        .and_then(|url| actix_rt::System::new().block_on(bench("PostgreSQL", url)));
-    admin_conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
-    result
+    support::on_both_backends("overview", |label, url| {
+        actix_rt::System::new().block_on(bench(label, url))
+    })
 }

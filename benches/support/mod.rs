@@ -1,0 +1,60 @@
+//! What the benchmarks share: bulk inserts of seed rows, and running a bench on a fresh SQLite
+//! file and then on a fresh PostgreSQL database (`PORTAGE_BENCH_POSTGRES_URL`, default the local
+//! server; skipped if it does not answer), both dropped afterwards.
+
+// Each benchmark compiles this module on its own and uses a part of it.
+#![allow(dead_code)]
+
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+use portage_ledger::db::DatabaseUrl;
+use uuid::Uuid;
+
+/// Rows per multi-row insert.
+pub const CHUNK: usize = 2_000;
+
+/// Inserts rows in chunks on the inner connection (multi-row inserts need it).
+#[macro_export]
+macro_rules! insert_all {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        for chunk in $rows.chunks($crate::support::CHUNK) {
+            match &mut *$conn {
+                portage_ledger::db::DbConnection::Postgresql(c) => diesel::insert_into($table)
+                    .values(chunk.to_vec())
+                    .execute(c)?,
+                portage_ledger::db::DbConnection::Sqlite(c) => diesel::insert_into($table)
+                    .values(chunk.to_vec())
+                    .execute(c)?,
+            };
+        }
+    };
+}
+
+/// Runs `bench` on a new SQLite file, then on a new PostgreSQL database.
+pub fn on_both_backends(
+    name: &str,
+    mut bench: impl FnMut(&'static str, DatabaseUrl) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let path = std::env::temp_dir().join(format!("portage_{name}_{}.db", Uuid::new_v4().simple()));
+    let sqlite =
+        DatabaseUrl::parse(&format!("sqlite://{}", path.display())).map_err(anyhow::Error::msg)?;
+    let result = bench("SQLite", sqlite);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    result?;
+    let admin = std::env::var("PORTAGE_BENCH_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let Ok(mut admin_conn) = diesel::pg::PgConnection::establish(&admin) else {
+        println!("{name}, PostgreSQL: skipped ({admin} does not answer)");
+        return Ok(());
+    };
+    let database = format!("portage_{name}_{}", std::process::id());
+    admin_conn.batch_execute(&format!("CREATE DATABASE {database}"))?;
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    let result = DatabaseUrl::parse(&format!("{base}/{database}"))
+        .map_err(anyhow::Error::msg)
+        .and_then(|url| bench("PostgreSQL", url));
+    admin_conn.batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))?;
+    result
+}
