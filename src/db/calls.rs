@@ -268,6 +268,18 @@ pub struct NewCall {
     pub due_on: Date,
 }
 
+/// A line of a call to record.
+#[derive(Insertable)]
+#[diesel(table_name = call_lines)]
+struct NewCallLine {
+    call_id: CallId,
+    post_id: PostId,
+    month: Month,
+    funder_id: FunderId,
+    employer_id: EmployerId,
+    amount_cents: i64,
+}
+
 /// Issues a call over everything allocated to the funder and not yet called in the months,
 /// posts 441 / 4687, and applies the funder's credit with the employer to it. Answers the
 /// call's id; 422 when nothing is left to call. The call is the locked employer's.
@@ -321,18 +333,19 @@ pub fn issue(
             crate::recorded_by!(calls, by),
         ))
         .execute(conn)?;
-    for (post, month, amount) in &lines {
-        diesel::insert_into(call_lines::table)
-            .values((
-                call_lines::call_id.eq(id),
-                call_lines::post_id.eq(post),
-                call_lines::month.eq(month),
-                call_lines::funder_id.eq(funder),
-                call_lines::employer_id.eq(employer_id),
-                call_lines::amount_cents.eq(amount),
-            ))
-            .execute(conn)?;
-    }
+    // A call over a few hundred posts has a line per post and month: written in batches.
+    let line_rows: Vec<NewCallLine> = lines
+        .iter()
+        .map(|&(post_id, month, amount_cents)| NewCallLine {
+            call_id: id,
+            post_id,
+            month,
+            funder_id: funder,
+            employer_id,
+            amount_cents,
+        })
+        .collect();
+    insert_batches!(conn, call_lines::table, line_rows);
     apply_credit(conn, employer_id, funder, id, amount)?;
     Ok(id)
 }
