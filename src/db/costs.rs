@@ -1,8 +1,8 @@
 //! Recording a cost: the cost row and its journal entry (64 / 42), in the caller's transaction.
 
-use super::ledger::{post_entries, post_entry, EntryKind, NewEntry};
+use super::ledger::{post_entry, write_entries, EntryKind, NewEntry};
 use super::schema::costs;
-use super::{DbConnection, EmployerLock, Recorder};
+use super::{DbConnection, EmployerLock, LockedEmployer, Recorder};
 use crate::db::StoreError;
 use crate::domain::ids::{CostId, EmployerId, EntryId, ImportId, PostId};
 use crate::domain::kinds::CostCategory;
@@ -27,7 +27,7 @@ pub struct NewCost<'a> {
 
 /// A cost row.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = costs)]
+#[diesel(table_name = costs, treat_none_as_default_value = false)]
 pub struct CostRow {
     /// The `id` column.
     pub id: CostId,
@@ -62,10 +62,11 @@ pub struct CostRow {
 }
 
 /// Records a cost of the locked employer's post and posts its entry dated the month's last
-/// day; answers the stored row.
+/// day; answers the stored row. An [`super::AppendLock`] is enough: costs of one employer
+/// need not wait for each other.
 pub fn record(
     conn: &mut DbConnection,
-    lock: &EmployerLock,
+    lock: &impl LockedEmployer,
     cost: &NewCost<'_>,
     by: &Recorder,
 ) -> Result<CostRow, StoreError> {
@@ -76,10 +77,12 @@ pub fn record(
 
 /// Records costs of the locked employer's posts, each with its own entry, the running balances
 /// moving once per key for them all; `import_id` names the import they came in. Answers the
-/// stored rows in order.
+/// stored rows in order. The running balances move last, after the costs are written: they
+/// are the rows every cost of a post shares, locked on PostgreSQL from their update to the
+/// commit, so the less follows their update the more costs a second one post takes.
 pub fn record_many(
     conn: &mut DbConnection,
-    lock: &EmployerLock,
+    lock: &impl LockedEmployer,
     costs: &[NewCost<'_>],
     import_id: Option<ImportId>,
     by: &Recorder,
@@ -102,11 +105,11 @@ pub fn record_many(
             lines: ledger::cost_lines(cost.post_id, cost.month, cost.amount_cents).to_vec(),
         })
         .collect();
-    let entry_ids = post_entries(conn, &entries, by)?;
+    let written = write_entries(conn, &entries, by)?;
     let created_at = super::now_timestamp();
     let rows: Vec<CostRow> = costs
         .iter()
-        .zip(ids.iter().zip(entry_ids))
+        .zip(ids.iter().zip(&written.ids))
         .map(|(cost, (id, entry_id))| CostRow {
             id: *id,
             employer_id,
@@ -117,7 +120,7 @@ pub fn record_many(
             reference: cost.reference.map(str::to_owned),
             reverses_cost_id: None,
             reason: None,
-            entry_id,
+            entry_id: *entry_id,
             created_at: created_at.clone(),
             recorded_by_sub: by.sub.clone(),
             recorded_by_role: by.role.to_owned(),
@@ -126,6 +129,7 @@ pub fn record_many(
         })
         .collect();
     insert_batches!(conn, costs::table, rows);
+    written.move_balances(conn)?;
     Ok(rows)
 }
 

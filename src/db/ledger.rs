@@ -64,8 +64,11 @@ pub struct NewEntry {
     pub lines: Vec<Line>,
 }
 
+// `treat_none_as_default_value = false`: a `None` binds NULL rather than writing `DEFAULT`
+// (no column here has another default), so the statement's text never varies and PostgreSQL
+// prepares it once per connection instead of at every write.
 #[derive(Insertable)]
-#[diesel(table_name = journal_entries)]
+#[diesel(table_name = journal_entries, treat_none_as_default_value = false)]
 struct EntryRow<'a> {
     id: EntryId,
     employer_id: EmployerId,
@@ -80,7 +83,7 @@ struct EntryRow<'a> {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = journal_lines)]
+#[diesel(table_name = journal_lines, treat_none_as_default_value = false)]
 struct LineRow {
     entry_id: EntryId,
     line_no: i32,
@@ -123,6 +126,36 @@ pub fn post_entries(
     entries: &[NewEntry],
     by: &Recorder,
 ) -> Result<Vec<EntryId>, StoreError> {
+    let written = write_entries(conn, entries, by)?;
+    let ids = written.ids.clone();
+    written.move_balances(conn)?;
+    Ok(ids)
+}
+
+/// Entries written whose running balances are still to move.
+#[must_use = "the running balances must move in the same transaction"]
+pub struct WrittenEntries {
+    /// The entries' ids, in order.
+    pub ids: Vec<EntryId>,
+    deltas: Vec<BalanceDelta>,
+}
+
+impl WrittenEntries {
+    /// Moves the running balances by the entries' lines. A caller that writes more rows with
+    /// the entries does so before this: the balances are rows every write of a key shares, and
+    /// on PostgreSQL each is locked from its update to the commit, so the update comes last.
+    pub fn move_balances(self, conn: &mut DbConnection) -> QueryResult<()> {
+        move_balances(conn, &self.deltas)
+    }
+}
+
+/// Writes entries and their lines; answers their ids and the balance moves still to make.
+/// Refuses, as an internal fault, any entry that does not balance.
+pub fn write_entries(
+    conn: &mut DbConnection,
+    entries: &[NewEntry],
+    by: &Recorder,
+) -> Result<WrittenEntries, StoreError> {
     if let Some(bad) = entries.iter().find(|e| !is_balanced(&e.lines)) {
         return Err(StoreError::Internal(anyhow::anyhow!(
             "refusing an unbalanced journal entry: {:?}",
@@ -194,42 +227,41 @@ pub fn post_entries(
             },
         )
         .collect();
-    move_balances(conn, &deltas)?;
-    Ok(ids)
+    Ok(WrittenEntries { ids, deltas })
 }
 
-/// Adds deltas to the running balances, creating those met for the first time, with one
-/// upsert per batch.
+/// Adds deltas to the running balances, creating those met for the first time: on
+/// PostgreSQL with one upsert per batch (diesel prepares an upsert at every call, whatever its
+/// rows, so one statement for a cost's two keys is the fewest round trips); SQLite takes no
+/// multi-row upsert through diesel, and its statements are local and cheap, so one per row.
 fn move_balances(conn: &mut DbConnection, deltas: &[BalanceDelta]) -> QueryResult<()> {
     use account_balances::dsl as b;
-    for chunk in deltas.chunks(BATCH_ROWS) {
-        let key = (b::employer_id, b::account, b::funder_key, b::post_key);
-        let add = (
-            b::debit_cents.eq(b::debit_cents + excluded(b::debit_cents)),
-            b::credit_cents.eq(b::credit_cents + excluded(b::credit_cents)),
-        );
-        match &mut *conn {
-            DbConnection::Postgresql(c) => diesel::insert_into(b::account_balances)
-                .values(chunk)
+    let key = (b::employer_id, b::account, b::funder_key, b::post_key);
+    let add = (
+        b::debit_cents.eq(b::debit_cents + excluded(b::debit_cents)),
+        b::credit_cents.eq(b::credit_cents + excluded(b::credit_cents)),
+    );
+    macro_rules! upsert {
+        ($c:expr, $values:expr) => {
+            diesel::insert_into(b::account_balances)
+                .values($values)
                 .on_conflict(key)
                 .do_update()
                 .set(add)
-                .execute(c)?,
-            // SQLite takes no multi-row upsert through diesel; its statements are local and
-            // cheap, so one per row.
-            DbConnection::Sqlite(c) => {
-                let mut changed = 0;
-                for row in chunk {
-                    changed += diesel::insert_into(b::account_balances)
-                        .values(row)
-                        .on_conflict(key)
-                        .do_update()
-                        .set(add)
-                        .execute(c)?;
-                }
-                changed
-            }
+                .execute($c)?
         };
+    }
+    match &mut *conn {
+        DbConnection::Postgresql(c) => {
+            for chunk in deltas.chunks(BATCH_ROWS) {
+                upsert!(&mut *c, chunk);
+            }
+        }
+        DbConnection::Sqlite(c) => {
+            for row in deltas {
+                upsert!(&mut *c, row);
+            }
+        }
     }
     Ok(())
 }

@@ -318,11 +318,40 @@ const WRITE_GATE: &str = "UPDATE write_gate SET turns = turns + 1 WHERE id = 1";
 
 /// Proof that the current write transaction holds an employer's lock: the work that must not
 /// race for one employer (allocation runs, calls, cancellations, payments, period closing,
-/// costs and commitments, whose runs read them) takes one, and only [`lock_employer`] makes
-/// one, so forgetting the lock is a compile error rather than a comment nobody read.
+/// imports, cost reversals and commitments, whose runs read them) takes one, and only
+/// [`lock_employer`] makes one, so forgetting the lock is a compile error rather than a
+/// comment nobody read.
 #[derive(Debug)]
 pub struct EmployerLock {
     employer: EmployerId,
+}
+
+/// Proof that the current write transaction holds an employer's lock in share mode, which
+/// excludes every [`EmployerLock`] but no other [`AppendLock`]: enough to append a cost, which
+/// must not land in a month being closed nor under a run reading the costs, but need not wait
+/// for the employer's other costs (they meet only in the running balances, whose upsert is
+/// atomic). Only [`lock_employer_to_append`] makes one.
+#[derive(Debug)]
+pub struct AppendLock {
+    employer: EmployerId,
+}
+
+/// What either lock proves: the employer whose lock the transaction holds.
+pub trait LockedEmployer {
+    /// The employer whose lock is held.
+    fn employer(&self) -> EmployerId;
+}
+
+impl LockedEmployer for EmployerLock {
+    fn employer(&self) -> EmployerId {
+        self.employer
+    }
+}
+
+impl LockedEmployer for AppendLock {
+    fn employer(&self) -> EmployerId {
+        self.employer
+    }
 }
 
 impl EmployerLock {
@@ -336,11 +365,32 @@ impl EmployerLock {
 /// SQLite the write transaction already holds the whole database.
 pub fn lock_employer(conn: &mut DbConnection, employer: EmployerId) -> QueryResult<EmployerLock> {
     if let DbConnection::Postgresql(c) = conn {
-        diesel::sql_query("SELECT 1 FROM employers WHERE id = $1 FOR UPDATE")
-            .bind::<diesel::sql_types::Text, _>(employer.to_string())
+        schema::employers::table
+            .find(employer)
+            .select(schema::employers::id)
+            .for_update()
             .execute(c)?;
     }
     Ok(EmployerLock { employer })
+}
+
+/// Locks an employer in share mode until the transaction ends: its row `FOR KEY SHARE` on
+/// PostgreSQL (the weakest lock `FOR UPDATE` waits for); on SQLite the write transaction
+/// already holds the whole database. Whatever the transaction reads after this (a closed
+/// period) is at least as recent as the last exclusive lock's commit: PostgreSQL's READ
+/// COMMITTED takes each statement's snapshot when it starts.
+pub fn lock_employer_to_append(
+    conn: &mut DbConnection,
+    employer: EmployerId,
+) -> QueryResult<AppendLock> {
+    if let DbConnection::Postgresql(c) = conn {
+        schema::employers::table
+            .find(employer)
+            .select(schema::employers::id)
+            .for_key_share()
+            .execute(c)?;
+    }
+    Ok(AppendLock { employer })
 }
 
 /// Who records a write: the token's subject and role, and the request it came in (its

@@ -136,7 +136,7 @@ pub async fn create(
     let reference = input.reference.clone();
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
         let post = posts::load_writable(conn, &caller, post_id)?;
-        let lock = db::lock_employer(conn, post.employer_id)?;
+        let lock = db::lock_employer_to_append(conn, post.employer_id)?;
         post.check_month(input.month)?;
         let row = db::costs::record(
             conn,

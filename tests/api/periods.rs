@@ -269,7 +269,69 @@ async fn balances_as_of_any_day_equal_the_sum_of_the_lines(app: &TestApp) {
     crate::books::check_ledger_invariants(app);
 }
 
+/// Costs of one post recorded at once, while their month is closed: costs no longer wait for
+/// each other (share lock), yet each lands either before the close, in the stored month-end
+/// balances, or is refused; none lands in the closed month afterwards, and the running
+/// balances move by exactly the costs that landed.
+async fn closing_races_the_costs_of_its_month(app: &TestApp) {
+    use diesel::prelude::*;
+    use portage_ledger::db::{ledger, month_balances, schema::costs};
+    use portage_ledger::domain::{ids::EmployerId, Date};
+
+    let employer = app.employer("E").await;
+    let token = app.token("employer", Some(&employer));
+    let post = app.post_of(&employer, "2026-01", "1000.00").await;
+    let path = format!("/v1/posts/{post}/costs");
+    let february = json!({"month": "2026-02", "category": "salary", "amount": "10.01"}).to_string();
+    let march = json!({"month": "2026-03", "category": "salary", "amount": "20.02"}).to_string();
+    let close = json!({"employer_id": employer, "month": "2026-02"}).to_string();
+    let sends = (0..41).map(|i| match i {
+        20 => app.send("POST", "/v1/periods/close", Some(&token), Some(&close), &[]),
+        i if i % 2 == 0 => app.send("POST", &path, Some(&token), Some(&february), &[]),
+        _ => app.send("POST", &path, Some(&token), Some(&march), &[]),
+    });
+    let answers = futures_util::future::join_all(sends).await;
+    let (mut february_recorded, mut march_recorded) = (0, 0);
+    for (i, answer) in answers.iter().enumerate() {
+        match (i, answer.status) {
+            (20, 200) => {}
+            (i, 201) if i % 2 == 0 => february_recorded += 1,
+            (_, 201) => march_recorded += 1,
+            (i, 409) if i % 2 == 0 => assert_eq!(answer.body["code"], "period_closed"),
+            _ => panic!("answer {i}: {} {}", answer.status, answer.body),
+        }
+    }
+    assert_eq!(
+        march_recorded, 20,
+        "an open month's costs are never refused"
+    );
+    let mut conn = app.pool.get().unwrap();
+    let stored: i64 = costs::table
+        .filter(costs::month.eq(portage_ledger::domain::Month::parse("2026-02").unwrap()))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(
+        stored, february_recorded,
+        "every cost answered 201 is stored, no other"
+    );
+    let id: EmployerId = employer.parse().unwrap();
+    for day in ["2026-02-28", "2026-03-31"] {
+        let day = Date::parse(day).unwrap();
+        let mut read = ledger::balances(&mut conn, Some(id), Some(day)).unwrap();
+        let mut summed = month_balances::summed_from_lines(&mut conn, Some(id), day).unwrap();
+        read.sort();
+        summed.sort();
+        assert_eq!(read, summed, "as of {day}");
+    }
+    app.post(&path, &token, &serde_json::from_str(&february).unwrap())
+        .await
+        .problem(409, "period_closed");
+    crate::books::check_ledger_invariants(app);
+}
+
 crate::on_both_databases!(
     closed_months_refuse_everything_dated_in_them,
-    balances_as_of_any_day_equal_the_sum_of_the_lines
+    balances_as_of_any_day_equal_the_sum_of_the_lines,
+    closing_races_the_costs_of_its_month
 );
