@@ -6,6 +6,7 @@ use crate::db::allocation_runs::{self, RunScope};
 use crate::db::employers::EmployerRow;
 use crate::db::funders::FunderRow;
 use crate::db::posts::NewPostRow;
+use crate::db::LockedEmployer;
 use crate::db::{self, DbConnection};
 use crate::domain::allocation::Basis;
 use crate::domain::ids::{CallId, EmployerId, FunderId, PostId};

@@ -11,6 +11,7 @@ use super::keys::{hours_in_force, post_terms, RateBook, StoredHours};
 use super::ledger::{post_entries, EntryKind, NewEntry};
 use super::schema::{allocated_months, allocation_lines, call_lines, calls, commitments, costs};
 use super::{DbConnection, EmployerLock, Recorder};
+use crate::db::LockedEmployer;
 use crate::db::StoreError;
 use crate::domain::allocation_run::{
     plan_post, LineChange, Party, PostPlan, PostRun, StoredAllocation,

@@ -7,6 +7,7 @@ use super::schema::{
 };
 use super::DbConnection;
 use super::{EmployerLock, Recorder};
+use crate::db::LockedEmployer;
 use crate::db::StoreError;
 use crate::domain::ids::{CallId, CreditNoteId, EmployerId, EntryId, FunderId, PaymentId, PostId};
 use crate::domain::statement::settle;

@@ -79,7 +79,7 @@ pub fn record(
 /// moving once per key for them all; `import_id` names the import they came in. Answers the
 /// stored rows in order. The running balances move last, after the costs are written: they
 /// are the rows every cost of a post shares, locked on PostgreSQL from their update to the
-/// commit, so the less follows their update the more costs a second one post takes.
+/// commit, so the less work follows that update, the more costs of one post a second holds.
 pub fn record_many(
     conn: &mut DbConnection,
     lock: &impl LockedEmployer,

@@ -2,6 +2,7 @@
 
 use crate::db::paging::Page;
 use crate::db::schema::{employers, journal_entries};
+use crate::db::LockedEmployer;
 use crate::db::{DbConnection, Recorder, StoreError};
 use crate::domain::ids::EmployerId;
 use diesel::prelude::*;

@@ -126,10 +126,7 @@ pub fn post_entries(
     entries: &[NewEntry],
     by: &Recorder,
 ) -> Result<Vec<EntryId>, StoreError> {
-    let written = write_entries(conn, entries, by)?;
-    let ids = written.ids.clone();
-    written.move_balances(conn)?;
-    Ok(ids)
+    Ok(write_entries(conn, entries, by)?.move_balances(conn)?)
 }
 
 /// Entries written whose running balances are still to move.
@@ -144,8 +141,10 @@ impl WrittenEntries {
     /// Moves the running balances by the entries' lines. A caller that writes more rows with
     /// the entries does so before this: the balances are rows every write of a key shares, and
     /// on PostgreSQL each is locked from its update to the commit, so the update comes last.
-    pub fn move_balances(self, conn: &mut DbConnection) -> QueryResult<()> {
-        move_balances(conn, &self.deltas)
+    /// Answers the entries' ids.
+    pub fn move_balances(self, conn: &mut DbConnection) -> QueryResult<Vec<EntryId>> {
+        move_balances(conn, &self.deltas)?;
+        Ok(self.ids)
     }
 }
 

@@ -354,23 +354,10 @@ impl LockedEmployer for AppendLock {
     }
 }
 
-impl EmployerLock {
-    /// The employer whose lock is held.
-    pub fn employer(&self) -> EmployerId {
-        self.employer
-    }
-}
-
 /// Locks an employer until the transaction ends: its row on PostgreSQL (`FOR UPDATE`); on
 /// SQLite the write transaction already holds the whole database.
 pub fn lock_employer(conn: &mut DbConnection, employer: EmployerId) -> QueryResult<EmployerLock> {
-    if let DbConnection::Postgresql(c) = conn {
-        schema::employers::table
-            .find(employer)
-            .select(schema::employers::id)
-            .for_update()
-            .execute(c)?;
-    }
+    lock_employer_row(conn, employer, RowLock::Update)?;
     Ok(EmployerLock { employer })
 }
 
@@ -383,14 +370,33 @@ pub fn lock_employer_to_append(
     conn: &mut DbConnection,
     employer: EmployerId,
 ) -> QueryResult<AppendLock> {
-    if let DbConnection::Postgresql(c) = conn {
-        schema::employers::table
-            .find(employer)
-            .select(schema::employers::id)
-            .for_key_share()
-            .execute(c)?;
-    }
+    lock_employer_row(conn, employer, RowLock::KeyShare)?;
     Ok(AppendLock { employer })
+}
+
+/// The row lock an employer's lock takes on PostgreSQL.
+enum RowLock {
+    Update,
+    KeyShare,
+}
+
+/// Locks the employer's row on PostgreSQL, with a statement built by diesel (prepared once per
+/// connection); nothing on SQLite, whose write transaction holds the whole database.
+fn lock_employer_row(
+    conn: &mut DbConnection,
+    employer: EmployerId,
+    mode: RowLock,
+) -> QueryResult<()> {
+    if let DbConnection::Postgresql(c) = conn {
+        let row = schema::employers::table
+            .find(employer)
+            .select(schema::employers::id);
+        match mode {
+            RowLock::Update => row.for_update().execute(c)?,
+            RowLock::KeyShare => row.for_key_share().execute(c)?,
+        };
+    }
+    Ok(())
 }
 
 /// Who records a write: the token's subject and role, and the request it came in (its

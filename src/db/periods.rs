@@ -2,6 +2,7 @@
 
 use super::schema::{closed_periods, posts};
 use super::{DbConnection, EmployerLock, Recorder};
+use crate::db::LockedEmployer;
 use crate::db::StoreError;
 use crate::domain::ids::EmployerId;
 use crate::domain::Month;

@@ -11,6 +11,7 @@
 use crate::auth::Caller;
 use crate::db::imports::ImportRow;
 use crate::db::posts::PostRow;
+use crate::db::LockedEmployer;
 use crate::db::{self, DbConnection, RecordedBy};
 use crate::domain::ids::{CommitmentId, EmployerId, ImportId, PostId};
 use crate::domain::{clock, Money, Month};
