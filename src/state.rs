@@ -17,6 +17,8 @@ pub struct AppState {
     pub write_pool: Pool,
     /// On SQLite with a single writer, the group-commit queue every write goes through.
     pub write_queue: Option<db::write_queue::WriteQueue>,
+    /// On PostgreSQL, the group commit single costs go through.
+    pub cost_writer: Option<db::cost_writer::CostWriter>,
     /// The OpenAPI document, parsed once at start-up.
     pub openapi: Arc<serde_json::Value>,
     /// The parties tokens were found to name (the check runs on every request).
@@ -50,6 +52,11 @@ impl AppState {
         } else {
             None
         };
+        let cost_writer = if pools.is_postgres() {
+            Some(db::cost_writer::CostWriter::start(pools.write.clone())?)
+        } else {
+            None
+        };
         let exports = ExportLimits {
             slots: Arc::new(tokio::sync::Semaphore::new(
                 (pools.read.max_size() as usize / 2).max(1),
@@ -61,6 +68,7 @@ impl AppState {
             pool: pools.read,
             write_pool: pools.write,
             write_queue,
+            cost_writer,
             openapi: Arc::new(openapi_document()?),
             parties: auth::KnownParties::default(),
             exports,

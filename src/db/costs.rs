@@ -1,6 +1,6 @@
 //! Recording a cost: the cost row and its journal entry (64 / 42), in the caller's transaction.
 
-use super::ledger::{post_entry, write_entries, EntryKind, NewEntry};
+use super::ledger::{post_entry, write_entries_by, EntryKind, NewEntry};
 use super::schema::costs;
 use super::{DbConnection, EmployerLock, LockedEmployer, Recorder};
 use crate::db::StoreError;
@@ -87,11 +87,23 @@ pub fn record_many(
     import_id: Option<ImportId>,
     by: &Recorder,
 ) -> Result<Vec<CostRow>, StoreError> {
-    let employer_id = lock.employer();
     // Closed months are a prefix of the calendar: the earliest month decides for all.
     if let Some(earliest) = costs.iter().map(|c| c.month).min() {
-        super::periods::check_open(conn, employer_id, earliest)?;
+        super::periods::check_open(conn, lock.employer(), earliest)?;
     }
+    record_open_by(conn, lock, costs, import_id, |_| by)
+}
+
+/// [`record_many`] for costs of several requests (`by(i)` records the `i`-th), all of them in
+/// months the caller found open under its lock.
+pub(super) fn record_open_by<'r>(
+    conn: &mut DbConnection,
+    lock: &impl LockedEmployer,
+    costs: &[NewCost<'_>],
+    import_id: Option<ImportId>,
+    by: impl Fn(usize) -> &'r Recorder,
+) -> Result<Vec<CostRow>, StoreError> {
+    let employer_id = lock.employer();
     let ids: Vec<CostId> = costs.iter().map(|_| CostId::generate()).collect();
     let entries: Vec<NewEntry> = costs
         .iter()
@@ -105,12 +117,14 @@ pub fn record_many(
             lines: ledger::cost_lines(cost.post_id, cost.month, cost.amount_cents).to_vec(),
         })
         .collect();
-    let written = write_entries(conn, &entries, by)?;
+    let written = write_entries_by(conn, &entries, &by)?;
     let created_at = super::now_timestamp();
     let rows: Vec<CostRow> = costs
         .iter()
         .zip(ids.iter().zip(&written.ids))
-        .map(|(cost, (id, entry_id))| CostRow {
+        .enumerate()
+        .map(|(i, (cost, (id, entry_id)))| (by(i), cost, id, entry_id))
+        .map(|(by, cost, id, entry_id)| CostRow {
             id: *id,
             employer_id,
             post_id: cost.post_id,

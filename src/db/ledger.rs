@@ -155,6 +155,15 @@ pub fn write_entries(
     entries: &[NewEntry],
     by: &Recorder,
 ) -> Result<WrittenEntries, StoreError> {
+    write_entries_by(conn, entries, |_| by)
+}
+
+/// [`write_entries`] for entries of several requests: `by(i)` recorded the `i`-th entry.
+pub fn write_entries_by<'r>(
+    conn: &mut DbConnection,
+    entries: &[NewEntry],
+    by: impl Fn(usize) -> &'r Recorder,
+) -> Result<WrittenEntries, StoreError> {
     if let Some(bad) = entries.iter().find(|e| !is_balanced(&e.lines)) {
         return Err(StoreError::Internal(anyhow::anyhow!(
             "refusing an unbalanced journal entry: {:?}",
@@ -166,7 +175,9 @@ pub fn write_entries(
     let entry_rows: Vec<EntryRow<'_>> = entries
         .iter()
         .zip(&ids)
-        .map(|(e, id)| EntryRow {
+        .enumerate()
+        .map(|(i, (e, id))| (by(i), e, id))
+        .map(|(by, e, id)| EntryRow {
             id: *id,
             employer_id: e.employer_id,
             entry_date: e.date,

@@ -6,7 +6,7 @@
 pub const BATCH_ROWS: usize = 2_000;
 
 /// Up to this many rows, an insert goes row by row (see [`insert_batches`]).
-pub const FEW_ROWS: usize = 16;
+pub const FEW_ROWS: usize = 2;
 
 /// Inserts rows in batches of [`BATCH_ROWS`] on the inner connection: multi-row inserts do not
 /// go through the multi-backend connection.
@@ -39,6 +39,7 @@ pub mod allocation_runs;
 pub mod allocations;
 pub mod calls;
 pub mod commitments;
+pub mod cost_writer;
 pub mod costs;
 pub mod employers;
 pub mod error;
@@ -220,6 +221,8 @@ pub struct Pools {
     pub read: Pool,
     /// For write transactions.
     pub write: Pool,
+    /// Whether they are PostgreSQL's.
+    postgres: bool,
 }
 
 fn pool(url: &DatabaseUrl, max_size: u32, settings: PoolSettings) -> Result<Pool, r2d2::PoolError> {
@@ -232,6 +235,11 @@ fn pool(url: &DatabaseUrl, max_size: u32, settings: PoolSettings) -> Result<Pool
 }
 
 impl Pools {
+    /// Whether the pools are PostgreSQL's.
+    pub fn is_postgres(&self) -> bool {
+        self.postgres
+    }
+
     /// Whether writes should be grouped: SQLite with a single writing connection.
     pub fn group_commit(url: &DatabaseUrl, settings: PoolSettings) -> bool {
         matches!(url, DatabaseUrl::Sqlite(_)) && settings.sqlite_writers <= 1
@@ -245,7 +253,11 @@ pub fn build_pools(url: &DatabaseUrl, settings: PoolSettings) -> Result<Pools, r
         DatabaseUrl::Postgres(_) => read.clone(),
         DatabaseUrl::Sqlite(_) => pool(url, settings.sqlite_writers.max(1), settings)?,
     };
-    Ok(Pools { read, write })
+    Ok(Pools {
+        read,
+        write,
+        postgres: matches!(url, DatabaseUrl::Postgres(_)),
+    })
 }
 
 /// Applies the pending migrations of the connection's backend. On PostgreSQL it holds an
@@ -372,6 +384,30 @@ pub fn lock_employer_to_append(
 ) -> QueryResult<AppendLock> {
     lock_employer_row(conn, employer, RowLock::KeyShare)?;
     Ok(AppendLock { employer })
+}
+
+/// Locks several employers in share mode, at once or not at all: on PostgreSQL their rows
+/// `FOR KEY SHARE NOWAIT`, which fails (aborting the transaction) rather than wait if any of
+/// them is locked exclusively, by a run or a period close. Answers the locks in the given order.
+pub fn try_lock_employers_to_append(
+    conn: &mut DbConnection,
+    employers: &[EmployerId],
+) -> QueryResult<Vec<AppendLock>> {
+    if let DbConnection::Postgresql(c) = conn {
+        let locked: Vec<EmployerId> = schema::employers::table
+            .filter(schema::employers::id.eq_any(employers))
+            .select(schema::employers::id)
+            .for_key_share()
+            .no_wait()
+            .load(c)?;
+        if locked.len() != employers.len() {
+            return Err(diesel::result::Error::NotFound);
+        }
+    }
+    Ok(employers
+        .iter()
+        .map(|&employer| AppendLock { employer })
+        .collect())
 }
 
 /// The row lock an employer's lock takes on PostgreSQL.

@@ -164,6 +164,17 @@ pub fn find_row(conn: &mut DbConnection, id: PostId) -> Result<PostRow, StoreErr
         .ok_or(StoreError::NotFound("post"))
 }
 
+/// The rows of the posts among `ids` that exist, by id.
+pub fn find_rows(conn: &mut DbConnection, ids: &[PostId]) -> QueryResult<HashMap<PostId, PostRow>> {
+    Ok(posts::table
+        .filter(posts::id.eq_any(ids))
+        .select(PostRow::as_select())
+        .load::<PostRow>(conn)?
+        .into_iter()
+        .map(|row| (row.id, row))
+        .collect())
+}
+
 /// One post with its budgets.
 pub fn load(conn: &mut DbConnection, id: PostId) -> Result<Post, StoreError> {
     let row = find_row(conn, id)?;

@@ -133,6 +133,21 @@ pub async fn create(
     caller.require_writer_role()?;
     let post_id: PostId = path_id(&path, "post")?;
     let input = body.value.checked()?;
+    // On PostgreSQL a cost without a key joins the next batch; one the batch declines (any
+    // refusal, an employer being run or closed) and one with a key go the ordinary way below.
+    if let (Some(writer), None) = (&state.cost_writer, idempotency::key_of(&req)?) {
+        let request = db::cost_writer::CostRequest {
+            caller: caller.clone(),
+            post_id,
+            month: input.month,
+            category: input.category,
+            amount_cents: input.amount_cents,
+            reference: input.reference.clone(),
+        };
+        if let db::cost_writer::Written::Recorded(row) = writer.record(request).await? {
+            return Ok(recorded(&row)?.into_response());
+        }
+    }
     let reference = input.reference.clone();
     idempotency::run(&state, &req, caller.key(), body.fingerprint, move |conn| {
         let post = posts::load_writable(conn, &caller, post_id)?;
@@ -150,10 +165,15 @@ pub async fn create(
             },
             &caller.recorder(),
         )?;
-        tracing::info!(cost_id = %row.id, post_id = %post_id, month = %input.month, "cost recorded");
-        Outcome::created_as(format!("/v1/costs/{}", row.id), view(&row, None))
+        recorded(&row)
     })
     .await
+}
+
+/// The answer to a cost just recorded, either way.
+fn recorded(row: &CostRow) -> Result<Outcome, ApiError> {
+    tracing::info!(cost_id = %row.id, post_id = %row.post_id, month = %row.month, "cost recorded");
+    Outcome::created_as(format!("/v1/costs/{}", row.id), view(row, None))
 }
 
 /// `POST /v1/costs/{id}/reverse`: records the reversing cost and its entry, dated today.

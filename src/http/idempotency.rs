@@ -80,7 +80,12 @@ impl Outcome {
         })
     }
 
-    fn into_response(self, replayed: bool) -> HttpResponse {
+    /// The response of a first answer, for a creation made without a key.
+    pub fn into_response(self) -> HttpResponse {
+        self.respond(false)
+    }
+
+    fn respond(self, replayed: bool) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
         if let Some(location) = &self.location {
             response.insert_header((header::LOCATION, location.clone()));
@@ -161,7 +166,7 @@ where
         })
         .await?;
     match ran {
-        Ran::Done(outcome, replayed) => Ok(outcome.into_response(replayed)),
+        Ran::Done(outcome, replayed) => Ok(outcome.respond(replayed)),
         Ran::Failed { error, released } => {
             if !released {
                 if let Some((caller, key)) = held {

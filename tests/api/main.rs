@@ -11,6 +11,7 @@ mod books;
 mod cli;
 mod continuity;
 mod contract;
+mod cost_batches;
 mod delivery_processes;
 mod demo;
 mod documents;
