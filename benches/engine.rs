@@ -87,7 +87,7 @@ fn main() {
     }
     timings_ms.sort_by(f64::total_cmp);
     println!(
-        "engine: {POSTS} posts x {MONTHS} months, 2-6 commitments: median {:.1} ms, best {:.1} ms (target < 100 ms)",
+        "engine: {POSTS} posts x {MONTHS} months, 2-6 commitments: median {:.1} ms, best {:.1} ms (target < 15 ms)",
         timings_ms[timings_ms.len() / 2],
         timings_ms[0]
     );

@@ -106,8 +106,23 @@ impl MonthSplit {
 #[derive(Debug, Clone, Copy)]
 struct Part {
     numerator: i128,
-    is_employer: bool,
     created_order: i64,
+    /// The commitment it is the part of; none for the employer's own part.
+    commitment: Option<usize>,
+}
+
+/// A month has a few parts: up to this many, their rows stay on the stack (the rounding runs
+/// for every month of every post in a run, where allocations would cost more than the
+/// arithmetic).
+const ON_STACK: usize = 8;
+
+impl Part {
+    /// A row of part storage not yet written.
+    const UNUSED: Part = Part {
+        numerator: 0,
+        created_order: 0,
+        commitment: None,
+    };
 }
 
 /// Rounds parts to whole cents so that they add up to `total` exactly: each part gets the
@@ -115,30 +130,78 @@ struct Part {
 /// remainders. Ties go to funders before the employer's own part, then to the larger exact
 /// value, then to the earlier-created commitment. The numerators must add up to
 /// `total × denominator`.
-fn largest_remainder(parts: &[Part], denominator: i128, total: i64) -> Vec<i64> {
-    if denominator <= 0 {
-        return vec![0; parts.len()];
+fn largest_remainder(
+    parts: &[Part],
+    denominator: i128,
+    total: i64,
+    assign: impl FnMut(usize, i64),
+) {
+    // A month has a few parts: their working rows stay on the stack (this runs for every month
+    // of every post in a run, where allocations would cost more than the arithmetic).
+    const ON_STACK: usize = 16;
+    if parts.len() <= ON_STACK {
+        let mut rows = [(0i64, 0i128, 0usize); ON_STACK];
+        round_parts(parts, denominator, total, &mut rows[..parts.len()], assign);
+    } else {
+        let mut rows = vec![(0i64, 0i128, 0usize); parts.len()];
+        round_parts(parts, denominator, total, &mut rows, assign);
     }
-    let mut rounded: Vec<i64> = parts
-        .iter()
-        .map(|p| (p.numerator.div_euclid(denominator)) as i64)
-        .collect();
-    let missing = total - rounded.iter().sum::<i64>();
-    let mut order: Vec<usize> = (0..parts.len()).collect();
-    order.sort_by(|&a, &b| {
+}
+
+/// [`largest_remainder`] over one working row per part: (floor, remainder, part's index).
+/// Answers each part's amount to `assign`, by the part's index.
+fn round_parts(
+    parts: &[Part],
+    denominator: i128,
+    total: i64,
+    rows: &mut [(i64, i128, usize)],
+    mut assign: impl FnMut(usize, i64),
+) {
+    if denominator <= 0 {
+        (0..parts.len()).for_each(|index| assign(index, 0));
+        return;
+    }
+    // Each part's floor and remainder, computed once (a comparison sort would divide again at
+    // every comparison), in 64 bits when the values fit, as they do for any real month: a
+    // 128-bit division costs several times a 64-bit one.
+    let narrow = i64::try_from(denominator)
+        .ok()
+        .filter(|_| parts.iter().all(|p| i64::try_from(p.numerator).is_ok()));
+    for (index, (part, row)) in parts.iter().zip(rows.iter_mut()).enumerate() {
+        let (floor, remainder) = match narrow {
+            Some(d) => {
+                let n = part.numerator as i64;
+                (n.div_euclid(d), i128::from(n.rem_euclid(d)))
+            }
+            None => (
+                part.numerator.div_euclid(denominator) as i64,
+                part.numerator.rem_euclid(denominator),
+            ),
+        };
+        *row = (floor, remainder, index);
+    }
+    let missing = total - rows.iter().map(|row| row.0).sum::<i64>();
+    debug_assert!((0..=parts.len() as i64).contains(&missing));
+    // The missing cents (fewer than the parts) one by one to the largest remainders: pick the
+    // first of those left each time, rather than sort them all.
+    let first = |&(_, ra, a): &(i64, i128, usize), &(_, rb, b): &(i64, i128, usize)| {
         let (pa, pb) = (&parts[a], &parts[b]);
-        let remainder = |p: &Part| p.numerator.rem_euclid(denominator);
-        remainder(pb)
-            .cmp(&remainder(pa))
-            .then(pa.is_employer.cmp(&pb.is_employer))
+        rb.cmp(&ra)
+            .then(pa.commitment.is_none().cmp(&pb.commitment.is_none()))
             .then(pb.numerator.cmp(&pa.numerator))
             .then(pa.created_order.cmp(&pb.created_order))
-    });
-    debug_assert!((0..=parts.len() as i64).contains(&missing));
-    for &index in order.iter().take(missing.max(0) as usize) {
-        rounded[index] += 1;
+            .then(a.cmp(&b))
+    };
+    for k in 0..missing.max(0) as usize {
+        let best = (k..rows.len())
+            .min_by(|&x, &y| first(&rows[x], &rows[y]))
+            .unwrap_or(k);
+        rows.swap(k, best);
+        rows[k].0 += 1;
     }
-    rounded
+    for &(amount, _, index) in rows.iter() {
+        assign(index, amount);
+    }
 }
 
 /// Splits one month's cost among the commitments in force.
@@ -155,103 +218,103 @@ pub fn split_month(
 ) -> MonthSplit {
     let cost_cents = cost_cents.max(0);
     let mut lines: Vec<Option<i64>> = vec![None; commitments.len()];
-    let in_force: Vec<usize> = (0..commitments.len())
-        .filter(|&i| commitments[i].in_force(month))
-        .collect();
+    let in_force = || (0..commitments.len()).filter(|&i| commitments[i].in_force(month));
     let remaining_cap = |i: usize| cap_remaining.get(i).copied().flatten().map(|c| c.max(0));
 
-    // 1. Fixed asks first (fixed and rate commitments), each bounded by its cap remaining.
-    let fixed: Vec<(usize, i64)> = in_force
-        .iter()
-        .filter_map(|&i| {
-            let ask = commitments[i].basis.fixed_ask(month)?;
+    // 1. Fixed asks first (fixed and rate commitments), each bounded by its cap remaining:
+    //    `lines` holds the asks until they are known to fit.
+    let mut asked: i64 = 0;
+    for i in in_force() {
+        if let Some(ask) = commitments[i].basis.fixed_ask(month) {
             let ask = match remaining_cap(i) {
                 Some(cap) => ask.min(cap),
                 None => ask,
-            };
-            Some((i, ask.max(0)))
-        })
-        .collect();
-    let asked: i64 = fixed.iter().map(|(_, ask)| ask).sum();
-    if asked <= cost_cents {
-        for &(i, ask) in &fixed {
+            }
+            .max(0);
             lines[i] = Some(ask);
-        }
-    } else {
-        let parts: Vec<Part> = fixed
-            .iter()
-            .map(|&(i, ask)| Part {
-                numerator: i128::from(cost_cents) * i128::from(ask),
-                is_employer: false,
-                created_order: commitments[i].created_order,
-            })
-            .collect();
-        let rounded = largest_remainder(&parts, i128::from(asked), cost_cents);
-        for (&(i, _), amount) in fixed.iter().zip(rounded) {
-            lines[i] = Some(amount);
+            asked += ask;
         }
     }
-    let fixed_total: i64 = fixed.iter().map(|&(i, _)| lines[i].unwrap_or(0)).sum();
+    if asked > cost_cents {
+        let fixed: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].is_some()).collect();
+        let parts: Vec<Part> = fixed
+            .iter()
+            .map(|&i| Part {
+                numerator: i128::from(cost_cents) * i128::from(lines[i].unwrap_or(0)),
+                created_order: commitments[i].created_order,
+                commitment: Some(i),
+            })
+            .collect();
+        largest_remainder(&parts, i128::from(asked), cost_cents, |k, amount| {
+            lines[fixed[k]] = Some(amount);
+        });
+    }
+    let fixed_total: i64 = lines.iter().flatten().sum();
 
     // 2. Shares and activity parts of the remainder, rounded together with the employer's own
     //    part. With S the shares' percents and U every hour of the month's record, an activity
     //    commitment with h hours is a share of (100 − S) × h / U percent, exactly: all parts
     //    are held over the common denominator max(S, 100 %) × U.
     let remainder = cost_cents - fixed_total;
-    let shares: Vec<(usize, i64)> = in_force
-        .iter()
-        .filter_map(|&i| Some((i, commitments[i].basis.share()?.ten_thousandths())))
-        .collect();
-    let share_total: i64 = shares.iter().map(|(_, p)| p).sum();
+    let share_total: i64 = in_force()
+        .filter_map(|i| Some(commitments[i].basis.share()?.ten_thousandths()))
+        .sum();
     // Shares above 100 % are refused when commitments are recorded; should such data reach
     // the engine anyway, the shares are scaled down to 100 % rather than paying out more
     // than the remainder (and the activity parts get nothing).
     let base = share_total.max(Percent::HUNDRED.ten_thousandths());
     let total_hours = hours.map_or(0, MonthHours::total);
-    let activity: Vec<(usize, i64)> = in_force
-        .iter()
-        .filter(|&&i| commitments[i].basis == Basis::Activity)
-        .map(|&i| (i, hours.map_or(0, |h| h.of(i))))
-        .collect();
     // A month without hours (U = 0) gives every activity commitment 0.
     let scale = i128::from(total_hours.max(1));
     let denominator = i128::from(base) * scale;
-    let keyed: Vec<(usize, i128)> = shares
-        .iter()
-        .map(|&(i, p)| (i, i128::from(p) * scale))
-        .chain(activity.iter().map(|&(i, h)| {
-            let weight = if total_hours > 0 {
-                i128::from(base - share_total) * i128::from(h)
-            } else {
-                0
-            };
-            (i, weight)
-        }))
-        .collect();
-    let funders_weight: i128 = keyed.iter().map(|(_, w)| w).sum();
-    let mut parts: Vec<Part> = keyed
-        .iter()
-        .map(|&(i, weight)| Part {
-            numerator: i128::from(remainder) * weight,
-            is_employer: false,
-            created_order: commitments[i].created_order,
-        })
-        .collect();
-    parts.push(Part {
-        numerator: i128::from(remainder) * (denominator - funders_weight),
-        is_employer: true,
+    // The shares, then the activity commitments, each with its weight over `denominator`,
+    // then the employer's own part.
+    let part = |i: usize, weight: i128| Part {
+        numerator: i128::from(remainder) * weight,
+        created_order: commitments[i].created_order,
+        commitment: Some(i),
+    };
+    // On the stack for the few commitments a post has (see `largest_remainder`).
+    let (mut on_stack, mut on_heap) = ([Part::UNUSED; ON_STACK], Vec::new());
+    let storage: &mut [Part] = if commitments.len() < ON_STACK {
+        &mut on_stack
+    } else {
+        on_heap.resize(commitments.len() + 1, Part::UNUSED);
+        &mut on_heap
+    };
+    let mut count = 0;
+    for i in in_force() {
+        if let Some(p) = commitments[i].basis.share() {
+            storage[count] = part(i, i128::from(p.ten_thousandths()) * scale);
+            count += 1;
+        }
+    }
+    for i in in_force().filter(|&i| commitments[i].basis == Basis::Activity) {
+        let weight = match hours {
+            Some(h) if total_hours > 0 => i128::from(base - share_total) * i128::from(h.of(i)),
+            _ => 0,
+        };
+        storage[count] = part(i, weight);
+        count += 1;
+    }
+    let funders_numerator: i128 = storage[..count].iter().map(|p| p.numerator).sum();
+    storage[count] = Part {
+        numerator: i128::from(remainder) * denominator - funders_numerator,
         created_order: i64::MAX,
-    });
-    let rounded = largest_remainder(&parts, denominator, remainder);
+        commitment: None,
+    };
+    let parts = &storage[..=count];
 
     // 3. Caps: a part above its cap remaining gets the cap; the excess stays uncovered.
-    for (&(i, _), amount) in keyed.iter().zip(rounded) {
-        let capped = match remaining_cap(i) {
-            Some(cap) => amount.min(cap),
-            None => amount,
-        };
-        lines[i] = Some(capped);
-    }
+    largest_remainder(parts, denominator, remainder, |k, amount| {
+        if let Some(i) = parts[k].commitment {
+            let capped = match remaining_cap(i) {
+                Some(cap) => amount.min(cap),
+                None => amount,
+            };
+            lines[i] = Some(capped);
+        }
+    });
 
     // 4. Uncovered is whatever no funder carries.
     let allocated: i64 = lines.iter().flatten().sum();
@@ -279,14 +342,18 @@ pub fn allocate_months(
     let mut used: Vec<i64> = (0..commitments.len())
         .map(|i| allocated_before.get(i).copied().unwrap_or(0))
         .collect();
+    // One buffer for every month's caps remaining.
+    let mut cap_remaining: Vec<Option<i64>> = Vec::with_capacity(commitments.len());
     ordered
         .into_iter()
         .map(|(month, cost)| {
-            let cap_remaining: Vec<Option<i64>> = commitments
-                .iter()
-                .zip(&used)
-                .map(|(t, used)| t.cap_cents.map(|cap| cap - used))
-                .collect();
+            cap_remaining.clear();
+            cap_remaining.extend(
+                commitments
+                    .iter()
+                    .zip(&used)
+                    .map(|(t, used)| t.cap_cents.map(|cap| cap - used)),
+            );
             let split = split_month(
                 month,
                 cost,
