@@ -7,6 +7,7 @@ use crate::domain::events::{AllocationPosted, EventData, FunderAllocationPosted}
 use crate::domain::ids::{EmployerId, EventId, FunderId};
 use diesel::prelude::*;
 use serde::Serialize;
+use std::collections::{HashMap, HashSet};
 
 /// The advisory lock every event-writing transaction takes on PostgreSQL before it writes its
 /// events, so that events commit in `seq` order (a sequence alone hands out numbers that can
@@ -34,55 +35,92 @@ pub fn record(conn: &mut DbConnection, new: &[NewEvent]) -> QueryResult<usize> {
     if new.is_empty() {
         return Ok(0);
     }
-    let mut recorded = 0;
     if let DbConnection::Postgresql(c) = conn {
         diesel::sql_query(format!("SELECT pg_advisory_xact_lock({EVENT_ORDER_LOCK})"))
             .execute(c)?;
     }
+    // Keys recorded before, or met earlier among these events, are skipped.
+    let keys: Vec<&str> = new.iter().filter_map(|e| e.once_key.as_deref()).collect();
+    let mut seen: HashSet<String> = HashSet::new();
+    for chunk in keys.chunks(super::BATCH_ROWS) {
+        seen.extend(
+            events::table
+                .filter(events::once_key.eq_any(chunk))
+                .select(events::once_key)
+                .load::<Option<String>>(conn)?
+                .into_iter()
+                .flatten(),
+        );
+    }
     let occurred_at = super::now_timestamp();
+    let mut rows: Vec<EventInsert<'_>> = Vec::with_capacity(new.len());
+    let mut funders_of: Vec<Vec<FunderId>> = Vec::with_capacity(new.len());
     for event in new {
         if let Some(key) = &event.once_key {
-            let seen: bool = diesel::select(diesel::dsl::exists(
-                events::table.filter(events::once_key.eq(key)),
-            ))
-            .get_result(conn)?;
-            if seen {
+            if !seen.insert(key.clone()) {
                 continue;
             }
         }
-        recorded += 1;
-        let id = EventId::generate();
         let data = event
             .data
             .to_json()
             .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
-        diesel::insert_into(events::table)
-            .values((
-                events::id.eq(&id),
-                events::kind.eq(event.data.kind()),
-                events::occurred_at.eq(&occurred_at),
-                events::employer_id.eq(event.employer_id),
-                events::data.eq(&data),
-                events::once_key.eq(&event.once_key),
-            ))
-            .execute(conn)?;
-        let seq: i64 = events::table
-            .filter(events::id.eq(&id))
-            .select(events::seq)
-            .first(conn)?;
+        rows.push(EventInsert {
+            id: EventId::generate(),
+            kind: event.data.kind(),
+            occurred_at: &occurred_at,
+            employer_id: event.employer_id,
+            data,
+            once_key: event.once_key.as_deref(),
+        });
         let mut funders = event.funders.clone();
         funders.sort_unstable();
         funders.dedup();
-        for funder in funders {
-            diesel::insert_into(event_funders::table)
-                .values((
-                    event_funders::seq.eq(seq),
-                    event_funders::funder_id.eq(funder),
-                ))
-                .execute(conn)?;
-        }
+        funders_of.push(funders);
     }
-    Ok(recorded)
+    // Multi-row inserts number their rows in order, so `seq` follows the events' order.
+    insert_batches!(conn, events::table, rows);
+    let ids: Vec<EventId> = rows.iter().map(|row| row.id).collect();
+    let mut seq_of: HashMap<EventId, i64> = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(super::BATCH_ROWS) {
+        seq_of.extend(
+            events::table
+                .filter(events::id.eq_any(chunk))
+                .select((events::id, events::seq))
+                .load::<(EventId, i64)>(conn)?,
+        );
+    }
+    let mut funder_rows: Vec<EventFunderInsert> = Vec::new();
+    for (id, funders) in ids.iter().zip(funders_of) {
+        let seq = *seq_of.get(id).ok_or(diesel::result::Error::NotFound)?;
+        funder_rows.extend(
+            funders
+                .into_iter()
+                .map(|funder_id| EventFunderInsert { seq, funder_id }),
+        );
+    }
+    insert_batches!(conn, event_funders::table, funder_rows);
+    Ok(rows.len())
+}
+
+/// An event row to insert; `seq` is the database's.
+#[derive(Insertable)]
+#[diesel(table_name = events, treat_none_as_default_value = false)]
+struct EventInsert<'a> {
+    id: EventId,
+    kind: &'static str,
+    occurred_at: &'a str,
+    employer_id: Option<EmployerId>,
+    data: String,
+    once_key: Option<&'a str>,
+}
+
+/// A funder's copy of an event.
+#[derive(Insertable)]
+#[diesel(table_name = event_funders)]
+struct EventFunderInsert {
+    seq: i64,
+    funder_id: FunderId,
 }
 
 /// An event as stored.
