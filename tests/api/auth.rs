@@ -197,4 +197,44 @@ async fn roles_are_scoped(app: &TestApp) {
     app.post("/v1/posts", &app.admin(), &post).await.expect(201);
 }
 
-crate::on_both_databases!(bad_tokens_answer_401, roles_are_scoped);
+/// A request head over actix-http's 128 KiB read buffer is refused before any service sees it;
+/// the vendored dispatcher (vendor/README.md) answers it with a problem, not a bare 431. Sent
+/// by hand: the head is what is under test.
+async fn a_head_over_the_buffer_is_a_problem(app: &TestApp) {
+    use std::io::{Read, Write};
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let answer = actix_web::rt::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let head = format!(
+            "GET /v1/employers HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\n\r\n",
+            "a".repeat(200_000)
+        );
+        // The server may answer and close before it has read all of it.
+        let _ = stream.write_all(head.as_bytes());
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    })
+    .await
+    .unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    assert!(head.starts_with("HTTP/1.1 431"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/problem+json"),
+        "{head}"
+    );
+    let problem: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(problem["status"], 431);
+    assert_eq!(problem["code"], "headers_too_large");
+    assert!(problem["title"].is_string() && problem["detail"].is_string());
+}
+
+crate::on_both_databases!(
+    bad_tokens_answer_401,
+    roles_are_scoped,
+    a_head_over_the_buffer_is_a_problem
+);
