@@ -120,6 +120,24 @@ pub fn of_post(conn: &mut DbConnection, post_id: PostId) -> QueryResult<Vec<Comm
         .load(conn)
 }
 
+/// The commitments of an employer's posts, by post, each post's in creation order (as
+/// [`of_post`] reads them).
+pub fn of_employer_by_post(
+    conn: &mut DbConnection,
+    employer_id: EmployerId,
+) -> QueryResult<HashMap<PostId, Vec<CommitmentRow>>> {
+    let mut by_post: HashMap<PostId, Vec<CommitmentRow>> = HashMap::new();
+    for row in commitments::table
+        .filter(commitments::employer_id.eq(employer_id))
+        .order((commitments::created_at, commitments::id))
+        .select(CommitmentRow::as_select())
+        .load::<CommitmentRow>(conn)?
+    {
+        by_post.entry(row.post_id).or_default().push(row);
+    }
+    Ok(by_post)
+}
+
 /// What a commitment was allocated in all, and its last allocated month.
 pub fn allocation_of(
     conn: &mut DbConnection,

@@ -164,6 +164,8 @@ pub fn sweep(conn: &mut DbConnection, scope: SweepScope, today: Date) -> QueryRe
         );
     }
     let now = crate::db::now_timestamp();
+    // Posts evaluated for the first time (all of an import's): inserted together below.
+    let mut first_seen: Vec<NewPostRisk<'_>> = Vec::new();
     for fact in &facts {
         let post_id = fact.post.row.id;
         let risk = fact.continuity.risk;
@@ -181,16 +183,12 @@ pub fn sweep(conn: &mut DbConnection, scope: SweepScope, today: Date) -> QueryRe
                     ))
                     .execute(conn)?;
             }
-            None => {
-                diesel::insert_into(post_risks::table)
-                    .values((
-                        post_risks::post_id.eq(post_id),
-                        post_risks::risk.eq(risk),
-                        post_risks::as_of.eq(this_month),
-                        post_risks::updated_at.eq(&now),
-                    ))
-                    .execute(conn)?;
-            }
+            None => first_seen.push(NewPostRisk {
+                post_id,
+                risk,
+                as_of: this_month,
+                updated_at: &now,
+            }),
         }
         // The first evaluation is the baseline: worth saying only when it is not green.
         if previous.is_none() && fact.continuity.risk == Risk::Green {
@@ -210,7 +208,18 @@ pub fn sweep(conn: &mut DbConnection, scope: SweepScope, today: Date) -> QueryRe
             once_key: None,
         });
     }
+    insert_batches!(conn, post_risks::table, first_seen);
     events::record(conn, &new)
+}
+
+/// A post's first recorded risk.
+#[derive(Insertable)]
+#[diesel(table_name = post_risks)]
+struct NewPostRisk<'a> {
+    post_id: PostId,
+    risk: Risk,
+    as_of: crate::domain::Month,
+    updated_at: &'a str,
 }
 
 /// The sweep after a write, in the write's transaction.

@@ -252,6 +252,18 @@ pub struct CheckedCommitment {
     reference: String,
 }
 
+impl CheckedCommitment {
+    /// The funder it names.
+    pub fn funder(&self) -> FunderId {
+        self.funder_id
+    }
+
+    /// The post it names.
+    pub fn post(&self) -> PostId {
+        self.post_id
+    }
+}
+
 impl NewCommitment {
     /// The checks of a commitment beyond its fields' types (the endpoint and the imports).
     pub fn checked(self) -> Result<CheckedCommitment, ApiError> {
@@ -285,12 +297,28 @@ pub fn record_checked(
     caller: &Caller,
     input: CheckedCommitment,
 ) -> Result<CommitmentRow, ApiError> {
-    let post_id = input.post_id;
-    let post = posts::load_writable(conn, caller, post_id)?;
-    db::lock_employer(conn, post.employer_id)?;
+    let post = posts::load_writable(conn, caller, input.post_id)?;
+    let lock = db::lock_employer(conn, post.employer_id)?;
     crate::db::funders::find(conn, input.funder_id)?;
+    let existing = of_post(conn, input.post_id)?;
+    record_known(conn, &lock, caller, &post, &existing, input)
+}
+
+/// [`record_checked`] once what it reads first is known: the post, found in the caller's scope
+/// (and its employer locked), the funder, found to exist, and the post's commitments (those
+/// recorded earlier in the same transaction included). An import reads them once for all
+/// its lines.
+pub fn record_known(
+    conn: &mut DbConnection,
+    lock: &db::EmployerLock,
+    caller: &Caller,
+    post: &db::posts::PostRow,
+    existing: &[CommitmentRow],
+    input: CheckedCommitment,
+) -> Result<CommitmentRow, ApiError> {
+    debug_assert_eq!(post.employer_id, db::LockedEmployer::employer(lock));
+    let post_id = input.post_id;
     post.check_months_within(input.start, input.end)?;
-    let existing = of_post(conn, post_id)?;
     let (basis, rate_code) = match input.asked {
         Asked::Basis(basis) => (basis, None),
         Asked::Rate { code, fte } => {
@@ -309,7 +337,7 @@ pub fn record_checked(
         }
     };
     if let Basis::Share { percent } = basis {
-        let over = months_over_hundred(&existing, input.start, input.end, percent)?;
+        let over = months_over_hundred(existing, input.start, input.end, percent)?;
         if !over.is_empty() {
             return Err(ApiError::conflict(
                 "shares_over_100",

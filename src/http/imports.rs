@@ -530,12 +530,17 @@ fn import_posts(
 /// commitments are refused, since each line sees those recorded before it.
 fn import_commitments(
     conn: &mut DbConnection,
-    employer: EmployerId,
+    lock: &db::EmployerLock,
     lines: &mut [Line],
     caller: &Caller,
 ) -> Result<Summary, ApiError> {
+    let employer = db::LockedEmployer::employer(lock);
+    // What each line's checks read, read once: the posts, the funders, the commitments (the
+    // lines recorded join them as they go).
     let index = PostIndex::load(conn, employer)?;
     let funders_by_siren = db::funders::by_siren(conn)?;
+    let funders = db::funders::kinds(conn)?;
+    let mut commitments_of = db::commitments::of_employer_by_post(conn, employer)?;
     let mut errors = LineErrors::default();
     let mut months = BTreeSet::new();
     for line in lines.iter_mut() {
@@ -597,12 +602,22 @@ fn import_commitments(
         let Some(commitment) = body_of::<commitment_api::NewCommitment>(line, &mut errors) else {
             continue;
         };
-        match commitment
-            .checked()
-            .and_then(|c| commitment_api::record_checked(conn, caller, c))
-        {
+        let recorded = commitment.checked().and_then(|c| {
+            // The post is the one the line resolved to, among the employer's.
+            let post_row = index
+                .by_id
+                .get(&c.post())
+                .ok_or(ApiError::NotFound("post"))?;
+            if !funders.contains_key(&c.funder()) {
+                return Err(ApiError::from(db::StoreError::NotFound("funder")));
+            }
+            let existing = commitments_of.get(&c.post()).map_or(&[][..], Vec::as_slice);
+            commitment_api::record_known(conn, lock, caller, post_row, existing, c)
+        });
+        match recorded {
             Ok(row) => {
                 months.insert(row.start_month);
+                commitments_of.entry(post).or_default().push(row);
             }
             Err(error) => errors.refused(line, error)?,
         }
@@ -856,7 +871,7 @@ async fn import(
         let summary = match kind {
             Kind::Costs => import_costs(conn, &lock, &mut upload.lines, id, &caller)?,
             Kind::Posts => import_posts(conn, employer, &mut upload.lines, &caller)?,
-            Kind::Commitments => import_commitments(conn, employer, &mut upload.lines, &caller)?,
+            Kind::Commitments => import_commitments(conn, &lock, &mut upload.lines, &caller)?,
             Kind::Activity => import_activity(conn, employer, &mut upload.lines, &caller)?,
         };
         if kind != Kind::Costs {
