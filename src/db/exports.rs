@@ -52,13 +52,15 @@ pub fn entries_page(
         .limit(limit)
         .into_boxed();
     if let Some((created_at, id)) = after {
-        query = query.filter(
-            journal_entries::created_at
-                .gt(created_at.clone())
-                .or(journal_entries::created_at
-                    .eq(created_at.clone())
-                    .and(journal_entries::id.gt(id.clone()))),
-        );
+        // `(created_at, id) > after`, with a bound on `created_at` alone first, which the
+        // index on (employer_id, created_at, id) turns into the start of a range read.
+        query = query
+            .filter(journal_entries::created_at.ge(created_at.clone()))
+            .filter(
+                journal_entries::created_at
+                    .gt(created_at.clone())
+                    .or(journal_entries::id.gt(id.clone())),
+            );
     }
     type EntryRow = (EntryId, Date, String, String, Option<EntryId>, String);
     let rows: Vec<EntryRow> = query.load(conn)?;

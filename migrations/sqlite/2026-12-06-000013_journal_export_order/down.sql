@@ -1,0 +1,1 @@
+DROP INDEX journal_entries_recorded;
