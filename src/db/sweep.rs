@@ -97,7 +97,12 @@ pub fn sweep(conn: &mut DbConnection, scope: SweepScope, today: Date) -> QueryRe
     if let SweepScope::Post(_, post) = scope {
         q = q.filter(commitments::post_id.eq(post));
     }
-    let rows: Vec<CommitmentRow> = q.load(conn)?;
+    let rows: Vec<CommitmentRow> = match scope {
+        // Calls and payments allocate nothing: they bring no commitment nearer its cap, and
+        // its end comes nearer with time alone, which the hourly sweep sees.
+        SweepScope::Money(_) => Vec::new(),
+        _ => q.load(conn)?,
+    };
     let capped: Vec<CommitmentId> = rows
         .iter()
         .filter(|c| c.cap_cents.is_some())
