@@ -9,10 +9,11 @@ use portage_ledger::db::schema::{employers, post_budgets, posts};
 use portage_ledger::db::{self, DatabaseUrl, PoolSettings};
 use portage_ledger::domain::kinds::CostCategory;
 use portage_ledger::domain::Month;
-use portage_ledger::{build_server, AppState, ServerSettings};
-use std::net::TcpListener;
+use portage_ledger::AppState;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
+
+mod support;
 
 const CLIENTS: usize = 16;
 const REQUESTS_PER_CLIENT: usize = 1_000;
@@ -118,22 +119,7 @@ async fn run(path: &std::path::Path) -> anyhow::Result<()> {
         iat: Some(now_seconds()),
         nbf: None,
     })?;
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let address = format!("http://{}", listener.local_addr()?);
-    let server = build_server(
-        AppState::new(pools, true)?,
-        keys,
-        listener,
-        ServerSettings {
-            workers: 2,
-            max_body_bytes: 65_536,
-            max_import_bytes: 8 * 1_048_576,
-            body_timeout: std::time::Duration::from_secs(10),
-            export_idle: std::time::Duration::from_secs(30),
-        },
-    )?;
-    let handle = server.handle();
-    actix_rt::spawn(server);
+    let (address, handle) = support::start_server(AppState::new(pools, true)?, keys)?;
 
     let began = Instant::now();
     let clients = (0..CLIENTS).map(|c| {

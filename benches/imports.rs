@@ -8,9 +8,8 @@ use diesel::prelude::*;
 use portage_ledger::auth::{now_seconds, Claims, TokenKeys};
 use portage_ledger::db::schema::{employers, funders};
 use portage_ledger::db::{self, DatabaseUrl, PoolSettings};
-use portage_ledger::{build_server, AppState, ServerSettings};
+use portage_ledger::AppState;
 use serde_json::{json, Value};
-use std::net::TcpListener;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -125,23 +124,8 @@ async fn bench(label: &str, url: DatabaseUrl) -> anyhow::Result<()> {
         iat: Some(now_seconds()),
         nbf: None,
     })?;
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let address = format!("http://{}", listener.local_addr()?);
     let group_commit = db::Pools::group_commit(&url, settings);
-    let server = build_server(
-        AppState::new(pools, group_commit)?,
-        keys,
-        listener,
-        ServerSettings {
-            workers: 2,
-            max_body_bytes: 65_536,
-            max_import_bytes: 8 * 1_048_576,
-            body_timeout: Duration::from_secs(10),
-            export_idle: Duration::from_secs(30),
-        },
-    )?;
-    let handle = server.handle();
-    actix_rt::spawn(server);
+    let (address, handle) = support::start_server(AppState::new(pools, group_commit)?, keys)?;
     let client = awc::Client::builder()
         .timeout(Duration::from_secs(120))
         .finish();

@@ -8,8 +8,7 @@ use portage_ledger::db::schema::{
     allocated_months, allocation_lines, commitments, employers, funders, post_budgets, posts,
 };
 use portage_ledger::db::{self, DatabaseUrl, DbConnection, PoolSettings};
-use portage_ledger::{build_server, AppState, ServerSettings};
-use std::net::TcpListener;
+use portage_ledger::AppState;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -167,23 +166,8 @@ async fn bench(label: &str, url: DatabaseUrl) -> anyhow::Result<()> {
         iat: Some(now_seconds()),
         nbf: None,
     })?;
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let address = format!("http://{}", listener.local_addr()?);
     let group_commit = db::Pools::group_commit(&url, settings);
-    let server = build_server(
-        AppState::new(pools, group_commit)?,
-        keys,
-        listener,
-        ServerSettings {
-            workers: 2,
-            max_body_bytes: 65_536,
-            max_import_bytes: 8 * 1_048_576,
-            body_timeout: std::time::Duration::from_secs(10),
-            export_idle: std::time::Duration::from_secs(30),
-        },
-    )?;
-    let handle = server.handle();
-    actix_rt::spawn(server);
+    let (address, handle) = support::start_server(AppState::new(pools, group_commit)?, keys)?;
     let client = awc::Client::builder()
         .timeout(Duration::from_secs(60))
         .finish();

@@ -58,3 +58,28 @@ pub fn on_both_backends(
     admin_conn.batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))?;
     result
 }
+
+/// Starts the real server on a free loopback port, with `serve`'s default limits; answers its
+/// address (`http://127.0.0.1:PORT`) and its handle. Call it inside an actix system.
+pub fn start_server(
+    state: portage_ledger::AppState,
+    keys: portage_ledger::auth::TokenKeys,
+) -> anyhow::Result<(String, actix_web::dev::ServerHandle)> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let address = format!("http://{}", listener.local_addr()?);
+    let server = portage_ledger::build_server(
+        state,
+        keys,
+        listener,
+        portage_ledger::ServerSettings {
+            workers: 2,
+            max_body_bytes: 65_536,
+            max_import_bytes: 8 * 1_048_576,
+            body_timeout: std::time::Duration::from_secs(10),
+            export_idle: std::time::Duration::from_secs(30),
+        },
+    )?;
+    let handle = server.handle();
+    actix_rt::spawn(server);
+    Ok((address, handle))
+}

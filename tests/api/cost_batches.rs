@@ -2,26 +2,14 @@
 //! SQLite in the group commit. Each request must still be answered as if it had come alone:
 //! its own refusal, its own `recorded_by` and request id, and nothing recorded that was refused.
 
+use crate::recorded::person;
 use crate::support::TestApp;
 use diesel::prelude::*;
-use portage_ledger::auth::{now_seconds, Claims};
 use portage_ledger::db::{month_balances, schema::costs, DbConnection};
 use portage_ledger::domain::ids::EmployerId;
 use portage_ledger::domain::Date;
 use serde_json::json;
 use std::time::Instant;
-
-fn person(app: &TestApp, sub: &str, employer: &str) -> String {
-    app.sign(&Claims {
-        sub: sub.into(),
-        role: "employer".into(),
-        employer_id: Some(employer.into()),
-        funder_id: None,
-        exp: now_seconds() + 600,
-        iat: Some(now_seconds()),
-        nbf: None,
-    })
-}
 
 /// What one of the concurrent requests is, and what it must get.
 #[derive(Clone, Copy, Debug)]

@@ -9,7 +9,8 @@ use portage_ledger::auth::{now_seconds, Claims};
 use portage_ledger::db::schema::{calls, costs, journal_entries};
 use serde_json::{json, Value};
 
-fn person(app: &TestApp, sub: &str, employer: &str) -> String {
+/// An employer's token for a named person (`sub`).
+pub fn person(app: &TestApp, sub: &str, employer: &str) -> String {
     app.sign(&Claims {
         sub: sub.into(),
         role: "employer".into(),
