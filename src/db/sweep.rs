@@ -92,16 +92,14 @@ pub fn sweep(conn: &mut DbConnection, scope: SweepScope, today: Date) -> QueryRe
     if let Some(id) = employer {
         q = q.filter(commitments::employer_id.eq(id));
     }
-    // A write about one post changes only that post's commitments: reading the employer's
-    // every time made each commitment of a large employer's load cost as many as it had.
-    if let SweepScope::Post(_, post) = scope {
-        q = q.filter(commitments::post_id.eq(post));
-    }
     let rows: Vec<CommitmentRow> = match scope {
         // Calls and payments allocate nothing: they bring no commitment nearer its cap, and
         // its end comes nearer with time alone, which the hourly sweep sees.
         SweepScope::Money(_) => Vec::new(),
-        _ => q.load(conn)?,
+        // A write about one post changes only that post's commitments: reading the employer's
+        // every time made each commitment of a large employer's load cost as many as it had.
+        SweepScope::Post(_, post) => q.filter(commitments::post_id.eq(post)).load(conn)?,
+        SweepScope::All | SweepScope::Employer(_) => q.load(conn)?,
     };
     let capped: Vec<CommitmentId> = rows
         .iter()

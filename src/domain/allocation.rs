@@ -136,9 +136,6 @@ fn largest_remainder(
     total: i64,
     assign: impl FnMut(usize, i64),
 ) {
-    // A month has a few parts: their working rows stay on the stack (this runs for every month
-    // of every post in a run, where allocations would cost more than the arithmetic).
-    const ON_STACK: usize = 16;
     if parts.len() <= ON_STACK {
         let mut rows = [(0i64, 0i128, 0usize); ON_STACK];
         round_parts(parts, denominator, total, &mut rows[..parts.len()], assign);
