@@ -10,7 +10,7 @@
 
 use diesel::prelude::*;
 use portage_ledger::db::schema::{
-    account_balances, employers, funders, journal_entries, journal_lines, post_budgets, posts,
+    account_balances, funders, journal_entries, journal_lines, post_budgets, posts,
 };
 use portage_ledger::db::{self, ledger, month_balances, DatabaseUrl, DbConnection, Recorder};
 
@@ -44,14 +44,7 @@ type Line = (
 fn seed(conn: &mut DbConnection) -> anyhow::Result<(EmployerId, usize)> {
     let now = db::now_timestamp();
     let employer = Uuid::now_v7().to_string();
-    diesel::insert_into(employers::table)
-        .values((
-            employers::id.eq(&employer),
-            employers::name.eq("Bench"),
-            employers::kind.eq("association"),
-            employers::created_at.eq(&now),
-        ))
-        .execute(conn)?;
+    support::insert_employer(conn, &employer)?;
     let funder_ids: Vec<String> = (0..FUNDERS).map(|_| Uuid::now_v7().to_string()).collect();
     for id in &funder_ids {
         diesel::insert_into(funders::table)

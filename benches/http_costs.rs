@@ -4,8 +4,7 @@
 //! `cargo bench --bench http_costs`.
 
 use diesel::prelude::*;
-use portage_ledger::auth::{now_seconds, Claims, TokenKeys};
-use portage_ledger::db::schema::{employers, post_budgets, posts};
+use portage_ledger::db::schema::{post_budgets, posts};
 use portage_ledger::db::{self, DatabaseUrl, PoolSettings};
 use portage_ledger::domain::kinds::CostCategory;
 use portage_ledger::domain::Month;
@@ -51,14 +50,7 @@ async fn run(path: &std::path::Path) -> anyhow::Result<()> {
     let employer = Uuid::now_v7().to_string();
     let post = Uuid::now_v7().to_string();
     let now = db::now_timestamp();
-    diesel::insert_into(employers::table)
-        .values((
-            employers::id.eq(&employer),
-            employers::name.eq("Bench"),
-            employers::kind.eq("association"),
-            employers::created_at.eq(&now),
-        ))
-        .execute(&mut conn)?;
+    support::insert_employer(&mut conn, &employer)?;
     diesel::insert_into(posts::table)
         .values((
             posts::id.eq(&post),
@@ -109,16 +101,7 @@ async fn run(path: &std::path::Path) -> anyhow::Result<()> {
     );
     drop(conn);
 
-    let keys = TokenKeys::from_secret(b"bench-secret-only-for-this-machine-run")?;
-    let token = keys.sign(&Claims {
-        sub: "bench".into(),
-        role: "employer".into(),
-        employer_id: Some(employer.clone()),
-        funder_id: None,
-        exp: now_seconds() + 3_600,
-        iat: Some(now_seconds()),
-        nbf: None,
-    })?;
+    let (keys, token) = support::keys_and_token("employer", Some(&employer))?;
     let (address, handle) = support::start_server(AppState::new(pools, true)?, keys)?;
 
     let began = Instant::now();

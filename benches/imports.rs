@@ -4,9 +4,6 @@
 //! post), each one `POST /v1/imports/…` with a JSON body, timed from send to answer.
 //! `cargo bench --bench imports`.
 
-use diesel::prelude::*;
-use portage_ledger::auth::{now_seconds, Claims, TokenKeys};
-use portage_ledger::db::schema::{employers, funders};
 use portage_ledger::db::{self, DatabaseUrl, PoolSettings};
 use portage_ledger::AppState;
 use serde_json::{json, Value};
@@ -84,46 +81,13 @@ async fn bench(label: &str, url: DatabaseUrl) -> anyhow::Result<()> {
     };
     let pools = db::build_pools(&url, settings)?;
     let employer = Uuid::now_v7().to_string();
-    let funder_ids: Vec<String> = (0..4).map(|_| Uuid::now_v7().to_string()).collect();
-    {
+    let funder_ids = {
         let mut conn = pools.write.get()?;
         db::run_migrations(&mut conn)?;
-        let now = db::now_timestamp();
-        diesel::insert_into(employers::table)
-            .values((
-                employers::id.eq(&employer),
-                employers::name.eq("Bench"),
-                employers::kind.eq("association"),
-                employers::created_at.eq(&now),
-            ))
-            .execute(&mut conn)?;
-        let kinds = [
-            "state",
-            "social_landlord",
-            "transport_operator",
-            "municipality",
-        ];
-        for (id, kind) in funder_ids.iter().zip(kinds) {
-            diesel::insert_into(funders::table)
-                .values((
-                    funders::id.eq(id),
-                    funders::name.eq(kind),
-                    funders::kind.eq(kind),
-                    funders::created_at.eq(&now),
-                ))
-                .execute(&mut conn)?;
-        }
-    }
-    let keys = TokenKeys::from_secret(b"bench-secret-only-for-this-machine-run")?;
-    let token = keys.sign(&Claims {
-        sub: "bench".into(),
-        role: "employer".into(),
-        employer_id: Some(employer.clone()),
-        funder_id: None,
-        exp: now_seconds() + 3_600,
-        iat: Some(now_seconds()),
-        nbf: None,
-    })?;
+        support::insert_employer(&mut conn, &employer)?;
+        support::insert_funders_by_kind(&mut conn)?
+    };
+    let (keys, token) = support::keys_and_token("employer", Some(&employer))?;
     let group_commit = db::Pools::group_commit(&url, settings);
     let (address, handle) = support::start_server(AppState::new(pools, group_commit)?, keys)?;
     let client = awc::Client::builder()

@@ -3,9 +3,8 @@
 //! through the real server. `cargo bench --bench overview`.
 
 use diesel::prelude::*;
-use portage_ledger::auth::{now_seconds, Claims, TokenKeys};
 use portage_ledger::db::schema::{
-    allocated_months, allocation_lines, commitments, employers, funders, post_budgets, posts,
+    allocated_months, allocation_lines, commitments, post_budgets, posts,
 };
 use portage_ledger::db::{self, DatabaseUrl, DbConnection, PoolSettings};
 use portage_ledger::AppState;
@@ -24,31 +23,8 @@ fn month_name(index: i32) -> String {
 fn seed(conn: &mut DbConnection) -> anyhow::Result<()> {
     let now = db::now_timestamp();
     let employer = Uuid::now_v7().to_string();
-    diesel::insert_into(employers::table)
-        .values((
-            employers::id.eq(&employer),
-            employers::name.eq("Bench"),
-            employers::kind.eq("association"),
-            employers::created_at.eq(&now),
-        ))
-        .execute(conn)?;
-    let kinds = [
-        "state",
-        "social_landlord",
-        "transport_operator",
-        "municipality",
-    ];
-    let funder_ids: Vec<String> = kinds.iter().map(|_| Uuid::now_v7().to_string()).collect();
-    for (id, kind) in funder_ids.iter().zip(kinds) {
-        diesel::insert_into(funders::table)
-            .values((
-                funders::id.eq(id),
-                funders::name.eq(kind),
-                funders::kind.eq(kind),
-                funders::created_at.eq(&now),
-            ))
-            .execute(conn)?;
-    }
+    support::insert_employer(conn, &employer)?;
+    let funder_ids = support::insert_funders_by_kind(conn)?;
     let mut post_rows = Vec::new();
     let mut budget_rows = Vec::new();
     let mut commitment_rows = Vec::new();
@@ -156,16 +132,7 @@ async fn bench(label: &str, url: DatabaseUrl) -> anyhow::Result<()> {
             began.elapsed().as_secs_f64()
         );
     }
-    let keys = TokenKeys::from_secret(b"bench-secret-only-for-this-machine-run")?;
-    let token = keys.sign(&Claims {
-        sub: "bench".into(),
-        role: "mission".into(),
-        employer_id: None,
-        funder_id: None,
-        exp: now_seconds() + 3_600,
-        iat: Some(now_seconds()),
-        nbf: None,
-    })?;
+    let (keys, token) = support::keys_and_token("mission", None)?;
     let group_commit = db::Pools::group_commit(&url, settings);
     let (address, handle) = support::start_server(AppState::new(pools, group_commit)?, keys)?;
     let client = awc::Client::builder()

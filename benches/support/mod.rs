@@ -83,3 +83,71 @@ pub fn start_server(
     actix_rt::spawn(server);
     Ok((address, handle))
 }
+
+/// The keys a bench server checks tokens with, and a token of `role` (for `employer_id`, when
+/// the role is an employer's), valid for an hour.
+pub fn keys_and_token(
+    role: &str,
+    employer_id: Option<&str>,
+) -> anyhow::Result<(portage_ledger::auth::TokenKeys, String)> {
+    use portage_ledger::auth::{now_seconds, Claims, TokenKeys};
+    let keys = TokenKeys::from_secret(b"bench-secret-only-for-this-machine-run")?;
+    let token = keys.sign(&Claims {
+        sub: "bench".into(),
+        role: role.into(),
+        employer_id: employer_id.map(str::to_owned),
+        funder_id: None,
+        exp: now_seconds() + 3_600,
+        iat: Some(now_seconds()),
+        nbf: None,
+    })?;
+    Ok((keys, token))
+}
+
+/// Inserts the bench's employer, an association named "Bench".
+pub fn insert_employer(
+    conn: &mut portage_ledger::db::DbConnection,
+    id: &str,
+) -> diesel::QueryResult<()> {
+    use diesel::prelude::*;
+    use portage_ledger::db::schema::employers;
+    diesel::insert_into(employers::table)
+        .values((
+            employers::id.eq(id),
+            employers::name.eq("Bench"),
+            employers::kind.eq("association"),
+            employers::created_at.eq(portage_ledger::db::now_timestamp()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Inserts four funders, one of each kind a post's commitments usually come from, each named
+/// by its kind; answers their ids.
+pub fn insert_funders_by_kind(
+    conn: &mut portage_ledger::db::DbConnection,
+) -> diesel::QueryResult<Vec<String>> {
+    use diesel::prelude::*;
+    use portage_ledger::db::schema::funders;
+    let kinds = [
+        "state",
+        "social_landlord",
+        "transport_operator",
+        "municipality",
+    ];
+    let now = portage_ledger::db::now_timestamp();
+    let mut ids = Vec::with_capacity(kinds.len());
+    for kind in kinds {
+        let id = Uuid::now_v7().to_string();
+        diesel::insert_into(funders::table)
+            .values((
+                funders::id.eq(&id),
+                funders::name.eq(kind),
+                funders::kind.eq(kind),
+                funders::created_at.eq(&now),
+            ))
+            .execute(conn)?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
