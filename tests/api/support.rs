@@ -22,7 +22,8 @@ pub const BODY_LIMIT: usize = 16 * 1024;
 /// How long the test servers wait for a body: short, so that a test can outlast it.
 pub const BODY_TIMEOUT: Duration = Duration::from_millis(1_500);
 /// How long the test servers wait for a client that stopped reading an export.
-pub const EXPORT_IDLE: Duration = Duration::from_millis(1_000);
+/// Long enough that a loaded machine sends a request while two downloads are stalled.
+pub const EXPORT_IDLE: Duration = Duration::from_millis(3_000);
 /// The import limit of the test servers: small, so that a test can pass it.
 pub const IMPORT_LIMIT: usize = 256 * 1024;
 
@@ -179,6 +180,8 @@ pub struct TestApp {
     pub pool: Pool,
     /// The server's write pool, for the webhook deliverer a test drives.
     pub write_pool: Pool,
+    /// The server's export slots, so that a test can see when downloads hold them all.
+    pub export_slots: std::sync::Arc<tokio::sync::Semaphore>,
     keys: TokenKeys,
     client: awc::Client,
     handle: actix_web::dev::ServerHandle,
@@ -282,6 +285,7 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
     let mut state = AppState::new(pools, group_commit).unwrap();
     // Small export pages, so that a test can stall a download with a modest ledger.
     state.exports.page_entries = 20;
+    let export_slots = state.exports.slots.clone();
     // Tests deliver webhooks to receivers on 127.0.0.1, over plain http.
     state.webhooks.allow_http = true;
     state.webhooks.allow_private = true;
@@ -304,6 +308,7 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
         base: format!("http://127.0.0.1:{port}"),
         pool,
         write_pool,
+        export_slots,
         keys,
         client: awc::Client::builder()
             .timeout(Duration::from_secs(30))
