@@ -49,7 +49,7 @@ pub enum RunScope<'a> {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = allocation_lines)]
+#[diesel(table_name = allocation_lines, treat_none_as_default_value = false)]
 struct NewLine {
     commitment_id: CommitmentId,
     month: Month,
@@ -60,7 +60,7 @@ struct NewLine {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = allocated_months)]
+#[diesel(table_name = allocated_months, treat_none_as_default_value = false)]
 struct NewAllocatedMonth {
     post_id: PostId,
     month: Month,

@@ -271,7 +271,7 @@ pub struct NewCall {
 
 /// A line of a call to record.
 #[derive(Insertable)]
-#[diesel(table_name = call_lines)]
+#[diesel(table_name = call_lines, treat_none_as_default_value = false)]
 struct NewCallLine {
     call_id: CallId,
     post_id: PostId,

@@ -117,7 +117,7 @@ struct EventInsert<'a> {
 
 /// A funder's copy of an event.
 #[derive(Insertable)]
-#[diesel(table_name = event_funders)]
+#[diesel(table_name = event_funders, treat_none_as_default_value = false)]
 struct EventFunderInsert {
     seq: i64,
     funder_id: FunderId,

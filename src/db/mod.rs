@@ -10,8 +10,17 @@ pub const BATCH_ROWS: usize = 2_000;
 /// execute): from three rows on, one statement is fewer (a batch of costs, a call's lines).
 pub const FEW_ROWS: usize = 2;
 
-/// Inserts rows in batches of [`BATCH_ROWS`] on the inner connection: multi-row inserts do not
-/// go through the multi-backend connection.
+/// From this many rows on, PostgreSQL takes them in one `COPY … FROM STDIN (FORMAT binary)`
+/// rather than in multi-row inserts: COPY neither parses nor plans a statement per batch, nor
+/// binds thousands of parameters, so a month-end run's tens of thousands of journal lines
+/// reach the table in one stream. Fewer rows (a batch of single costs, a small call) keep the
+/// insert, whose statement a connection may already have prepared.
+pub const COPY_ROWS: usize = 500;
+
+/// Inserts rows in batches of [`BATCH_ROWS`] on the inner connection (multi-row inserts do not
+/// go through the multi-backend connection), or on PostgreSQL with one COPY from
+/// [`COPY_ROWS`] rows on. The rows' `Insertable` must bind NULL for `None`
+/// (`treat_none_as_default_value = false`), as COPY has no `DEFAULT`.
 macro_rules! insert_batches {
     ($conn:expr, $table:expr, $rows:expr) => {
         if $rows.len() <= $crate::db::FEW_ROWS {
@@ -23,15 +32,23 @@ macro_rules! insert_batches {
                     .execute(&mut *$conn)?;
             }
         } else {
-            for chunk in $rows.chunks($crate::db::BATCH_ROWS) {
-                match &mut *$conn {
-                    $crate::db::DbConnection::Postgresql(c) => {
-                        diesel::insert_into($table).values(chunk).execute(c)?
+            match &mut *$conn {
+                $crate::db::DbConnection::Postgresql(c) if $rows.len() >= $crate::db::COPY_ROWS => {
+                    use diesel::ExecuteCopyFromDsl;
+                    diesel::copy_from($table)
+                        .from_insertable(&$rows[..])
+                        .execute(c)?;
+                }
+                $crate::db::DbConnection::Postgresql(c) => {
+                    for chunk in $rows.chunks($crate::db::BATCH_ROWS) {
+                        diesel::insert_into($table).values(chunk).execute(c)?;
                     }
-                    $crate::db::DbConnection::Sqlite(c) => {
-                        diesel::insert_into($table).values(chunk).execute(c)?
+                }
+                $crate::db::DbConnection::Sqlite(c) => {
+                    for chunk in $rows.chunks($crate::db::BATCH_ROWS) {
+                        diesel::insert_into($table).values(chunk).execute(c)?;
                     }
-                };
+                }
             }
         }
     };

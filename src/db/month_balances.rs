@@ -29,7 +29,7 @@ type Key = (String, String, String);
 type Sums = BTreeMap<Key, (i64, i64)>;
 
 #[derive(Insertable)]
-#[diesel(table_name = closed_month_balances)]
+#[diesel(table_name = closed_month_balances, treat_none_as_default_value = false)]
 struct StoredBalance {
     employer_id: EmployerId,
     month: Month,

@@ -222,7 +222,7 @@ pub fn sweep(conn: &mut DbConnection, scope: SweepScope, today: Date) -> QueryRe
 
 /// A post's first recorded risk.
 #[derive(Insertable)]
-#[diesel(table_name = post_risks)]
+#[diesel(table_name = post_risks, treat_none_as_default_value = false)]
 struct NewPostRisk<'a> {
     post_id: PostId,
     risk: Risk,
