@@ -39,11 +39,11 @@ pub struct ExportLimits {
     pub slots: Arc<tokio::sync::Semaphore>,
     /// How long an export waits for a client that stopped reading before giving it up.
     pub idle: std::time::Duration,
-    /// Entries read per page of an export. A page holds every line of its entries, and a call's
-    /// entry has a line per post called: 250 entries keep a page of a 3,000-post employer's
-    /// calls to tens of thousands of lines, where 2,000 held hundreds of thousands (an export
-    /// of the 1.36-million-line bench ledger peaked at 380 MB).
-    pub page_entries: i64,
+    /// What a page of an export reads at once. A page holds every line of its entries, and a
+    /// call's entry has a line per post called: 2,000 entries a page made an export of the
+    /// 1.36-million-line bench ledger peak at 380 MB, 250 entries (some 70,000 lines of calls)
+    /// at 130-180 MB; a bound on lines keeps a page to a few megabytes whatever its entries.
+    pub page_size: db::exports::PageSize,
 }
 
 impl AppState {
@@ -65,7 +65,10 @@ impl AppState {
                 (pools.read.max_size() as usize / 2).max(1),
             )),
             idle: std::time::Duration::from_secs(30),
-            page_entries: 250,
+            page_size: db::exports::PageSize {
+                entries: 250,
+                lines: 5_000,
+            },
         };
         Ok(AppState {
             pool: pools.read,

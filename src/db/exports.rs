@@ -26,15 +26,27 @@ fn corrupt(what: String) -> diesel::result::Error {
 /// Where a page ends: the last entry's (`created_at`, `id`), from which the next page starts.
 pub type PageKey = (String, String);
 
+/// How much one page of an export may hold: at most `entries` entries, and no more entries
+/// than fit in `lines` lines (a page always holds at least one entry, however many lines it
+/// has). A call's entry has a line per post called, so a count of entries alone does not
+/// bound what a page holds: 250 calls of a 3,000-post employer are some 70,000 lines.
+#[derive(Debug, Clone, Copy)]
+pub struct PageSize {
+    /// The most entries a page holds.
+    pub entries: i64,
+    /// The most lines a page of several entries holds.
+    pub lines: i64,
+}
+
 /// A page of the employer's entries dated from `from` to `to` inclusive, recorded after
-/// `after`, oldest recorded first, with their lines and the funders they name; and the key of
-/// its last entry.
+/// `after`, oldest recorded first, with their lines and the funders they name; and where the
+/// next page starts, `None` when this one is the last.
 pub fn entries_page(
     conn: &mut DbConnection,
     employer_id: &str,
     (from, to): (Date, Date),
     after: Option<&PageKey>,
-    limit: i64,
+    size: PageSize,
 ) -> QueryResult<(Vec<ExportEntry>, Option<PageKey>)> {
     let mut query = journal_entries::table
         .filter(journal_entries::employer_id.eq(employer_id))
@@ -47,9 +59,14 @@ pub fn entries_page(
             journal_entries::reference,
             journal_entries::reverses_entry_id,
             journal_entries::created_at,
+            // Counted through the lines' primary key (entry_id, line_no), without reading them.
+            diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "(SELECT COUNT(*) FROM journal_lines \
+                 WHERE journal_lines.entry_id = journal_entries.id)",
+            ),
         ))
         .order((journal_entries::created_at, journal_entries::id))
-        .limit(limit)
+        .limit(size.entries)
         .into_boxed();
     if let Some((created_at, id)) = after {
         // `(created_at, id) > after`, with a bound on `created_at` alone first, which the
@@ -62,9 +79,23 @@ pub fn entries_page(
                     .or(journal_entries::id.gt(id.clone())),
             );
     }
-    type EntryRow = (EntryId, Date, String, String, Option<EntryId>, String);
-    let rows: Vec<EntryRow> = query.load(conn)?;
-    let last = rows.last().map(|r| (r.5.clone(), r.0.to_string()));
+    type EntryRow = (EntryId, Date, String, String, Option<EntryId>, String, i64);
+    let mut rows: Vec<EntryRow> = query.load(conn)?;
+    let read = rows.len();
+    let (mut kept, mut lines_kept) = (0usize, 0i64);
+    for row in &rows {
+        if kept > 0 && lines_kept + row.6 > size.lines {
+            break;
+        }
+        lines_kept += row.6;
+        kept += 1;
+    }
+    rows.truncate(kept);
+    let more = kept < read || read as i64 == size.entries;
+    let next = rows
+        .last()
+        .filter(|_| more)
+        .map(|r| (r.5.clone(), r.0.to_string()));
 
     let ids: Vec<EntryId> = rows.iter().map(|r| r.0).collect();
     let line_rows = super::ledger::lines_of(conn, &ids)?;
@@ -109,7 +140,7 @@ pub fn entries_page(
     }
     let entries = rows
         .into_iter()
-        .map(|(id, date, kind, reference, reverses, created_at)| {
+        .map(|(id, date, kind, reference, reverses, created_at, _)| {
             let recorded_on = super::parse_timestamp(&created_at)
                 .and_then(clock::paris_date)
                 .ok_or_else(|| {
@@ -131,7 +162,7 @@ pub fn entries_page(
             })
         })
         .collect::<QueryResult<Vec<_>>>()?;
-    Ok((entries, last))
+    Ok((entries, next))
 }
 
 /// The lettering of the employer's 441 lines, by journal entry: its calls, credit notes and

@@ -117,7 +117,7 @@ async fn stream_entries<C>(
             ApiError::Unavailable("too many exports are running at once; retry shortly".to_owned())
         })?;
     let idle = state.exports.idle;
-    let page_entries = state.exports.page_entries;
+    let page_size = state.exports.page_size;
     let pool = state.pool.clone();
     let mut conn = web::block(move || pool.get()).await??;
     let (sender, receiver) =
@@ -136,8 +136,8 @@ async fn stream_entries<C>(
             }
             let mut after: Option<PageKey> = None;
             loop {
-                let (entries, last) =
-                    entries_page(conn, &employer, dates, after.as_ref(), page_entries)?;
+                let (entries, next) =
+                    entries_page(conn, &employer, dates, after.as_ref(), page_size)?;
                 let mut text = String::new();
                 for entry in &entries {
                     write(&mut text, entry, &context);
@@ -147,10 +147,10 @@ async fn stream_entries<C>(
                     // The client went away; nothing more to do.
                     return Ok(());
                 }
-                if (entries.len() as i64) < page_entries {
+                if next.is_none() {
                     return Ok(());
                 }
-                after = last;
+                after = next;
             }
         });
         match outcome {

@@ -2,7 +2,7 @@
 
 use crate::money_in::{call_body, three_allocated_months};
 use crate::support::TestApp;
-use portage_ledger::db::exports::entries_page;
+use portage_ledger::db::exports::{entries_page, PageSize};
 use portage_ledger::domain::export::FEC_FIELDS;
 use portage_ledger::domain::Date;
 use serde_json::{json, Value};
@@ -544,7 +544,9 @@ async fn exports_are_the_employers_own(app: &TestApp) {
     }
 }
 
-/// Reading page by page gives the same entries, in the same order, as reading at once.
+/// Reading page by page gives the same entries, in the same order, as reading at once, whether
+/// pages are bounded by entries or by lines; a page bounded by lines holds no more lines than
+/// its bound unless it holds a single entry.
 async fn pages_follow_one_another_without_gaps(app: &TestApp) {
     let (employer, _post, _funders) = books_with_every_kind(app).await;
     let mut conn = app.pool.get().unwrap();
@@ -552,19 +554,55 @@ async fn pages_follow_one_another_without_gaps(app: &TestApp) {
         Date::parse("2026-01-01").unwrap(),
         Date::parse("2026-12-31").unwrap(),
     );
-    let (all, _) = entries_page(&mut conn, &employer, year, None, 1_000).unwrap();
+    let unbounded = PageSize {
+        entries: 1_000,
+        lines: 1_000_000,
+    };
+    let (all, next) = entries_page(&mut conn, &employer, year, None, unbounded).unwrap();
     assert!(all.len() > 6);
-    let mut paged = Vec::new();
-    let mut after = None;
-    loop {
-        let (page, last) = entries_page(&mut conn, &employer, year, after.as_ref(), 2).unwrap();
-        if page.is_empty() {
-            break;
+    assert_eq!(next, None, "a page short of its bound is the last");
+    let most_lines = all.iter().map(|e| e.lines.len()).max().unwrap();
+    assert!(
+        most_lines > 2,
+        "a call of several lines is among the entries"
+    );
+    for size in [
+        PageSize {
+            entries: 2,
+            lines: 1_000_000,
+        },
+        PageSize {
+            entries: 1_000,
+            lines: 3,
+        },
+        PageSize {
+            entries: 1_000,
+            lines: 1,
+        },
+    ] {
+        let mut paged = Vec::new();
+        let mut after = None;
+        let mut pages = 0;
+        loop {
+            let (page, next) =
+                entries_page(&mut conn, &employer, year, after.as_ref(), size).unwrap();
+            pages += 1;
+            assert!(page.len() as i64 <= size.entries, "{size:?}");
+            let lines: usize = page.iter().map(|e| e.lines.len()).sum();
+            assert!(
+                page.len() == 1 || lines as i64 <= size.lines,
+                "{size:?}: {} entries of {lines} lines",
+                page.len()
+            );
+            paged.extend(page);
+            match next {
+                Some(key) => after = Some(key),
+                None => break,
+            }
         }
-        paged.extend(page);
-        after = last;
+        assert!(pages > 1, "{size:?} cuts the books into pages");
+        assert_eq!(paged, all, "{size:?}");
     }
-    assert_eq!(paged, all);
 }
 
 crate::on_both_databases!(

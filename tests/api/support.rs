@@ -284,7 +284,7 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
     let port = listener.local_addr().unwrap().port();
     let mut state = AppState::new(pools, group_commit).unwrap();
     // Small export pages, so that a test can stall a download with a modest ledger.
-    state.exports.page_entries = 20;
+    state.exports.page_size.entries = 20;
     let export_slots = state.exports.slots.clone();
     // Tests deliver webhooks to receivers on 127.0.0.1, over plain http.
     state.webhooks.allow_http = true;
