@@ -137,21 +137,56 @@ fn largest_remainder(
     assign: impl FnMut(usize, i64),
 ) {
     if parts.len() <= ON_STACK {
-        let mut rows = [(0i64, 0i128, 0usize); ON_STACK];
+        let mut rows = [Row::default(); ON_STACK];
         round_parts(parts, denominator, total, &mut rows[..parts.len()], assign);
     } else {
-        let mut rows = vec![(0i64, 0i128, 0usize); parts.len()];
+        let mut rows = vec![Row::default(); parts.len()];
         round_parts(parts, denominator, total, &mut rows, assign);
     }
 }
 
-/// [`largest_remainder`] over one working row per part: (floor, remainder, part's index).
-/// Answers each part's amount to `assign`, by the part's index.
+/// A part's working row in [`round_parts`]: its floor, its remainder and the keys its ties are
+/// broken by, held in the row itself so that choosing where a cent goes reads one row, not the
+/// part it came from.
+#[derive(Debug, Clone, Copy, Default)]
+struct Row {
+    floor: i64,
+    remainder: i128,
+    numerator: i128,
+    created_order: i64,
+    /// The employer's own part, which loses ties to every funder.
+    employer: bool,
+    /// The part's index, the last tie-break and where its amount goes.
+    index: usize,
+}
+
+impl Row {
+    /// Whether this row takes a missing cent before `other`: the larger remainder, then a
+    /// funder before the employer, then the larger exact value, then the earlier commitment.
+    fn before(&self, other: &Row) -> bool {
+        (
+            other.remainder,
+            self.employer,
+            other.numerator,
+            self.created_order,
+            self.index,
+        ) < (
+            self.remainder,
+            other.employer,
+            self.numerator,
+            other.created_order,
+            other.index,
+        )
+    }
+}
+
+/// [`largest_remainder`] over one working row per part. Answers each part's amount to
+/// `assign`, by the part's index.
 fn round_parts(
     parts: &[Part],
     denominator: i128,
     total: i64,
-    rows: &mut [(i64, i128, usize)],
+    rows: &mut [Row],
     mut assign: impl FnMut(usize, i64),
 ) {
     if denominator <= 0 {
@@ -160,10 +195,14 @@ fn round_parts(
     }
     // Each part's floor and remainder, computed once (a comparison sort would divide again at
     // every comparison), in 64 bits when the values fit, as they do for any real month: a
-    // 128-bit division costs several times a 64-bit one.
-    let narrow = i64::try_from(denominator)
-        .ok()
-        .filter(|_| parts.iter().all(|p| i64::try_from(p.numerator).is_ok()));
+    // 128-bit division costs several times a 64-bit one. The numerators are none negative and
+    // add up to `total × denominator`, so that product bounds each of them.
+    debug_assert!(parts.iter().all(|p| p.numerator >= 0));
+    let narrow = i128::from(total)
+        .checked_mul(denominator)
+        .and_then(|bound| i64::try_from(bound).ok())
+        .and_then(|_| i64::try_from(denominator).ok());
+    let mut floors = 0i64;
     for (index, (part, row)) in parts.iter().zip(rows.iter_mut()).enumerate() {
         let (floor, remainder) = match narrow {
             Some(d) => {
@@ -175,29 +214,32 @@ fn round_parts(
                 part.numerator.rem_euclid(denominator),
             ),
         };
-        *row = (floor, remainder, index);
+        floors += floor;
+        *row = Row {
+            floor,
+            remainder,
+            numerator: part.numerator,
+            created_order: part.created_order,
+            employer: part.commitment.is_none(),
+            index,
+        };
     }
-    let missing = total - rows.iter().map(|row| row.0).sum::<i64>();
+    let missing = total - floors;
     debug_assert!((0..=parts.len() as i64).contains(&missing));
     // The missing cents (fewer than the parts) one by one to the largest remainders: pick the
     // first of those left each time, rather than sort them all.
-    let first = |&(_, ra, a): &(i64, i128, usize), &(_, rb, b): &(i64, i128, usize)| {
-        let (pa, pb) = (&parts[a], &parts[b]);
-        rb.cmp(&ra)
-            .then(pa.commitment.is_none().cmp(&pb.commitment.is_none()))
-            .then(pb.numerator.cmp(&pa.numerator))
-            .then(pa.created_order.cmp(&pb.created_order))
-            .then(a.cmp(&b))
-    };
     for k in 0..missing.max(0) as usize {
-        let best = (k..rows.len())
-            .min_by(|&x, &y| first(&rows[x], &rows[y]))
-            .unwrap_or(k);
+        let mut best = k;
+        for candidate in k + 1..rows.len() {
+            if rows[candidate].before(&rows[best]) {
+                best = candidate;
+            }
+        }
         rows.swap(k, best);
-        rows[k].0 += 1;
+        rows[k].floor += 1;
     }
-    for &(amount, _, index) in rows.iter() {
-        assign(index, amount);
+    for row in rows.iter() {
+        assign(row.index, row.floor);
     }
 }
 
@@ -220,16 +262,28 @@ pub fn split_month(
 
     // 1. Fixed asks first (fixed and rate commitments), each bounded by its cap remaining:
     //    `lines` holds the asks until they are known to fit.
+    //    The same pass adds up the shares' percents and notes whether any commitment is paid
+    //    by activity, so that the remainder's parts need no other pass to find them.
     let mut asked: i64 = 0;
+    let mut share_total: i64 = 0;
+    let (mut any_share, mut any_activity) = (false, false);
     for i in in_force() {
-        if let Some(ask) = commitments[i].basis.fixed_ask(month) {
-            let ask = match remaining_cap(i) {
-                Some(cap) => ask.min(cap),
-                None => ask,
+        match &commitments[i].basis {
+            Basis::Share { percent } => {
+                share_total += percent.ten_thousandths();
+                any_share = true;
             }
-            .max(0);
-            lines[i] = Some(ask);
-            asked += ask;
+            Basis::Activity => any_activity = true,
+            basis @ (Basis::Fixed { .. } | Basis::Rate { .. }) => {
+                let ask = basis.fixed_ask(month).unwrap_or(0);
+                let ask = match remaining_cap(i) {
+                    Some(cap) => ask.min(cap),
+                    None => ask,
+                }
+                .max(0);
+                lines[i] = Some(ask);
+                asked += ask;
+            }
         }
     }
     if asked > cost_cents {
@@ -253,9 +307,6 @@ pub fn split_month(
     //    commitment with h hours is a share of (100 − S) × h / U percent, exactly: all parts
     //    are held over the common denominator max(S, 100 %) × U.
     let remainder = cost_cents - fixed_total;
-    let share_total: i64 = in_force()
-        .filter_map(|i| Some(commitments[i].basis.share()?.ten_thousandths()))
-        .sum();
     // Shares above 100 % are refused when commitments are recorded; should such data reach
     // the engine anyway, the shares are scaled down to 100 % rather than paying out more
     // than the remainder (and the activity parts get nothing).
@@ -280,19 +331,23 @@ pub fn split_month(
         &mut on_heap
     };
     let mut count = 0;
-    for i in in_force() {
-        if let Some(p) = commitments[i].basis.share() {
-            storage[count] = part(i, i128::from(p.ten_thousandths()) * scale);
-            count += 1;
+    if any_share {
+        for i in in_force() {
+            if let Basis::Share { percent } = commitments[i].basis {
+                storage[count] = part(i, i128::from(percent.ten_thousandths()) * scale);
+                count += 1;
+            }
         }
     }
-    for i in in_force().filter(|&i| commitments[i].basis == Basis::Activity) {
-        let weight = match hours {
-            Some(h) if total_hours > 0 => i128::from(base - share_total) * i128::from(h.of(i)),
-            _ => 0,
-        };
-        storage[count] = part(i, weight);
-        count += 1;
+    if any_activity {
+        for i in in_force().filter(|&i| matches!(commitments[i].basis, Basis::Activity)) {
+            let weight = match hours {
+                Some(h) if total_hours > 0 => i128::from(base - share_total) * i128::from(h.of(i)),
+                _ => 0,
+            };
+            storage[count] = part(i, weight);
+            count += 1;
+        }
     }
     let funders_numerator: i128 = storage[..count].iter().map(|p| p.numerator).sum();
     storage[count] = Part {
@@ -336,21 +391,30 @@ pub fn allocate_months(
 ) -> Vec<MonthSplit> {
     let mut ordered: Vec<(Month, i64)> = months.to_vec();
     ordered.sort_by_key(|(m, _)| *m);
-    let mut used: Vec<i64> = (0..commitments.len())
-        .map(|i| allocated_before.get(i).copied().unwrap_or(0))
-        .collect();
-    // One buffer for every month's caps remaining.
-    let mut cap_remaining: Vec<Option<i64>> = Vec::with_capacity(commitments.len());
+    // What each commitment was allocated so far matters only for caps: without a cap among
+    // them, no month needs it (most posts; the months of a run are many).
+    let capped = commitments.iter().any(|t| t.cap_cents.is_some());
+    let mut used: Vec<i64> = if capped {
+        (0..commitments.len())
+            .map(|i| allocated_before.get(i).copied().unwrap_or(0))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // One buffer for every month's caps remaining, empty when no commitment has a cap.
+    let mut cap_remaining: Vec<Option<i64>> = Vec::with_capacity(used.len());
     ordered
         .into_iter()
         .map(|(month, cost)| {
-            cap_remaining.clear();
-            cap_remaining.extend(
-                commitments
-                    .iter()
-                    .zip(&used)
-                    .map(|(t, used)| t.cap_cents.map(|cap| cap - used)),
-            );
+            if capped {
+                cap_remaining.clear();
+                cap_remaining.extend(
+                    commitments
+                        .iter()
+                        .zip(&used)
+                        .map(|(t, used)| t.cap_cents.map(|cap| cap - used)),
+                );
+            }
             let split = split_month(
                 month,
                 cost,
