@@ -115,6 +115,13 @@ fn open_pool(config: &Config) -> anyhow::Result<db::Pools> {
             config.database_url.redacted()
         )
     })?;
+    if db::autovacuum_off(&mut conn).context("cannot read the server's autovacuum setting")? {
+        tracing::warn!(
+            "PostgreSQL runs without autovacuum: tables are never analyzed as they grow, so \
+             the planner keeps the figures of small tables and reads slow down with the books; \
+             turn autovacuum on (the default) or run ANALYZE regularly"
+        );
+    }
     Ok(pools)
 }
 
