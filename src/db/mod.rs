@@ -387,20 +387,17 @@ impl LockedEmployer for AppendLock {
 
 /// Locks an employer until the transaction ends: its row on PostgreSQL (`FOR UPDATE`); on
 /// SQLite the write transaction already holds the whole database.
-///
-/// On PostgreSQL the rest of the transaction also plans each statement for its own values
-/// ([`plan_for_values`]): what holds an employer exclusively (a run, a call, an import, a
-/// close, a commitment and the sweep after it) reads and writes in proportion to the
-/// employer's books, where a plan cached while the tables were small is the costliest mistake.
 pub fn lock_employer(conn: &mut DbConnection, employer: EmployerId) -> QueryResult<EmployerLock> {
     lock_employer_row(conn, employer, RowLock::Update)?;
-    plan_for_values(conn)?;
     Ok(EmployerLock { employer })
 }
 
-/// Whether PostgreSQL runs without autovacuum, which also analyzes tables as they grow: without
-/// it the planner's figures and cached plans stay those of small tables (see
-/// [`plan_for_values`]). Always false on SQLite.
+/// Whether PostgreSQL runs without autovacuum, which also analyzes tables as they grow. Without
+/// it the planner keeps the figures of small tables, and a connection keeps the generic plans
+/// it cached for them (a plan is dropped when its tables are analyzed): on this machine's
+/// server, without autovacuum, a 3,000-post employer's monthly runs took 8 s for the first
+/// month of the bench ledger and 18-20 s by the thirtieth, and 2.7-3.3 s once an `ANALYZE` had
+/// dropped the plans. Always false on SQLite.
 pub fn autovacuum_off(conn: &mut DbConnection) -> QueryResult<bool> {
     match conn {
         DbConnection::Postgresql(c) => {
@@ -412,23 +409,6 @@ pub fn autovacuum_off(conn: &mut DbConnection) -> QueryResult<bool> {
         }
         DbConnection::Sqlite(_) => Ok(false),
     }
-}
-
-/// Until the transaction ends, PostgreSQL plans each statement for the values it is given
-/// instead of reusing the generic plan it may have cached for the connection. A generic plan
-/// is kept until something invalidates it (an `ANALYZE`, which autovacuum runs as tables
-/// grow): one chosen while a table held a few rows (a sequential scan) is otherwise kept as
-/// the table grows: on a server without autovacuum, a 3,000-post employer's monthly runs took
-/// 8 s for the first month of the bench ledger and 18-20 s by the thirtieth, and 2.7-3.3 s
-/// once an `ANALYZE` had dropped the cached plans. Planning
-/// costs a fraction of a millisecond per statement, which a transaction of this kind
-/// outweighs; the single-cost path keeps its prepared plans. Nothing on SQLite, which plans
-/// every statement as it is prepared.
-pub fn plan_for_values(conn: &mut DbConnection) -> QueryResult<()> {
-    if let DbConnection::Postgresql(c) = conn {
-        c.batch_execute("SET LOCAL plan_cache_mode = force_custom_plan")?;
-    }
-    Ok(())
 }
 
 /// Locks an employer in share mode until the transaction ends: its row `FOR KEY SHARE` on
