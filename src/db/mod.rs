@@ -39,14 +39,16 @@ macro_rules! insert_batches {
                         .from_insertable(&$rows[..])
                         .execute(c)?;
                 }
-                $crate::db::DbConnection::Postgresql(c) => {
+                _ => {
                     for chunk in $rows.chunks($crate::db::BATCH_ROWS) {
-                        diesel::insert_into($table).values(chunk).execute(c)?;
-                    }
-                }
-                $crate::db::DbConnection::Sqlite(c) => {
-                    for chunk in $rows.chunks($crate::db::BATCH_ROWS) {
-                        diesel::insert_into($table).values(chunk).execute(c)?;
+                        match &mut *$conn {
+                            $crate::db::DbConnection::Postgresql(c) => {
+                                diesel::insert_into($table).values(chunk).execute(c)?
+                            }
+                            $crate::db::DbConnection::Sqlite(c) => {
+                                diesel::insert_into($table).values(chunk).execute(c)?
+                            }
+                        };
                     }
                 }
             }

@@ -195,7 +195,7 @@ fn round_parts(
     }
     // Each part's floor and remainder, computed once (a comparison sort would divide again at
     // every comparison), in 64 bits when the values fit, as they do for any real month: a
-    // 128-bit division costs several times a 64-bit one. The numerators are none negative and
+    // 128-bit division costs several times a 64-bit one. The numerators are never negative and
     // add up to `total × denominator`, so that product bounds each of them.
     debug_assert!(parts.iter().all(|p| p.numerator >= 0));
     let narrow = i128::from(total)
@@ -274,15 +274,16 @@ pub fn split_month(
                 any_share = true;
             }
             Basis::Activity => any_activity = true,
-            basis @ (Basis::Fixed { .. } | Basis::Rate { .. }) => {
-                let ask = basis.fixed_ask(month).unwrap_or(0);
-                let ask = match remaining_cap(i) {
-                    Some(cap) => ask.min(cap),
-                    None => ask,
+            basis => {
+                if let Some(ask) = basis.fixed_ask(month) {
+                    let ask = match remaining_cap(i) {
+                        Some(cap) => ask.min(cap),
+                        None => ask,
+                    }
+                    .max(0);
+                    lines[i] = Some(ask);
+                    asked += ask;
                 }
-                .max(0);
-                lines[i] = Some(ask);
-                asked += ask;
             }
         }
     }
@@ -391,30 +392,21 @@ pub fn allocate_months(
 ) -> Vec<MonthSplit> {
     let mut ordered: Vec<(Month, i64)> = months.to_vec();
     ordered.sort_by_key(|(m, _)| *m);
-    // What each commitment was allocated so far matters only for caps: without a cap among
-    // them, no month needs it (most posts; the months of a run are many).
-    let capped = commitments.iter().any(|t| t.cap_cents.is_some());
-    let mut used: Vec<i64> = if capped {
-        (0..commitments.len())
-            .map(|i| allocated_before.get(i).copied().unwrap_or(0))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    // One buffer for every month's caps remaining, empty when no commitment has a cap.
-    let mut cap_remaining: Vec<Option<i64>> = Vec::with_capacity(used.len());
+    let mut used: Vec<i64> = (0..commitments.len())
+        .map(|i| allocated_before.get(i).copied().unwrap_or(0))
+        .collect();
+    // One buffer for every month's caps remaining.
+    let mut cap_remaining: Vec<Option<i64>> = Vec::with_capacity(commitments.len());
     ordered
         .into_iter()
         .map(|(month, cost)| {
-            if capped {
-                cap_remaining.clear();
-                cap_remaining.extend(
-                    commitments
-                        .iter()
-                        .zip(&used)
-                        .map(|(t, used)| t.cap_cents.map(|cap| cap - used)),
-                );
-            }
+            cap_remaining.clear();
+            cap_remaining.extend(
+                commitments
+                    .iter()
+                    .zip(&used)
+                    .map(|(t, used)| t.cap_cents.map(|cap| cap - used)),
+            );
             let split = split_month(
                 month,
                 cost,
