@@ -1,7 +1,7 @@
 //! The binary itself: a bad configuration stops it with a message and a non-zero exit, and the
 //! `token` command signs tokens the server accepts.
 
-use crate::support::{TestApp, SECRET};
+use crate::support::{Backend, TestApp, TestDb, SECRET};
 use std::process::Command;
 
 /// A secret long enough for HS256.
@@ -57,6 +57,44 @@ fn serve_refuses_a_bad_configuration() {
         ("PORTAGE_JWT_SECRET", "hunter2"),
     ]);
     assert!(!ok && stderr.contains("at least 32"), "{stderr}");
+}
+
+/// A database that answers but cannot be written stops `serve` with a message saying so, rather
+/// than a server that starts healthy and refuses every write (PostgreSQL: a read-only database
+/// stands for a standby server; as root, a file's permissions cannot make SQLite read-only).
+#[test]
+fn serve_refuses_a_database_it_cannot_write() {
+    let Some((db, _)) = TestDb::create(Backend::Postgres) else {
+        return;
+    };
+    db.make_read_only();
+    let mut child = binary()
+        .arg("serve")
+        .env("PORTAGE_DATABASE_URL", db.url_text())
+        .env("PORTAGE_JWT_SECRET", LONG_SECRET)
+        .env("PORTAGE_BIND", "127.0.0.1:0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A server that started anyway would run on: it is stopped after a while and fails the test.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let status =
+        status.unwrap_or_else(|| panic!("serve started on a read-only database: {stderr}"));
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("read-only"), "{stderr}");
 }
 
 #[test]

@@ -154,6 +154,29 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// The URL the binary is given for this database.
+    pub fn url_text(&self) -> String {
+        match self {
+            TestDb::Sqlite(path) => format!("sqlite://{path}"),
+            TestDb::Postgres(name) => with_database(&postgres_admin_url(), name),
+        }
+    }
+
+    /// Makes a PostgreSQL database refuse writes to every new session, as a standby server or a
+    /// read-only replica would.
+    pub fn make_read_only(&self) {
+        if let TestDb::Postgres(name) = self {
+            PgConnection::establish(&postgres_admin_url())
+                .unwrap()
+                .batch_execute(&format!(
+                    "ALTER DATABASE \"{name}\" SET default_transaction_read_only = on"
+                ))
+                .unwrap();
+        }
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         match self {
