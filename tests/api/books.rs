@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use portage_ledger::db::schema::{
     account_balances, allocation_lines, call_lines, calls, journal_lines, payments,
 };
+use portage_ledger::db::DbConnection;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -844,6 +845,100 @@ async fn the_journal_is_append_only(app: &TestApp) {
     check_ledger_invariants(app);
 }
 
+/// The database itself refuses a journal line naming a post or funder that does not exist,
+/// including inside a multi-row insert whose other lines are sound (PostgreSQL checks these
+/// once per statement, over every inserted line); on PostgreSQL a line must also carry its
+/// entry's employer and date, and an allocation line its commitment's post, funder and employer.
+async fn the_database_refuses_lines_naming_unknown_parties(app: &TestApp) {
+    let (employer, post, funders) = worked_example(app).await;
+    let token = app.token("employer", Some(&employer));
+    app.post(
+        &format!("/v1/posts/{post}/costs"),
+        &token,
+        &json!({"month": "2026-01", "category": "salary", "amount": "3127.45"}),
+    )
+    .await
+    .expect(201);
+    app.post(
+        "/v1/allocations/run",
+        &token,
+        &json!({"post_id": post, "month": "2026-01"}),
+    )
+    .await
+    .expect(200);
+    let other_employer = app.employer("Other").await;
+    let mut conn = app.pool.get().unwrap();
+    let (entry, entry_date): (String, String) = journal_lines::table
+        .filter(journal_lines::employer_id.eq(&employer))
+        .select((journal_lines::entry_id, journal_lines::entry_date))
+        .first(&mut conn)
+        .unwrap();
+    let lines_before: i64 = journal_lines::table.count().get_result(&mut conn).unwrap();
+    let line = |no: i32, employer: &str, funder: &str, post: &str| {
+        (
+            journal_lines::entry_id.eq(entry.clone()),
+            journal_lines::line_no.eq(no),
+            journal_lines::employer_id.eq(employer.to_owned()),
+            journal_lines::entry_date.eq(entry_date.clone()),
+            journal_lines::account.eq("4687"),
+            journal_lines::debit_cents.eq(1i64),
+            journal_lines::credit_cents.eq(0i64),
+            journal_lines::funder_id.eq(Some(funder.to_owned())),
+            journal_lines::post_id.eq(Some(post.to_owned())),
+            journal_lines::month.eq(Some("2026-01".to_owned())),
+        )
+    };
+    let unknown = uuid::Uuid::now_v7().to_string();
+    let funder = &funders["A"];
+    for (what, bad) in [
+        ("an unknown post", line(101, &employer, funder, &unknown)),
+        ("an unknown funder", line(101, &employer, &unknown, &post)),
+    ] {
+        let rows = vec![line(100, &employer, funder, &post), bad];
+        // Multi-row inserts go through the backend's own connection.
+        let inserted = match &mut *conn {
+            DbConnection::Postgresql(c) => diesel::insert_into(journal_lines::table)
+                .values(rows)
+                .execute(c),
+            DbConnection::Sqlite(c) => diesel::insert_into(journal_lines::table)
+                .values(rows)
+                .execute(c),
+        };
+        assert!(inserted.is_err(), "a journal line naming {what} is refused");
+    }
+    let lines_after: i64 = journal_lines::table.count().get_result(&mut conn).unwrap();
+    assert_eq!(
+        lines_after, lines_before,
+        "nothing of a refused insert stays"
+    );
+    if matches!(*conn, DbConnection::Postgresql(_)) {
+        let foreign = diesel::insert_into(journal_lines::table)
+            .values(line(100, &other_employer, funder, &post))
+            .execute(&mut conn);
+        assert!(foreign.is_err(), "a line carries its entry's employer");
+        let (commitment, month): (String, String) = allocation_lines::table
+            .filter(allocation_lines::funder_id.eq(funder))
+            .select((allocation_lines::commitment_id, allocation_lines::month))
+            .first(&mut conn)
+            .unwrap();
+        let misnamed = diesel::insert_into(allocation_lines::table)
+            .values((
+                allocation_lines::commitment_id.eq(&commitment),
+                allocation_lines::month.eq("2026-02"),
+                allocation_lines::post_id.eq(&post),
+                allocation_lines::funder_id.eq(&funders["B"]),
+                allocation_lines::employer_id.eq(&employer),
+                allocation_lines::amount_cents.eq(1i64),
+            ))
+            .execute(&mut conn);
+        assert!(
+            misnamed.is_err(),
+            "an allocation line names its commitment's funder ({month})"
+        );
+    }
+    check_ledger_invariants(app);
+}
+
 async fn racing_runs_never_post_twice(app: &TestApp) {
     let (employer, post, _) = worked_example(app).await;
     let token = app.token("employer", Some(&employer));
@@ -881,5 +976,6 @@ crate::on_both_databases!(
     commitments_are_checked,
     costs_are_checked_and_scoped,
     the_journal_is_append_only,
+    the_database_refuses_lines_naming_unknown_parties,
     racing_runs_never_post_twice,
 );
