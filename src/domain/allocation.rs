@@ -90,9 +90,96 @@ pub struct MonthSplit {
     /// The cost that was split, in cents.
     pub cost_cents: i64,
     /// The amount of each commitment, `None` when not in force.
-    pub lines: Vec<Option<i64>>,
+    pub lines: Lines,
     /// The part no funder covers: the employer's deficit.
     pub uncovered_cents: i64,
+}
+
+/// Up to this many commitments, a month's lines are held in the split itself.
+const INLINE_LINES: usize = ON_STACK - 1;
+
+/// A month's amount per commitment, read as a slice. A post has a few commitments and a run
+/// splits every month of every post, so up to [`INLINE_LINES`] of them are held in the split
+/// itself: an allocation of their own per month was a fifth of the engine's time.
+#[derive(Clone)]
+pub struct Lines(LinesStorage);
+
+#[derive(Clone)]
+enum LinesStorage {
+    Inline {
+        len: usize,
+        amounts: [Option<i64>; INLINE_LINES],
+    },
+    Heap(Vec<Option<i64>>),
+}
+
+impl Lines {
+    /// `len` lines, every one `None`.
+    pub fn none(len: usize) -> Lines {
+        Lines(if len <= INLINE_LINES {
+            LinesStorage::Inline {
+                len,
+                amounts: [None; INLINE_LINES],
+            }
+        } else {
+            LinesStorage::Heap(vec![None; len])
+        })
+    }
+}
+
+impl From<Vec<Option<i64>>> for Lines {
+    fn from(amounts: Vec<Option<i64>>) -> Lines {
+        let mut lines = Lines::none(amounts.len());
+        lines.copy_from_slice(&amounts);
+        lines
+    }
+}
+
+impl std::ops::Deref for Lines {
+    type Target = [Option<i64>];
+    fn deref(&self) -> &[Option<i64>] {
+        match &self.0 {
+            LinesStorage::Inline { len, amounts } => &amounts[..*len],
+            LinesStorage::Heap(amounts) => amounts,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Lines {
+    fn deref_mut(&mut self) -> &mut [Option<i64>] {
+        match &mut self.0 {
+            LinesStorage::Inline { len, amounts } => &mut amounts[..*len],
+            LinesStorage::Heap(amounts) => amounts,
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Lines {
+    type Item = &'a Option<i64>;
+    type IntoIter = std::slice::Iter<'a, Option<i64>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl PartialEq for Lines {
+    fn eq(&self, other: &Lines) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Lines {}
+
+impl PartialEq<Vec<Option<i64>>> for Lines {
+    fn eq(&self, other: &Vec<Option<i64>>) -> bool {
+        **self == **other
+    }
+}
+
+impl std::fmt::Debug for Lines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
 }
 
 impl MonthSplit {
@@ -255,8 +342,33 @@ pub fn split_month(
     cap_remaining: &[Option<i64>],
     hours: Option<&MonthHours>,
 ) -> MonthSplit {
-    let cost_cents = cost_cents.max(0);
-    let mut lines: Vec<Option<i64>> = vec![None; commitments.len()];
+    let mut split = MonthSplit::unsplit(month, cost_cents, commitments.len());
+    fill_split(&mut split, commitments, cap_remaining, hours);
+    split
+}
+
+impl MonthSplit {
+    /// A month not split yet: its cost and no line.
+    fn unsplit(month: Month, cost_cents: i64, commitments: usize) -> MonthSplit {
+        MonthSplit {
+            month,
+            cost_cents: cost_cents.max(0),
+            lines: Lines::none(commitments),
+            uncovered_cents: 0,
+        }
+    }
+}
+
+/// [`split_month`] into a split already in place (its month, cost and lines all `None`), so
+/// that a run's months are written where they are kept rather than moved there.
+fn fill_split(
+    split: &mut MonthSplit,
+    commitments: &[Terms],
+    cap_remaining: &[Option<i64>],
+    hours: Option<&MonthHours>,
+) {
+    let (month, cost_cents) = (split.month, split.cost_cents);
+    let lines = &mut split.lines;
     let in_force = || (0..commitments.len()).filter(|&i| commitments[i].in_force(month));
     let remaining_cap = |i: usize| cap_remaining.get(i).copied().flatten().map(|c| c.max(0));
 
@@ -371,12 +483,7 @@ pub fn split_month(
 
     // 4. Uncovered is whatever no funder carries.
     let allocated: i64 = lines.iter().flatten().sum();
-    MonthSplit {
-        month,
-        cost_cents,
-        lines,
-        uncovered_cents: cost_cents - allocated,
-    }
+    split.uncovered_cents = cost_cents - allocated;
 }
 
 /// Allocates consecutive months in month order, carrying each cap over from month to month.
@@ -390,34 +497,36 @@ pub fn allocate_months(
     allocated_before: &[i64],
     hours: &HoursBook,
 ) -> Vec<MonthSplit> {
-    let mut ordered: Vec<(Month, i64)> = months.to_vec();
-    ordered.sort_by_key(|(m, _)| *m);
+    // Callers mostly give the months in order already: sort (a copy) only when they are not.
+    let ordered: std::borrow::Cow<'_, [(Month, i64)]> = if months.is_sorted_by_key(|(m, _)| *m) {
+        std::borrow::Cow::Borrowed(months)
+    } else {
+        let mut sorted = months.to_vec();
+        sorted.sort_by_key(|(m, _)| *m);
+        std::borrow::Cow::Owned(sorted)
+    };
     let mut used: Vec<i64> = (0..commitments.len())
         .map(|i| allocated_before.get(i).copied().unwrap_or(0))
         .collect();
     // One buffer for every month's caps remaining.
     let mut cap_remaining: Vec<Option<i64>> = Vec::with_capacity(commitments.len());
-    ordered
-        .into_iter()
-        .map(|(month, cost)| {
-            cap_remaining.clear();
-            cap_remaining.extend(
-                commitments
-                    .iter()
-                    .zip(&used)
-                    .map(|(t, used)| t.cap_cents.map(|cap| cap - used)),
-            );
-            let split = split_month(
-                month,
-                cost,
-                commitments,
-                &cap_remaining,
-                hours.for_month(month),
-            );
-            for (total, line) in used.iter_mut().zip(&split.lines) {
-                *total += line.unwrap_or(0);
-            }
-            split
-        })
-        .collect()
+    let mut splits = Vec::with_capacity(ordered.len());
+    for &(month, cost) in ordered.iter() {
+        cap_remaining.clear();
+        cap_remaining.extend(
+            commitments
+                .iter()
+                .zip(&used)
+                .map(|(t, used)| t.cap_cents.map(|cap| cap - used)),
+        );
+        splits.push(MonthSplit::unsplit(month, cost, commitments.len()));
+        let Some(split) = splits.last_mut() else {
+            continue;
+        };
+        fill_split(split, commitments, &cap_remaining, hours.for_month(month));
+        for (total, line) in used.iter_mut().zip(&split.lines) {
+            *total += line.unwrap_or(0);
+        }
+    }
+    splits
 }
