@@ -156,7 +156,7 @@ fn load(
         RunScope::Post(id) => id.to_string(),
         RunScope::Posts(_) => String::new(),
     };
-    let stored_months = allocated_months::table
+    let stored_months: HashMap<(PostId, Month), (i64, i64)> = allocated_months::table
         .filter(allocated_months::employer_id.eq(employer_id))
         .filter(
             allocated_months::post_id
@@ -187,13 +187,15 @@ fn load(
             .or_default()
             .push(row);
     }
+    // Only a cap makes the earlier months count, so only capped commitments' are summed: the
+    // sum over every commitment read the employer's whole history at every run.
+    let capped = commitments::table
+        .filter(commitments::employer_id.eq(employer_id))
+        .filter(commitments::post_id.eq(&one_post).or(whole_employer(scope)))
+        .filter(commitments::cap_cents.is_not_null())
+        .select(commitments::id);
     let used_before = allocation_lines::table
-        .filter(allocation_lines::employer_id.eq(employer_id))
-        .filter(
-            allocation_lines::post_id
-                .eq(&one_post)
-                .or(whole_employer(scope)),
-        )
+        .filter(allocation_lines::commitment_id.eq_any(capped))
         .filter(allocation_lines::month.lt(month))
         .group_by(allocation_lines::commitment_id)
         .select((
@@ -205,10 +207,15 @@ fn load(
         .load::<(CommitmentId, i64)>(conn)?
         .into_iter()
         .collect();
+    // The costs of the months the run computes: the month asked and the later months already
+    // allocated (costs recorded ahead for months not allocated yet are not read).
+    let computed_months: BTreeSet<Month> = std::iter::once(month)
+        .chain(stored_months.keys().map(|(_, m)| *m))
+        .collect();
     let cost_totals = costs::table
         .filter(costs::employer_id.eq(employer_id))
         .filter(costs::post_id.eq(&one_post).or(whole_employer(scope)))
-        .filter(costs::month.ge(month))
+        .filter(costs::month.eq_any(computed_months))
         .group_by((costs::post_id, costs::month))
         .select((
             costs::post_id,
