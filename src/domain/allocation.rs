@@ -127,14 +127,6 @@ impl Lines {
     }
 }
 
-impl From<Vec<Option<i64>>> for Lines {
-    fn from(amounts: Vec<Option<i64>>) -> Lines {
-        let mut lines = Lines::none(amounts.len());
-        lines.copy_from_slice(&amounts);
-        lines
-    }
-}
-
 impl std::ops::Deref for Lines {
     type Target = [Option<i64>];
     fn deref(&self) -> &[Option<i64>] {
